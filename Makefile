@@ -1,0 +1,118 @@
+# goc — everyday commands. The real build is CMake; this file only picks the
+# build directory and options for each mode.
+#
+#   make / make all     release build (RelWithDebInfo: -O2 -g) in build/
+#   make test           release build + the whole suite
+#   make test-race      ThreadSanitizer build (clang, Debug) in build-race/, suite minus `notsan`
+#   make test-asan      ASan + UBSan build (clang, Debug) in build-asan/, suite minus `noasan`
+#   make test-aarch64   cross build in build-aarch64/, tests labelled `aarch64` under qemu
+#   make debug          Debug build (GOC_DEBUG assertions) in build-debug/ + the suite
+#   make bench          release build + bench/run.sh
+#   make run            release build + every example (scripts/run-examples.sh)
+#   make install        install the release build into $(PREFIX) (default /usr/local)
+#   make format         clang-format every C source and header
+#   make clean          remove every build directory
+
+CMAKE ?= cmake
+CTEST ?= ctest
+MAKEFLAGS += --no-print-directory
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
+
+TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+ASAN_OPTIONS ?= detect_stack_use_after_return=1:detect_leaks=1
+UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
+
+BUILD_DIRS := build build-race build-asan build-aarch64 build-debug
+
+.PHONY: all release race asan aarch64 debug-build deps \
+        test test-race test-asan test-aarch64 debug bench run install format clean
+
+all: release
+
+# Every build first makes sure the toolchain and libraries are installed.
+deps:
+	@scripts/install-deps.sh --check || scripts/install-deps.sh
+
+# --- configure (once per build directory; later CMakeLists.txt edits are
+# picked up by `cmake --build` itself)
+
+build/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build-race/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B build-race -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=Debug -DGOC_SANITIZE=thread
+
+build-asan/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B build-asan -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=Debug -DGOC_SANITIZE=address
+
+build-aarch64/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B build-aarch64 \
+		-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build-debug/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug
+
+# --- build
+
+release: build/CMakeCache.txt | deps
+	$(CMAKE) --build build -j$(NPROC)
+
+race: build-race/CMakeCache.txt | deps
+	$(CMAKE) --build build-race -j$(NPROC)
+
+asan: build-asan/CMakeCache.txt | deps
+	$(CMAKE) --build build-asan -j$(NPROC)
+
+aarch64: build-aarch64/CMakeCache.txt | deps
+	$(CMAKE) --build build-aarch64 -j$(NPROC)
+
+debug-build: build-debug/CMakeCache.txt | deps
+	$(CMAKE) --build build-debug -j$(NPROC)
+
+# --- test
+
+test: release
+	$(CTEST) --test-dir build --output-on-failure -j2
+
+test-race: race
+	TSAN_OPTIONS='$(TSAN_OPTIONS)' \
+		$(CTEST) --test-dir build-race --output-on-failure -j1 -LE notsan
+
+test-asan: asan
+	ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' \
+		$(CTEST) --test-dir build-asan --output-on-failure -j2 -LE noasan
+
+test-aarch64: aarch64
+	$(CTEST) --test-dir build-aarch64 --output-on-failure -j2 -L aarch64
+
+debug: debug-build
+	$(CTEST) --test-dir build-debug --output-on-failure -j2
+
+# --- run things
+
+bench: release
+	@if [ -f bench/run.sh ]; then \
+		bash bench/run.sh build; \
+	else \
+		echo "bench: bench/run.sh does not exist yet"; \
+	fi
+
+run: release
+	scripts/run-examples.sh build
+
+install: release
+	$(CMAKE) --install build --prefix $(PREFIX)
+
+# --- housekeeping
+
+format:
+	@command -v clang-format >/dev/null || { echo "clang-format not installed (scripts/install-deps.sh)"; exit 1; }
+	@files=$$(find src include tests bench examples -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null); \
+	if [ -n "$$files" ]; then clang-format -i $$files; fi
+
+clean:
+	rm -rf $(BUILD_DIRS)

@@ -1,0 +1,570 @@
+/* chan/chan.c — channels and select (Go's chan.go and select.go).
+ *
+ * Data structures
+ *   struct goc_chan (Go's hchan): one lock, a ring buffer of cap elements
+ *   stored right after the header, and two wait queues (recvq, sendq) of
+ *   sudogs. A sudog lives on its waiter's stack (goc stacks never move), so
+ *   blocking never allocates. A select queues one sudog per case.
+ *
+ * Handoffs
+ *   - A sender that finds a parked receiver copies the value straight into
+ *     the receiver's destination and readies it (into runnext: it runs next
+ *     on this P); a receiver that finds a parked sender does the reverse. On
+ *     a full buffered channel the receiver takes the head of the buffer and
+ *     moves the parked sender's value into the freed tail slot, so FIFO
+ *     order holds.
+ *   - close wakes every receiver (destination zeroed, success false) and
+ *     every sender (which then panics, as in Go).
+ *
+ * Select (selectgo)
+ *   Cases are polled in a uniformly random order (Fisher-Yates), channels
+ *   are locked in address order (each distinct channel once, so a channel may
+ *   appear in several cases), one sudog per case is queued, and the first
+ *   waker to win the CAS on g.selectdone claims the select; it records the
+ *   winning sudog in g.param. The select then relocks everything and removes
+ *   its other sudogs.
+ *
+ * Invariants
+ *   - At most one of recvq, sendq is non-empty (unless its waiters are
+ *     selects already claimed, which dequeue() skips).
+ *   - qcount <= dataqsiz; buffered elements occupy [recvx, recvx+qcount).
+ *   - closed never goes back to false.
+ *   - A sudog is in a queue only while its goroutine is parked on it; it is
+ *     dequeued before its goroutine is readied, and after goready the waker
+ *     no longer touches it.
+ *
+ * Lock order: channel locks in increasing address order (select); a channel
+ *   lock may be held while calling goready (which takes scheduler locks); no
+ *   channel lock is held across a switch except through gopark's unlockf.
+ *
+ * Rejected: lock-free rings (fast single-core, but a correct blocking and
+ * select path needs the lock anyway; measured peers were 5-17x slower on two
+ * processors); polling in select (busy CPU); first-ready select (unfair).
+ */
+#define _GNU_SOURCE
+#include <goc/chan.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug.h"
+#include "failpoint.h"
+#include "sched/sched.h"
+
+#if defined(GOC_RACE)
+#include <sanitizer/tsan_interface.h>
+#define RACE_RELEASE(a) __tsan_release(a)
+#define RACE_ACQUIRE(a) __tsan_acquire(a)
+#else
+#define RACE_RELEASE(a) ((void)0)
+#define RACE_ACQUIRE(a) ((void)0)
+#endif
+
+typedef struct waitq {
+    sudog *first, *last;
+} waitq;
+
+struct goc_chan {
+    glock lock;
+    bool closed;         /* lock */
+    size_t qcount;       /* lock; read racily by len */
+    size_t dataqsiz;     /* immutable */
+    size_t elemsize;     /* immutable */
+    size_t sendx, recvx; /* lock */
+    waitq recvq, sendq;  /* lock */
+    _Atomic long refs;   /* references; the last release frees */
+    _Alignas(16) unsigned char buf[];
+};
+
+enum { MAX_CHAN_BYTES = 1L << 40 };
+
+/* ---- wait queues ---- */
+
+static void enqueue(waitq *q, sudog *s) {
+    s->next = NULL;
+    s->prev = q->last;
+    if (q->last)
+        q->last->next = s;
+    else
+        q->first = s;
+    q->last = s;
+}
+
+static void remove_sudog(waitq *q, sudog *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (q->first == s)
+        q->first = s->next;
+    else
+        return; /* not queued (already taken by a waker) */
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        q->last = s->prev;
+    s->next = s->prev = NULL;
+}
+
+/* Pop the first waiter that can still be woken: a select's sudog counts
+ * only if this waker wins the select. */
+static sudog *dequeue(waitq *q) {
+    for (;;) {
+        sudog *s = q->first;
+        if (!s)
+            return NULL;
+        q->first = s->next;
+        if (q->first)
+            q->first->prev = NULL;
+        else
+            q->last = NULL;
+        s->next = s->prev = NULL;
+        if (s->isselect) {
+            uint32_t z = 0;
+            if (!atomic_compare_exchange_strong(&s->g->selectdone, &z, 1))
+                continue;
+        }
+        return s;
+    }
+}
+
+static inline void *chanbuf(goc_chan *c, size_t i) { return c->buf + i * c->elemsize; }
+
+static inline void elem_copy(void *dst, const void *src, size_t n) {
+    if (n && dst)
+        memcpy(dst, src, n);
+}
+
+static inline void elem_zero(void *dst, size_t n) {
+    if (n && dst)
+        memset(dst, 0, n);
+}
+
+/* ---- make / refcount ---- */
+
+goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
+    if (elem_size > MAX_CHAN_BYTES || cap > MAX_CHAN_BYTES ||
+        (elem_size && cap > MAX_CHAN_BYTES / elem_size)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t bytes = sizeof(goc_chan) + elem_size * cap;
+    goc_chan *c = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, bytes);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->dataqsiz = cap;
+    c->elemsize = elem_size;
+    atomic_init(&c->refs, 1);
+    return c;
+}
+
+goc_chan *goc_chan_retain(goc_chan *c) {
+    if (c)
+        atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void goc_chan_release(goc_chan *c) {
+    if (!c)
+        return;
+    long r = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
+    if (r > 1)
+        return;
+    if (r < 1)
+        goc_panic("goc_chan_release: channel released more times than retained");
+    glock_lock(&c->lock);
+    bool busy = c->recvq.first || c->sendq.first;
+    glock_unlock(&c->lock);
+    if (busy)
+        goc_panic("goc_chan_release: channel freed while goroutines are blocked on it");
+    free(c);
+}
+
+size_t goc_chan_len(goc_chan *c) {
+    if (!c)
+        return 0;
+    glock_lock(&c->lock);
+    size_t n = c->qcount;
+    glock_unlock(&c->lock);
+    return n;
+}
+
+size_t goc_chan_cap(goc_chan *c) { return c ? c->dataqsiz : 0; }
+
+/* ---- send / recv ---- */
+
+static bool unlock_chan(g *gp, void *arg) {
+    (void)gp;
+    glock_unlock(&((goc_chan *)arg)->lock);
+    return true;
+}
+
+/* Hand ep to the parked receiver sg (c locked; unlocks it). */
+static void send_direct(goc_chan *c, sudog *sg, const void *ep) {
+    if (c->dataqsiz > 0) {
+        /* Buffered channel with a waiting receiver: the buffer is empty. */
+        c->recvx = (c->recvx + 1) % c->dataqsiz;
+        c->sendx = c->recvx;
+    }
+    elem_copy(sg->elem, ep, c->elemsize);
+    RACE_RELEASE(sg);
+    g *gp = sg->g;
+    gp->param = sg;
+    sg->success = true;
+    glock_unlock(&c->lock);
+    goready(gp);
+}
+
+/* Take a value from the parked sender sg into ep (c locked; unlocks it). */
+static void recv_direct(goc_chan *c, sudog *sg, void *ep) {
+    if (c->dataqsiz == 0) {
+        elem_copy(ep, sg->elem, c->elemsize);
+    } else {
+        /* Full buffer: take the head, put the sender's value at the tail. */
+        void *qp = chanbuf(c, c->recvx);
+        elem_copy(ep, qp, c->elemsize);
+        elem_copy(qp, sg->elem, c->elemsize);
+        c->recvx = (c->recvx + 1) % c->dataqsiz;
+        c->sendx = c->recvx;
+    }
+    RACE_ACQUIRE(sg);
+    g *gp = sg->g;
+    gp->param = sg;
+    sg->success = true;
+    glock_unlock(&c->lock);
+    goready(gp);
+}
+
+static _Noreturn void block_forever(enum waitreason r) {
+    for (;;)
+        gopark(NULL, NULL, r);
+}
+
+void goc_chan_send(goc_chan *c, const void *ep) {
+    if (!c)
+        block_forever(WAIT_CHAN_SEND_NIL);
+    glock_lock(&c->lock);
+    if (c->closed) {
+        glock_unlock(&c->lock);
+        goc_panic("send on closed channel");
+    }
+    sudog *sg = dequeue(&c->recvq);
+    if (sg) {
+        send_direct(c, sg, ep);
+        return;
+    }
+    if (c->qcount < c->dataqsiz) {
+        elem_copy(chanbuf(c, c->sendx), ep, c->elemsize);
+        RACE_RELEASE(chanbuf(c, c->sendx));
+        if (++c->sendx == c->dataqsiz)
+            c->sendx = 0;
+        c->qcount++;
+        glock_unlock(&c->lock);
+        return;
+    }
+    g *gp = getg();
+    sudog my = {0};
+    my.g = gp;
+    my.elem = (void *)ep;
+    my.c = c;
+    gp->param = NULL;
+    enqueue(&c->sendq, &my);
+    gopark(unlock_chan, c, WAIT_CHAN_SEND);
+    if (!my.success)
+        goc_panic("send on closed channel");
+}
+
+bool goc_chan_recv(goc_chan *c, void *ep) {
+    if (!c)
+        block_forever(WAIT_CHAN_RECEIVE_NIL);
+    glock_lock(&c->lock);
+    if (c->closed && c->qcount == 0) {
+        glock_unlock(&c->lock);
+        elem_zero(ep, c->elemsize);
+        return false;
+    }
+    sudog *sg = dequeue(&c->sendq);
+    if (sg) {
+        recv_direct(c, sg, ep);
+        return true;
+    }
+    if (c->qcount > 0) {
+        void *qp = chanbuf(c, c->recvx);
+        RACE_ACQUIRE(qp);
+        elem_copy(ep, qp, c->elemsize);
+        if (++c->recvx == c->dataqsiz)
+            c->recvx = 0;
+        c->qcount--;
+        glock_unlock(&c->lock);
+        return true;
+    }
+    g *gp = getg();
+    sudog my = {0};
+    my.g = gp;
+    my.elem = ep;
+    my.c = c;
+    gp->param = NULL;
+    enqueue(&c->recvq, &my);
+    gopark(unlock_chan, c, WAIT_CHAN_RECEIVE);
+    if (my.success)
+        RACE_ACQUIRE(&my);
+    return my.success;
+}
+
+void goc_chan_close(goc_chan *c) {
+    if (!c)
+        goc_panic("close of nil channel");
+    glock_lock(&c->lock);
+    if (c->closed) {
+        glock_unlock(&c->lock);
+        goc_panic("close of closed channel");
+    }
+    c->closed = true;
+    RACE_RELEASE(c);
+    sudog *wake = NULL, *s;
+    while ((s = dequeue(&c->recvq))) {
+        elem_zero(s->elem, c->elemsize);
+        s->success = false;
+        s->g->param = s;
+        s->waitlink = wake;
+        wake = s;
+    }
+    while ((s = dequeue(&c->sendq))) {
+        s->success = false;
+        s->g->param = s;
+        s->waitlink = wake;
+        wake = s;
+    }
+    glock_unlock(&c->lock);
+    while (wake) {
+        s = wake;
+        wake = s->waitlink; /* read before goready: s dies with its waiter */
+        goready(s->g);
+    }
+}
+
+/* ---- select ---- */
+
+static void sellock(goc_chan **order, size_t n) {
+    goc_chan *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (order[i] != last) {
+            last = order[i];
+            glock_lock(&last->lock);
+        }
+    }
+}
+
+static void selunlock(goc_chan **order, size_t n) {
+    /* Unlock in reverse, each distinct channel once. */
+    for (size_t i = n; i-- > 0;) {
+        if (i > 0 && order[i] == order[i - 1])
+            continue;
+        glock_unlock(&order[i]->lock);
+    }
+}
+
+struct selpark {
+    goc_chan **order;
+    size_t n;
+};
+
+static bool selparkcommit(g *gp, void *arg) {
+    (void)gp;
+    struct selpark *sp = arg;
+    selunlock(sp->order, sp->n);
+    return true;
+}
+
+static int cmp_chan(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(goc_chan *const *)a, y = (uintptr_t)*(goc_chan *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+enum { SELECT_STACK_CASES = 16 };
+
+static int selectgo(goc_case *cases, size_t ncases, bool block) {
+    if (ncases > (size_t)INT32_MAX)
+        goc_panic("goc_select: too many cases");
+    /* Scratch space: the poll order, the lock order, one sudog per case. */
+    uint32_t pollbuf[SELECT_STACK_CASES];
+    goc_chan *lockbuf[SELECT_STACK_CASES];
+    sudog sgbuf[SELECT_STACK_CASES];
+    uint32_t *pollorder = pollbuf;
+    goc_chan **lockorder = lockbuf;
+    sudog *sgs = sgbuf;
+    void *heap = NULL;
+    if (ncases > SELECT_STACK_CASES) {
+        heap = malloc(ncases * (sizeof(uint32_t) + sizeof(goc_chan *) + sizeof(sudog)) + 16);
+        if (!heap)
+            goc_panic("goc_select: out of memory for %zu cases", ncases);
+        sgs = heap;
+        lockorder = (goc_chan **)(sgs + ncases);
+        pollorder = (uint32_t *)(lockorder + ncases);
+    }
+
+    /* Random poll order over usable cases; nil channels never fire. */
+    size_t npoll = 0;
+    for (size_t i = 0; i < ncases; i++) {
+        if (!cases[i].ch)
+            continue;
+        if (cases[i].dir != GOC_CASE_SEND && cases[i].dir != GOC_CASE_RECV)
+            goc_panic("goc_select: case %zu has no direction (use GOC_SEND or GOC_RECV)", i);
+        uint32_t j = gfastrandn((uint32_t)npoll + 1);
+        pollorder[npoll] = pollorder[j];
+        pollorder[j] = (uint32_t)i;
+        npoll++;
+    }
+    if (npoll == 0) {
+        free(heap);
+        if (!block)
+            return -1;
+        block_forever(WAIT_SELECT_NO_CASES);
+    }
+    for (size_t i = 0; i < npoll; i++)
+        lockorder[i] = cases[pollorder[i]].ch;
+    qsort(lockorder, npoll, sizeof *lockorder, cmp_chan);
+
+    sellock(lockorder, npoll);
+
+    /* Pass 1: anything ready? */
+    int casi = -1;
+    bool recvok = false;
+    for (size_t k = 0; k < npoll; k++) {
+        uint32_t i = pollorder[k];
+        goc_case *cs = &cases[i];
+        goc_chan *c = cs->ch;
+        sudog *sg;
+        if (cs->dir == GOC_CASE_SEND) {
+            if (c->closed) {
+                selunlock(lockorder, npoll);
+                free(heap);
+                goc_panic("send on closed channel");
+            }
+            if ((sg = dequeue(&c->recvq))) {
+                /* send_direct unlocks c: unlock the others first. */
+                casi = (int)i;
+                for (size_t x = npoll; x-- > 0;) {
+                    if (x > 0 && lockorder[x] == lockorder[x - 1])
+                        continue;
+                    if (lockorder[x] != c)
+                        glock_unlock(&lockorder[x]->lock);
+                }
+                send_direct(c, sg, cs->elem);
+                free(heap);
+                return casi;
+            }
+            if (c->qcount < c->dataqsiz) {
+                elem_copy(chanbuf(c, c->sendx), cs->elem, c->elemsize);
+                RACE_RELEASE(chanbuf(c, c->sendx));
+                if (++c->sendx == c->dataqsiz)
+                    c->sendx = 0;
+                c->qcount++;
+                casi = (int)i;
+                break;
+            }
+        } else {
+            if ((sg = dequeue(&c->sendq))) {
+                casi = (int)i;
+                for (size_t x = npoll; x-- > 0;) {
+                    if (x > 0 && lockorder[x] == lockorder[x - 1])
+                        continue;
+                    if (lockorder[x] != c)
+                        glock_unlock(&lockorder[x]->lock);
+                }
+                recv_direct(c, sg, cs->elem);
+                if (cs->ok)
+                    *cs->ok = true;
+                free(heap);
+                return casi;
+            }
+            if (c->qcount > 0) {
+                void *qp = chanbuf(c, c->recvx);
+                RACE_ACQUIRE(qp);
+                elem_copy(cs->elem, qp, c->elemsize);
+                if (++c->recvx == c->dataqsiz)
+                    c->recvx = 0;
+                c->qcount--;
+                casi = (int)i;
+                recvok = true;
+                break;
+            }
+            if (c->closed) {
+                elem_zero(cs->elem, c->elemsize);
+                casi = (int)i;
+                recvok = false;
+                break;
+            }
+        }
+    }
+    if (casi >= 0) {
+        selunlock(lockorder, npoll);
+        if (cases[casi].dir == GOC_CASE_RECV && cases[casi].ok)
+            *cases[casi].ok = recvok;
+        free(heap);
+        return casi;
+    }
+    if (!block) {
+        selunlock(lockorder, npoll);
+        free(heap);
+        return -1;
+    }
+
+    /* Pass 2: queue a sudog on every channel and park. */
+    g *gp = getg();
+    atomic_store(&gp->selectdone, 0);
+    gp->param = NULL;
+    sudog *waiting = NULL, **link = &waiting;
+    for (size_t k = 0; k < npoll; k++) {
+        uint32_t i = pollorder[k];
+        goc_case *cs = &cases[i];
+        sudog *sg = &sgs[k];
+        memset(sg, 0, sizeof *sg);
+        sg->g = gp;
+        sg->isselect = true;
+        sg->elem = cs->elem;
+        sg->c = cs->ch;
+        sg->casei = (int16_t)(i < INT16_MAX ? i : INT16_MAX);
+        sg->ticket = i; /* the full case index */
+        *link = sg;
+        link = &sg->waitlink;
+        enqueue(cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+    }
+    gp->waiting = waiting;
+    struct selpark sp = {lockorder, npoll};
+    gopark(selparkcommit, &sp, WAIT_SELECT);
+
+    /* Woken: the winner is in gp->param. Remove the other sudogs. */
+    sellock(lockorder, npoll);
+    sudog *won = gp->param;
+    gp->param = NULL;
+    gp->waiting = NULL;
+    GOC_CHECK(won != NULL);
+    for (size_t k = 0; k < npoll; k++) {
+        sudog *sg = &sgs[k];
+        if (sg == won)
+            continue;
+        goc_case *cs = &cases[sg->ticket];
+        remove_sudog(cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+    }
+    selunlock(lockorder, npoll);
+    casi = (int)won->ticket;
+    bool success = won->success;
+    free(heap);
+    if (cases[casi].dir == GOC_CASE_SEND) {
+        if (!success)
+            goc_panic("send on closed channel");
+    } else {
+        if (success)
+            RACE_ACQUIRE(won);
+        if (cases[casi].ok)
+            *cases[casi].ok = success;
+    }
+    return casi;
+}
+
+int goc_select(goc_case *cases, size_t n) { return selectgo(cases, n, true); }
+
+int goc_select_try(goc_case *cases, size_t n) { return selectgo(cases, n, false); }

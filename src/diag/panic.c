@@ -1,0 +1,333 @@
+/* diag/panic.c — panics, fatal errors and tracebacks, as Go prints them.
+ *
+ *   panic: <message>                       (goc_panic; then abort())
+ *   fatal error: <message>                 (runtime throw; then exit(2))
+ *
+ *   goroutine 7 "name" [running]:
+ *   function_name(...)
+ *   	/path/to/object+0x1d2 pc=0x55d0c2a1b1d2
+ *
+ * Backtraces are symbolized with libunwind (Debian's libunwind-dev) where the
+ * build has it, else by walking frame pointers and asking dladdr.
+ *
+ * Stack overflow: every M runs its signals on a sigaltstack; the SIGSEGV /
+ * SIGBUS handler asks whether the faulting address lies in the running
+ * goroutine's guard region and if so reports Go's
+ *   runtime: goroutine stack exceeds N-byte limit
+ *   fatal error: stack overflow
+ * with the goroutine's backtrace, and exits with status 2. Any other fault is
+ * reported in Go's shape ("[signal SIGSEGV: segmentation violation ...]")
+ * and then re-raised with the default action, so the process still dies of
+ * the signal (and dumps core where enabled), as a C programmer expects.
+ * A SIGSEGV handler the program installed before goc started is kept: goc
+ * then does not install its own.
+ *
+ * Invariants: this file only reads scheduler state. Output goes through
+ * write(2) on fd 2 from a stack buffer: no malloc, no stdio locks, so it
+ * works in a signal handler and while another thread holds a runtime lock.
+ * Lock order: takes no locks.
+ */
+#define _GNU_SOURCE
+#include "diag/diag.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <goc/runtime.h>
+
+#include "debug.h"
+#include "sched/internal.h"
+
+#ifdef GOC_HAVE_LIBUNWIND
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#endif
+
+static _Atomic int dying;           /* set by the first panic/throw */
+static _Atomic int threads_blocked; /* plain threads blocked in goc */
+static bool handlers_installed;     /* written once by gdiag_init */
+
+void gdiag_thread_blocked(int delta) { atomic_fetch_add(&threads_blocked, delta); }
+
+/* ---- output without malloc ---- */
+
+struct obuf {
+    int fd;
+    size_t n;
+    char b[1024];
+};
+
+static void ob_flush(struct obuf *o) {
+    size_t off = 0;
+    while (off < o->n) {
+        ssize_t w = write(o->fd, o->b + off, o->n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    o->n = 0;
+}
+
+__attribute__((format(printf, 2, 3))) static void ob_printf(struct obuf *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[512];
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return;
+    size_t len = (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1;
+    if (o->n + len > sizeof o->b)
+        ob_flush(o);
+    memcpy(o->b + o->n, tmp, len);
+    o->n += len;
+}
+
+static void print_frame(struct obuf *o, void *pc, const char *name, unsigned long off) {
+    Dl_info info;
+    const char *obj = "?";
+    uintptr_t rel = (uintptr_t)pc;
+    if (dladdr(pc, &info) && info.dli_fname) {
+        obj = info.dli_fname;
+        rel = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
+        if (!name && info.dli_sname) {
+            name = info.dli_sname;
+            off = (unsigned long)((uintptr_t)pc - (uintptr_t)info.dli_saddr);
+        }
+    }
+    ob_printf(o, "%s(...)\n\t%s+0x%lx pc=%p", name ? name : "?", obj, (unsigned long)rel, pc);
+    if (name && off)
+        ob_printf(o, " (%s+0x%lx)", name, off);
+    ob_printf(o, "\n");
+}
+
+static void backtrace_fp(struct obuf *o, int skip) {
+    void **fp = __builtin_frame_address(0);
+    for (int depth = 0; fp && depth < 64; depth++) {
+        void *pc = fp[1];
+        if (!pc)
+            break;
+        if (depth >= skip)
+            print_frame(o, pc, NULL, 0);
+        void **next = fp[0];
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+}
+
+static void backtrace_to(struct obuf *o, void *ucontext, int skip) {
+#ifdef GOC_HAVE_LIBUNWIND
+    unw_context_t uc;
+    unw_cursor_t cur;
+    int rc;
+    if (ucontext) {
+        rc = unw_init_local2(&cur, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME);
+        skip = 0;
+    } else {
+        unw_getcontext(&uc);
+        rc = unw_init_local(&cur, &uc);
+    }
+    if (rc == 0) {
+        int depth = 0;
+        do {
+            unw_word_t ip = 0, off = 0;
+            unw_get_reg(&cur, UNW_REG_IP, &ip);
+            if (!ip)
+                break;
+            if (depth >= skip) {
+                char name[256];
+                if (unw_get_proc_name(&cur, name, sizeof name, &off) == 0)
+                    print_frame(o, (void *)ip, name, (unsigned long)off);
+                else
+                    print_frame(o, (void *)ip, NULL, 0);
+            }
+            if (++depth > 100) {
+                ob_printf(o, "...additional frames elided...\n");
+                break;
+            }
+        } while (unw_step(&cur) > 0);
+        return;
+    }
+#else
+    (void)ucontext;
+#endif
+    backtrace_fp(o, skip);
+}
+
+static void header(struct obuf *o) {
+    g *gp = gsched_current_g_or_null();
+    if (gp) {
+        if (gp->name[0])
+            ob_printf(o, "goroutine %llu \"%s\" [running]:\n", (unsigned long long)gp->goid,
+                      gp->name);
+        else
+            ob_printf(o, "goroutine %llu [running]:\n", (unsigned long long)gp->goid);
+    } else {
+        ob_printf(o, "goroutine 0 [running, plain thread %ld]:\n", (long)syscall(SYS_gettid));
+    }
+}
+
+void gdiag_traceback_here(int fd, void *ucontext, int skip) {
+    struct obuf o = {.fd = fd};
+    header(&o);
+    backtrace_to(&o, ucontext, skip);
+    ob_flush(&o);
+}
+
+/* A second failure while reporting the first: give up quietly. */
+static void enter_dying(void) {
+    if (atomic_fetch_add(&dying, 1) != 0) {
+        static const char msg[] = "fatal error: panic during panic\n";
+        ssize_t r = write(2, msg, sizeof msg - 1);
+        (void)r;
+        _exit(2);
+    }
+}
+
+static void report(const char *prefix, const char *fmt, va_list ap, void *uc, int skip) {
+    struct obuf o = {.fd = 2};
+    char msg[768];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    ob_printf(&o, "%s%s\n\n", prefix, msg);
+    header(&o);
+    backtrace_to(&o, uc, skip);
+    ob_flush(&o);
+}
+
+void goc_panic(const char *fmt, ...) {
+    enter_dying();
+    va_list ap;
+    va_start(ap, fmt);
+    report("panic: ", fmt, ap, NULL, 2);
+    va_end(ap);
+    /* Die of SIGABRT even if the program catches it. */
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+void gdiag_throw(const char *fmt, ...) {
+    enter_dying();
+    va_list ap;
+    va_start(ap, fmt);
+    report("fatal error: ", fmt, ap, NULL, 2);
+    va_end(ap);
+    _exit(2);
+}
+
+void gdiag_stack_overflow(g *gp, void *ctx) {
+    enter_dying();
+    struct obuf o = {.fd = 2};
+    size_t size = gp->stack ? (size_t)(gp->stack->hi - gp->stack->lo) : 0;
+    ob_printf(&o, "runtime: goroutine stack exceeds %zu-byte limit\n", size);
+    if (gp->stack)
+        ob_printf(&o, "runtime: stack=[%p, %p]%s\n", (void *)gp->stack->lo,
+                  (void *)gp->stack->hi,
+                  (gp->stack->flags & GSTACK_CANARY) ? " (found by canary)" : "");
+    ob_printf(&o, "fatal error: stack overflow\n\n");
+    ob_flush(&o);
+    if (ctx) {
+        gdiag_traceback_here(2, ctx, 0);
+    } else {
+        if (gp->name[0])
+            ob_printf(&o, "goroutine %llu \"%s\" [running]:\n", (unsigned long long)gp->goid,
+                      gp->name);
+        else
+            ob_printf(&o, "goroutine %llu [running]:\n", (unsigned long long)gp->goid);
+        ob_flush(&o);
+    }
+    _exit(2);
+}
+
+static const char *signame(int sig) {
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV: segmentation violation";
+    case SIGBUS: return "SIGBUS: bus error";
+    case SIGFPE: return "SIGFPE: floating-point exception";
+    case SIGILL: return "SIGILL: illegal instruction";
+    default: return "signal";
+    }
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *uc) {
+    g *gp = gsched_current_g_or_null();
+    if (gp && gp->stack && (sig == SIGSEGV || sig == SIGBUS) &&
+        gstack_is_overflow(gp->stack, si->si_addr))
+        gdiag_stack_overflow(gp, uc);
+    if (atomic_fetch_add(&dying, 1) == 0) {
+        struct obuf o = {.fd = 2};
+        void *pc = NULL;
+#if defined(__x86_64__)
+        pc = (void *)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+        pc = (void *)((ucontext_t *)uc)->uc_mcontext.pc;
+#endif
+        if (sig == SIGSEGV && (uintptr_t)si->si_addr < 4096)
+            ob_printf(&o, "panic: runtime error: invalid memory address or nil pointer "
+                          "dereference\n");
+        else
+            ob_printf(&o, "unexpected signal during goc execution\n");
+        ob_printf(&o, "[signal %s code=%#x addr=%p pc=%p]\n\n", signame(sig), si->si_code,
+                  si->si_addr, pc);
+        ob_flush(&o);
+        gdiag_traceback_here(2, uc, 0);
+    }
+    /* Die of the signal itself. */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void gdiag_init(void) {
+    static const int sigs[] = {SIGSEGV, SIGBUS};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) != 0)
+            continue;
+        if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL)
+            continue; /* the program has its own: leave it */
+        if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = fault_handler;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+        handlers_installed = true;
+    }
+}
+
+void gdiag_minit(m *mp) {
+    /* 64 KiB signal stack: libunwind in the handler needs room. */
+    size_t sz = 64 * 1024;
+    void *st = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (st == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = st, .ss_size = sz, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) == 0)
+        *gsched_m_altstack(mp) = st;
+    else
+        munmap(st, sz);
+}
+
+const char *goc_strerror(int err) {
+    if (err == -ECANCELED)
+        return "context canceled";
+    if (err == -ETIMEDOUT)
+        return "context deadline exceeded";
+    if (err == 0)
+        return "success";
+    const char *s = strerrordesc_np(err < 0 ? -err : err);
+    return s ? s : "unknown error";
+}
