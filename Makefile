@@ -32,7 +32,7 @@ all: release
 
 # Every build first makes sure the toolchain and libraries are installed.
 deps:
-	@scripts/install-deps.sh --check || scripts/install-deps.sh
+	@bash scripts/install-deps.sh --check || bash scripts/install-deps.sh
 
 # --- configure (once per build directory; later CMakeLists.txt edits are
 # picked up by `cmake --build` itself)
@@ -102,7 +102,7 @@ bench: release
 	fi
 
 run: release
-	scripts/run-examples.sh build
+	bash scripts/run-examples.sh build
 
 install: release
 	$(CMAKE) --install build --prefix $(PREFIX)

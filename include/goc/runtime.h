@@ -78,6 +78,11 @@ GOC_API void goc_set_name(const char *name);  /* copied; shown in dumps and pani
  * a symbolized backtrace to stderr, then aborts the process. */
 GOC_API _Noreturn void goc_panic(const char *fmt, ...) GOC_PRINTF(1, 2);
 
+/* Write every goroutine to fd: id, name, state, wait reason and how long it
+ * has waited, and its backtrace, in the shape of Go's traceback. SIGQUIT
+ * prints the same to stderr and exits with status 2, as in Go. */
+GOC_API void goc_dump(int fd);
+
 /* Text for a negative errno value returned by goc (Go's text for the
  * context errors). */
 GOC_API const char *goc_strerror(int err);

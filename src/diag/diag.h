@@ -15,6 +15,10 @@ _Noreturn void gdiag_throw(const char *fmt, ...) __attribute__((format(printf, 1
 _Noreturn void gdiag_stack_overflow(g *gp, void *ctx);
 /* Plain threads blocked inside goc (for the deadlock detector). */
 void gdiag_thread_blocked(int delta);
+int gdiag_threads_blocked(void);
+/* "fatal error: all goroutines are asleep - deadlock!", every goroutine's
+ * stack, exit(2). Called with the world stopped. */
+_Noreturn void gdiag_deadlock(void);
 /* Print "goroutine N [state]:" and the current thread's backtrace to fd. */
 void gdiag_traceback_here(int fd, void *ucontext, int skip);
 

@@ -22,6 +22,12 @@
  * A SIGSEGV handler the program installed before goc started is kept: goc
  * then does not install its own.
  *
+ * Dumps (goc_dump, SIGQUIT, the deadlock report) print every goroutine in
+ * Go's shape: "goroutine 5 [chan receive, 3.2s]:" then its stack, unwound
+ * from the context saved at its last switch. Goroutines running on other
+ * threads are listed as such (their stacks are live). SIGQUIT dumps and
+ * exits with status 2, as Go does.
+ *
  * Invariants: this file only reads scheduler state. Output goes through
  * write(2) on fd 2 from a stack buffer: no malloc, no stdio locks, so it
  * works in a signal handler and while another thread holds a runtime lock.
@@ -45,6 +51,7 @@
 #include <goc/runtime.h>
 
 #include "debug.h"
+#include "arch/arch.h"
 #include "sched/internal.h"
 
 #ifdef GOC_HAVE_LIBUNWIND
@@ -57,6 +64,7 @@ static _Atomic int threads_blocked; /* plain threads blocked in goc */
 static bool handlers_installed;     /* written once by gdiag_init */
 
 void gdiag_thread_blocked(int delta) { atomic_fetch_add(&threads_blocked, delta); }
+int gdiag_threads_blocked(void) { return atomic_load(&threads_blocked); }
 
 /* ---- output without malloc ---- */
 
@@ -288,8 +296,10 @@ static void fault_handler(int sig, siginfo_t *si, void *uc) {
     raise(sig);
 }
 
+static void sigquit_handler(int sig, siginfo_t *si, void *uc);
+
 void gdiag_init(void) {
-    static const int sigs[] = {SIGSEGV, SIGBUS};
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGQUIT};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction old;
         if (sigaction(sigs[i], NULL, &old) != 0)
@@ -300,7 +310,7 @@ void gdiag_init(void) {
             continue;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = fault_handler;
+        sa.sa_sigaction = sigs[i] == SIGQUIT ? sigquit_handler : fault_handler;
         sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
@@ -319,6 +329,134 @@ void gdiag_minit(m *mp) {
         *gsched_m_altstack(mp) = st;
     else
         munmap(st, sz);
+}
+
+/* ---- goroutine dumps ---- */
+
+static void print_waited(struct obuf *o, int64_t ns) {
+    if (ns >= 60LL * 1000000000)
+        ob_printf(o, ", %lld minutes", (long long)(ns / (60LL * 1000000000)));
+    else if (ns >= 1000000000)
+        ob_printf(o, ", %.1fs", (double)ns / 1e9);
+    else
+        ob_printf(o, ", %lldms", (long long)(ns / 1000000));
+}
+
+/* Unwind a switched-out goroutine from its saved context. */
+static void backtrace_saved(struct obuf *o, g *gp) {
+    void *sp = gp->sp;
+    if (!sp || !gp->stack)
+        return;
+#if defined(GOC_HAVE_LIBUNWIND) && defined(__x86_64__)
+    uint64_t *f = sp;
+    ucontext_t uc;
+    memset(&uc, 0, sizeof uc);
+    uc.uc_mcontext.gregs[REG_R15] = (greg_t)f[1];
+    uc.uc_mcontext.gregs[REG_R14] = (greg_t)f[2];
+    uc.uc_mcontext.gregs[REG_R13] = (greg_t)f[3];
+    uc.uc_mcontext.gregs[REG_R12] = (greg_t)f[4];
+    uc.uc_mcontext.gregs[REG_RBX] = (greg_t)f[5];
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)f[6];
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)f[7];
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)(f + 8);
+    unw_cursor_t cur;
+    if (unw_init_local(&cur, (unw_context_t *)&uc) == 0) {
+        int depth = 0;
+        do {
+            unw_word_t ip = 0, off = 0;
+            unw_get_reg(&cur, UNW_REG_IP, &ip);
+            if (!ip)
+                break;
+            char name[256];
+            if (unw_get_proc_name(&cur, name, sizeof name, &off) == 0)
+                print_frame(o, (void *)ip, name, (unsigned long)off);
+            else
+                print_frame(o, (void *)ip, NULL, 0);
+            if (++depth > 100)
+                break;
+        } while (unw_step(&cur) > 0);
+        return;
+    }
+#endif
+    /* Frame-pointer walk, bounded to the goroutine's own stack. */
+    const char *lo = gp->stack->lo, *hi = gp->stack->hi;
+    void *pc = garch_saved_pc(sp);
+    void **fp = garch_saved_fp(sp);
+    for (int depth = 0; pc && depth < 64; depth++) {
+        print_frame(o, pc, NULL, 0);
+        if ((const char *)fp < lo || (const char *)(fp + 2) > hi)
+            break;
+        pc = fp[1];
+        void **next = fp[0];
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+}
+
+struct dumpctx {
+    struct obuf *o;
+    int64_t now;
+    void *uc; /* the current thread's signal context, if any */
+};
+
+static void dump_one(g *gp, void *arg) {
+    struct dumpctx *d = arg;
+    struct obuf *o = d->o;
+    uint32_t st = gstatus_of(gp);
+    ob_printf(o, "goroutine %llu", (unsigned long long)gp->goid);
+    if (gp->name[0])
+        ob_printf(o, " \"%s\"", gp->name);
+    if (st == G_WAITING) {
+        ob_printf(o, " [%s", gwaitreason_string(gp->waitreason));
+        print_waited(o, d->now - gp->waitsince);
+        ob_printf(o, "]:\n");
+    } else {
+        ob_printf(o, " [%s]:\n", gstatus_string(st));
+    }
+    if (gsched_g_is_current(gp)) {
+        ob_flush(o);
+        backtrace_to(o, d->uc, d->uc ? 0 : 3);
+    } else if (st == G_RUNNING) {
+        ob_printf(o, "\tgoroutine running on other thread; stack unavailable\n");
+    } else if (!gp->started) {
+        ob_printf(o, "created, not yet started: ");
+        print_frame(o, (void *)(uintptr_t)gp->fn, NULL, 0);
+    } else {
+        backtrace_saved(o, gp);
+    }
+    ob_printf(o, "\n");
+    ob_flush(o);
+}
+
+static void dump_all(int fd, void *uc) {
+    struct obuf o = {.fd = fd};
+    struct dumpctx d = {&o, gnanotime(), uc};
+    gsched_for_each_g(dump_one, &d);
+    ob_flush(&o);
+}
+
+void goc_dump(int fd) { dump_all(fd, NULL); }
+
+void gdiag_deadlock(void) {
+    enter_dying();
+    static const char msg[] = "fatal error: all goroutines are asleep - deadlock!\n\n";
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+    dump_all(2, NULL);
+    _exit(2);
+}
+
+static void sigquit_handler(int sig, siginfo_t *si, void *uc) {
+    (void)si;
+    if (atomic_fetch_add(&dying, 1) == 0) {
+        struct obuf o = {.fd = 2};
+        ob_printf(&o, "SIGQUIT: quit\n\n");
+        ob_flush(&o);
+        dump_all(2, uc);
+    }
+    _exit(2);
+    (void)sig;
 }
 
 const char *goc_strerror(int err) {

@@ -81,6 +81,7 @@
 #include "sched/sched.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -172,10 +173,12 @@ static struct {
     _Atomic int32_t mcount;   /* number of Ms created */
     _Atomic int32_t nmspinning;
     g *gfree;                 /* global dead-g list; lock */
-    int32_t ngfree;           /* lock */
+    _Atomic int32_t ngfree;   /* written under lock; read racily as a hint */
     _Atomic uint64_t goidgen;
     _Atomic int32_t ngoroutine; /* goroutines created/exited off any P (plain threads) */
     _Atomic int64_t mnext;
+    _Atomic int32_t nmain;    /* goc_run main goroutines still running */
+    int32_t nmidlelocked;     /* locked Ms asleep in stoplockedm; lock */
     gnote sysmonnote;         /* sysmon sleeps here when all Ps are idle */
     _Atomic uint32_t sysmonwait;
 } sched;
@@ -606,12 +609,15 @@ static void handoffp(p *pp) {
 }
 
 /* Park the M until someone hands it a P (m->nextp). */
+static void checkdead_locked(void);
+
 static void stopm(m *mp) {
     GOC_ASSERT(!mp->p && !mp->spinning);
     glock_lock(&sched.lock);
     mp->link = sched.midle;
     sched.midle = mp;
     sched.nmidle++;
+    checkdead_locked();
     glock_unlock(&sched.lock);
     note_sleep(&mp->park);
     note_clear(&mp->park);
@@ -621,11 +627,73 @@ static void stopm(m *mp) {
     acquirep(mp, pp);
 }
 
+/* The deadlock detector (Go's checkdead), run by the last M to go idle,
+ * under sched.lock. A deadlock is reported only when nothing could ever wake
+ * anyone: a goc_run main goroutine exists, no M runs, no g is runnable, no
+ * timer is pending, and every thread of the process is either a goc thread
+ * or a plain thread blocked inside goc. */
+static int32_t (*checkdead_pending_hook)(void); /* set once by the time subsystem */
+
+void gsched_set_pending_hook(int32_t (*fn)(void)) { checkdead_pending_hook = fn; }
+
+static int read_num_threads(void) {
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* Field 20 is num_threads; the command name (field 2) may contain spaces,
+     * so count from the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    int field = 2;
+    for (; *p && field < 20; p++)
+        if (*p == ' ')
+            field++;
+    return atoi(p);
+}
+
+static void checkdead_locked(void) {
+    if (atomic_load(&sched.nmain) == 0)
+        return;
+    int32_t run = atomic_load(&sched.mcount) - sched.nmidle - sched.nmidlelocked;
+    if (run > 0)
+        return;
+    if (atomic_load(&sched.runqsize) > 0)
+        return;
+    int32_t n = atomic_load(&nallp);
+    for (int32_t i = 0; i < n; i++)
+        if (!runqempty(allp[i]))
+            return;
+    if (checkdead_pending_hook && checkdead_pending_hook() > 0)
+        return;
+    int expected = atomic_load(&sched.mcount) + 1 /* sysmon */ + gdiag_threads_blocked();
+#if defined(GOC_RACE)
+    expected += 1; /* ThreadSanitizer's background thread */
+#endif
+    int threads = read_num_threads();
+    if (threads < 0 || threads > expected)
+        return; /* a plain thread is doing its own work: it may still wake someone */
+    gdiag_deadlock();
+}
+
 /* ------------------------------------------------------------------ */
 /* g allocation                                                        */
 
 static void gfput(p *pp, g *gp) {
-    if (gp->stack) {
+    if (gp->stack && (gp->stack->flags & GSTACK_CUSTOM)) {
+        /* Unmapped now: not while a dump may be reading it. */
+        glock_lock(&allglock);
+        gstack *st = gp->stack;
+        gp->stack = NULL;
+        glock_unlock(&allglock);
+        gstack_put(NULL, st);
+    } else if (gp->stack) {
         gstack_put(pp ? &pp->stackcache : NULL, gp->stack);
         gp->stack = NULL;
     }
@@ -1060,7 +1128,14 @@ static void startlockedm(m *mp, g *gp) {
 static void stoplockedm(m *mp) {
     if (mp->p)
         handoffp(releasep(mp));
+    glock_lock(&sched.lock);
+    sched.nmidlelocked++;
+    checkdead_locked();
+    glock_unlock(&sched.lock);
     note_sleep(&mp->park);
+    glock_lock(&sched.lock);
+    sched.nmidlelocked--;
+    glock_unlock(&sched.lock);
     note_clear(&mp->park);
     p *pp = mp->nextp;
     mp->nextp = NULL;
@@ -1134,6 +1209,16 @@ static void *mstart(void *arg) {
         pthread_attr_destroy(&attr);
     }
 #endif
+    /* newm started us with every signal blocked; synchronous faults must
+     * reach the stack-overflow handler. */
+    sigset_t sync_sigs;
+    sigemptyset(&sync_sigs);
+    sigaddset(&sync_sigs, SIGSEGV);
+    sigaddset(&sync_sigs, SIGBUS);
+    sigaddset(&sync_sigs, SIGFPE);
+    sigaddset(&sync_sigs, SIGILL);
+    sigaddset(&sync_sigs, SIGTRAP);
+    pthread_sigmask(SIG_UNBLOCK, &sync_sigs, NULL);
     gdiag_minit(mp);
     p *pp = mp->nextp;
     mp->nextp = NULL;
@@ -1476,6 +1561,7 @@ struct run_main {
 static void run_main_entry(void *a) {
     struct run_main *rm = a;
     rm->ret = rm->fn(rm->arg);
+    atomic_fetch_sub(&sched.nmain, 1);
     note_wakeup(&rm->done);
 }
 
@@ -1485,9 +1571,12 @@ int goc_run(int (*fn)(void *), void *arg) {
         return -EINVAL;
     if (gsched_on_goroutine()) /* already inside goc: just call it */
         return fn(arg);
+    atomic_fetch_add(&sched.nmain, 1);
     int err = gsched_newproc(run_main_entry, &rm, 0, 0, true);
-    if (err)
+    if (err) {
+        atomic_fetch_sub(&sched.nmain, 1);
         return err;
+    }
     gdiag_thread_blocked(+1);
     note_sleep(&rm.done);
     gdiag_thread_blocked(-1);
@@ -1633,4 +1722,8 @@ g *gsched_current_g_or_null(void) {
 }
 
 pid_t gsched_m_tid(const m *mp) { return mp ? mp->tid : 0; }
+bool gsched_g_is_current(const g *gp) {
+    m *mp = getm();
+    return mp && mp->curg == gp;
+}
 void **gsched_m_altstack(m *mp) { return &mp->altstack; }
