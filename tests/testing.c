@@ -182,8 +182,25 @@ char *expect_child_opts(const char *case_name, const struct child_opts *o) {
     char arg[512];
     snprintf(arg, sizeof arg, "child:%s", case_name);
     char **env = child_environ(o->env);
-    char *const av[] = {(char *)argv0, arg, NULL};
     const char *exe = self_exe[0] ? self_exe : "/proc/self/exe";
+    /* Under an emulator (qemu-user without binfmt_misc) the program cannot
+     * exec itself directly: GOC_TEST_EMULATOR gives the command that runs
+     * it, e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu". */
+    char emu[1024] = "";
+    char *av[32];
+    int ac = 0;
+    const char *emu_env = getenv("GOC_TEST_EMULATOR");
+    if (emu_env && *emu_env) {
+        snprintf(emu, sizeof emu, "%s", emu_env);
+        for (char *save = NULL, *tok = strtok_r(emu, " ", &save); tok && ac < 28;
+             tok = strtok_r(NULL, " ", &save))
+            av[ac++] = tok;
+    }
+    bool emulated = ac > 0;
+    const char *file = emulated ? av[0] : exe;
+    av[ac++] = emulated ? (char *)exe : (char *)argv0;
+    av[ac++] = arg;
+    av[ac] = NULL;
 
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0)
@@ -198,7 +215,10 @@ char *expect_child_opts(const char *case_name, const struct child_opts *o) {
         dup2(pfd[1], 2);
         struct rlimit nocore = {0, 0};
         setrlimit(RLIMIT_CORE, &nocore);
-        execve(exe, av, env);
+        if (file[0] == '/' || strchr(file, '/'))
+            execve(file, av, env);
+        else
+            execvpe(file, av, env);
         execve("/proc/self/exe", av, env);
         _exit(127);
     }

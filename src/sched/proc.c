@@ -1119,6 +1119,11 @@ static void startlockedm(m *mp, g *gp) {
     p *pp = releasep(mp);
     GOC_ASSERT(lm->nextp == NULL);
     lm->nextp = pp;
+    /* Count lm as running before it wakes, so that the deadlock detector
+     * never sees the handed-off goroutine in flight with every M idle. */
+    glock_lock(&sched.lock);
+    sched.nmidlelocked--;
+    glock_unlock(&sched.lock);
     note_wakeup(&lm->park);
     stopm(mp);
 }
@@ -1132,10 +1137,7 @@ static void stoplockedm(m *mp) {
     sched.nmidlelocked++;
     checkdead_locked();
     glock_unlock(&sched.lock);
-    note_sleep(&mp->park);
-    glock_lock(&sched.lock);
-    sched.nmidlelocked--;
-    glock_unlock(&sched.lock);
+    note_sleep(&mp->park); /* startlockedm took us off nmidlelocked */
     note_clear(&mp->park);
     p *pp = mp->nextp;
     mp->nextp = NULL;
@@ -1157,21 +1159,12 @@ static void schedule(m *mp) {
             continue;
         }
         if (mp->lockedg) {
+            /* Only the goroutine locked to us may run here, and only once
+             * whoever took it off a run queue hands it to us (startlockedm):
+             * even when it is runnable now it sits on some run queue. */
+            stoplockedm(mp);
             g *lg = mp->lockedg;
-            if (gstatus_of(lg) != G_RUNNABLE || mp->p == NULL) {
-                stoplockedm(mp);
-            }
-            /* Handed back to us: it was taken off a run queue by whoever
-             * gave us the P (or readied while we still held it). */
-            if (mp->p && p_retiring(mp->p)) {
-                retirep(mp);
-                continue;
-            }
-            if (gstatus_of(lg) != G_RUNNABLE) {
-                /* Woken with a P but the g is still parked (it was on our own
-                 * runq and someone else ran... cannot happen) */
-                continue;
-            }
+            GOC_CHECK(lg && gstatus_of(lg) == G_RUNNABLE);
             execute(mp, lg);
             continue;
         }
@@ -1591,7 +1584,7 @@ void goc_yield(void) {
     }
     g *gp = mp->curg;
     /* Nothing else to run here: keep going (cheap yields in a lone loop). */
-    if (!mp->lockedg && runqempty(mp->p) && atomic_load(&sched.runqsize) == 0)
+    if (runqempty(mp->p) && atomic_load(&sched.runqsize) == 0)
         return;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     switch_out(mp, gp, POST_YIELD);
