@@ -8,7 +8,9 @@
  *   	/path/to/object+0x1d2 pc=0x55d0c2a1b1d2
  *
  * Backtraces are symbolized with libunwind (Debian's libunwind-dev) where the
- * build has it, else by walking frame pointers and asking dladdr.
+ * build has it, else by walking frame pointers and asking dladdr. Inside a
+ * signal handler (stack overflow, faults, SIGQUIT) frame pointers are walked
+ * even when libunwind is there: libunwind allocates, which a handler must not.
  *
  * Stack overflow: every M runs its signals on a sigaltstack; the SIGSEGV /
  * SIGBUS handler asks whether the faulting address lies in the running
@@ -102,11 +104,14 @@ __attribute__((format(printf, 2, 3))) static void ob_printf(struct obuf *o, cons
     o->n += len;
 }
 
+/* pc: a return address unless it is the innermost frame of a signal
+ * context; symbols are looked up at pc-1 so that a call to a _Noreturn
+ * function at the very end of its caller still names the caller. */
 static void print_frame(struct obuf *o, void *pc, const char *name, unsigned long off) {
     Dl_info info;
     const char *obj = "?";
     uintptr_t rel = (uintptr_t)pc;
-    if (dladdr(pc, &info) && info.dli_fname) {
+    if (dladdr((char *)pc - 1, &info) && info.dli_fname) {
         obj = info.dli_fname;
         rel = (uintptr_t)pc - (uintptr_t)info.dli_fbase;
         if (!name && info.dli_sname) {
@@ -120,9 +125,11 @@ static void print_frame(struct obuf *o, void *pc, const char *name, unsigned lon
     ob_printf(o, "\n");
 }
 
-static void backtrace_fp(struct obuf *o, int skip) {
-    void **fp = __builtin_frame_address(0);
+/* Walk the frame-pointer chain from fp, within [lo, hi) when given. */
+static void walk_fp(struct obuf *o, void **fp, int skip, const char *lo, const char *hi) {
     for (int depth = 0; fp && depth < 64; depth++) {
+        if (lo && ((const char *)fp < lo || (const char *)(fp + 2) > hi))
+            break;
         void *pc = fp[1];
         if (!pc)
             break;
@@ -135,19 +142,39 @@ static void backtrace_fp(struct obuf *o, int skip) {
     }
 }
 
+static void backtrace_fp(struct obuf *o, int skip) {
+    walk_fp(o, __builtin_frame_address(0), skip, NULL, NULL);
+}
+
+/* From a signal context: libunwind may allocate, which is not allowed in a
+ * signal handler (and could deadlock if the fault was inside malloc), so
+ * walk frame pointers from the interrupted pc/fp. */
+static void backtrace_signal(struct obuf *o, void *ucontext) {
+    ucontext_t *uc = ucontext;
+    void *pc = NULL, **fp = NULL;
+#if defined(__x86_64__)
+    pc = (void *)uc->uc_mcontext.gregs[REG_RIP];
+    fp = (void **)uc->uc_mcontext.gregs[REG_RBP];
+#elif defined(__aarch64__)
+    pc = (void *)uc->uc_mcontext.pc;
+    fp = (void **)uc->uc_mcontext.regs[29];
+#endif
+    if (pc)
+        print_frame(o, (char *)pc + 1, NULL, 0); /* innermost: not a return address */
+    const gstack *st = gsched_current_stack();
+    walk_fp(o, fp, 0, st ? st->lo : NULL, st ? st->hi : NULL);
+}
+
 static void backtrace_to(struct obuf *o, void *ucontext, int skip) {
+    if (ucontext) {
+        backtrace_signal(o, ucontext);
+        return;
+    }
 #ifdef GOC_HAVE_LIBUNWIND
     unw_context_t uc;
     unw_cursor_t cur;
-    int rc;
-    if (ucontext) {
-        rc = unw_init_local2(&cur, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME);
-        skip = 0;
-    } else {
-        unw_getcontext(&uc);
-        rc = unw_init_local(&cur, &uc);
-    }
-    if (rc == 0) {
+    unw_getcontext(&uc);
+    if (unw_init_local(&cur, &uc) == 0) {
         int depth = 0;
         do {
             unw_word_t ip = 0, off = 0;
@@ -168,8 +195,6 @@ static void backtrace_to(struct obuf *o, void *ucontext, int skip) {
         } while (unw_step(&cur) > 0);
         return;
     }
-#else
-    (void)ucontext;
 #endif
     backtrace_fp(o, skip);
 }

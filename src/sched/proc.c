@@ -659,7 +659,9 @@ static int read_num_threads(void) {
 }
 
 static void checkdead_locked(void) {
-    if (atomic_load(&sched.nmain) == 0)
+    /* <= 0: a main goroutine may finish on another M before its creator
+     * counts it (a transient -1). */
+    if (atomic_load(&sched.nmain) <= 0)
         return;
     int32_t run = atomic_load(&sched.mcount) - sched.nmidle - sched.nmidlelocked;
     if (run > 0)
@@ -677,8 +679,10 @@ static void checkdead_locked(void) {
     expected += 1; /* ThreadSanitizer's background thread */
 #endif
     int threads = read_num_threads();
-    if (threads < 0 || threads > expected)
-        return; /* a plain thread is doing its own work: it may still wake someone */
+    /* Unknown (qemu-user reports 0), or a plain thread doing its own work,
+     * which may still wake someone: no deadlock. */
+    if (threads <= 0 || threads > expected)
+        return;
     gdiag_deadlock();
 }
 
@@ -1009,12 +1013,14 @@ static g *stealwork(m *mp) {
 static void retirep(m *mp) {
     p *pp = releasep(mp);
     g *gp;
+    /* Empty the owner-only caches while we still own the P: once it is
+     * published as retired, goc_maxprocs may revive it for another M. */
+    gstack_cache_flush(&pp->stackcache);
     glock_lock(&sched.lock);
     while ((gp = runqget(pp)))
         globrunqput_locked(gp);
     atomic_store(&pp->status, P_RETIRED);
     glock_unlock(&sched.lock);
-    gstack_cache_flush(&pp->stackcache);
     wakep();
 }
 
@@ -1503,6 +1509,10 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
     }
     ngoroutine_add(pp, 1);
     casgstatus(gp, G_DEAD, G_RUNNABLE);
+    /* Counted before it is queued: the deadlock detector must never see an
+     * idle world with a main goroutine on its way to a run queue. */
+    if (is_main)
+        atomic_fetch_add(&sched.nmain, 1);
     if (pp) {
         uint32_t queued = atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
                           atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
@@ -1564,12 +1574,9 @@ int goc_run(int (*fn)(void *), void *arg) {
         return -EINVAL;
     if (gsched_on_goroutine()) /* already inside goc: just call it */
         return fn(arg);
-    atomic_fetch_add(&sched.nmain, 1);
     int err = gsched_newproc(run_main_entry, &rm, 0, 0, true);
-    if (err) {
-        atomic_fetch_sub(&sched.nmain, 1);
+    if (err)
         return err;
-    }
     gdiag_thread_blocked(+1);
     note_sleep(&rm.done);
     gdiag_thread_blocked(-1);
