@@ -142,7 +142,7 @@ static void walk_fp(struct obuf *o, void **fp, int skip, const char *lo, const c
     }
 }
 
-static void backtrace_fp(struct obuf *o, int skip) {
+__attribute__((noinline)) static void backtrace_fp(struct obuf *o, int skip) {
     walk_fp(o, __builtin_frame_address(0), skip, NULL, NULL);
 }
 
@@ -165,7 +165,8 @@ static void backtrace_signal(struct obuf *o, void *ucontext) {
     walk_fp(o, fp, 0, st ? st->lo : NULL, st ? st->hi : NULL);
 }
 
-static void backtrace_to(struct obuf *o, void *ucontext, int skip) {
+/* skip counts frames from this function's own: 2 skips it and its caller. */
+__attribute__((noinline)) static void backtrace_to(struct obuf *o, void *ucontext, int skip) {
     if (ucontext) {
         backtrace_signal(o, ucontext);
         return;
@@ -229,7 +230,7 @@ static void enter_dying(void) {
     }
 }
 
-static void report(const char *prefix, const char *fmt, va_list ap, void *uc, int skip) {
+__attribute__((noinline)) static void report(const char *prefix, const char *fmt, va_list ap, void *uc, int skip) {
     struct obuf o = {.fd = 2};
     char msg[768];
     vsnprintf(msg, sizeof msg, fmt, ap);
