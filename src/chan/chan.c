@@ -366,6 +366,16 @@ static void selunlock(goc_chan **order, size_t n) {
     }
 }
 
+/* Unlock every channel but c (whose lock a direct handoff releases). */
+static void selunlock_except(goc_chan **order, size_t n, goc_chan *c) {
+    for (size_t i = n; i-- > 0;) {
+        if (i > 0 && order[i] == order[i - 1])
+            continue;
+        if (order[i] != c)
+            glock_unlock(&order[i]->lock);
+    }
+}
+
 struct selpark {
     goc_chan **order;
     size_t n;
@@ -446,12 +456,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             if ((sg = dequeue(&c->recvq))) {
                 /* send_direct unlocks c: unlock the others first. */
                 casi = (int)i;
-                for (size_t x = npoll; x-- > 0;) {
-                    if (x > 0 && lockorder[x] == lockorder[x - 1])
-                        continue;
-                    if (lockorder[x] != c)
-                        glock_unlock(&lockorder[x]->lock);
-                }
+                selunlock_except(lockorder, npoll, c);
                 send_direct(c, sg, cs->elem);
                 free(heap);
                 return casi;
@@ -468,12 +473,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         } else {
             if ((sg = dequeue(&c->sendq))) {
                 casi = (int)i;
-                for (size_t x = npoll; x-- > 0;) {
-                    if (x > 0 && lockorder[x] == lockorder[x - 1])
-                        continue;
-                    if (lockorder[x] != c)
-                        glock_unlock(&lockorder[x]->lock);
-                }
+                selunlock_except(lockorder, npoll, c);
                 recv_direct(c, sg, cs->elem);
                 if (cs->ok)
                     *cs->ok = true;

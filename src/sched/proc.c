@@ -1226,6 +1226,26 @@ static void *mstart(void *arg) {
     return NULL;
 }
 
+/* A detached runtime thread. It starts with every signal blocked, so that it
+ * never takes signals meant for the program's own threads (mstart unblocks
+ * the synchronous ones). */
+static void *sysmon(void *unused);
+
+static int start_thread(void *(*fn)(void *), void *arg, size_t stack) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, stack);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t th;
+    int rc = pthread_create(&th, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
 static int newm(p *pp, bool spinning) {
     if (gfail_hit(GFAIL_THREAD_CREATE))
         return -EAGAIN;
@@ -1236,18 +1256,7 @@ static int newm(p *pp, bool spinning) {
     mp->fastrand = (uint64_t)gnanotime() ^ ((uint64_t)mp->id * 0x9e3779b97f4a7c15ull) ^ 1;
     mp->spinning = spinning;
     mp->nextp = pp;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 512 * 1024);
-    /* New threads must not take signals meant for the program's own threads. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t th;
-    int rc = pthread_create(&th, &attr, mstart, mp);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int rc = start_thread(mstart, mp, 512 * 1024);
     if (rc != 0) {
         free(mp);
         return -EAGAIN;
@@ -1373,17 +1382,7 @@ static void schedinit(void) {
     atomic_store(&nallp, procs);
     atomic_store(&gomaxprocs, procs);
     glock_unlock(&sched.lock);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t th;
-    int rc = gfail_hit(GFAIL_THREAD_CREATE) ? EAGAIN : pthread_create(&th, &attr, sysmon, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int rc = gfail_hit(GFAIL_THREAD_CREATE) ? EAGAIN : start_thread(sysmon, NULL, 256 * 1024);
     if (rc != 0)
         atomic_store(&init_err, -EAGAIN);
 }
