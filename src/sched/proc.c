@@ -1703,6 +1703,34 @@ void goc_set_name(const char *name) {
     gp->name[n] = '\0';
 }
 
+int gsched_procid(void) {
+    m *mp = getm();
+    return mp && mp->curg && mp->p ? mp->p->id : -1;
+}
+
+int gsched_nprocs_max(void) { return MAXPROCS_LIMIT; }
+
+bool gsched_can_spin(int iter) {
+    /* As Go: only a few times, only with several processors and another one
+     * running, and only if our own queue is empty (else run that instead). */
+    if (iter >= 4)
+        return false;
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    if (procs <= 1 || ncpu <= 1)
+        return false;
+    if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) +
+            atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) + 1 >=
+        procs)
+        return false;
+    m *mp = getm();
+    return mp && mp->p && runqempty(mp->p);
+}
+
+void gsched_procyield(int cycles) {
+    for (int i = 0; i < cycles; i++)
+        gcpu_relax();
+}
+
 uint64_t gsched_current_goid(void) { return goc_id(); }
 
 const char *gsched_current_name(void) {

@@ -142,6 +142,20 @@ const gstack *gsched_current_stack(void);
 uint32_t gstatus_of(const g *gp);
 const char *gstatus_string(uint32_t status);
 
+/* The id of the P the calling goroutine runs on (0..gsched_nprocs_max()-1),
+ * or -1 on a plain thread. It stays valid until the goroutine blocks or
+ * yields (there is no preemption), so per-P caches (sync.Pool) may use it
+ * without locks between two such points. */
+int gsched_procid(void);
+/* Upper bound on P ids ever handed out (for sizing per-P arrays). */
+int gsched_nprocs_max(void);
+/* Go's sync_runtime_canSpin: is brief spinning worthwhile for a goroutine
+ * that found a lock held? (Several processors, another one running, and
+ * this P has nothing else queued.) iter counts spins so far. */
+bool gsched_can_spin(int iter);
+/* Spin for a few dozen cycles (Go's procyield). */
+void gsched_procyield(int cycles);
+
 /* Random number, per-M state (Go's fastrand). */
 uint32_t gfastrand(void);
 static inline uint32_t gfastrandn(uint32_t n) {
