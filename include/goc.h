@@ -7,5 +7,6 @@
 #include <goc/runtime.h>
 #include <goc/sync.h>
 #include <goc/chan.h>
+#include <goc/time.h>
 
 #endif /* GOC_H */

@@ -19,8 +19,6 @@ g *gsched_current_g_or_null(void);
 pid_t gsched_m_tid(const m *mp);
 void **gsched_m_altstack(m *mp);
 bool gsched_g_is_current(const g *gp);
-/* The time subsystem registers a function returning its pending timer count,
- * so that the deadlock detector never fires while a timer could wake someone. */
-void gsched_set_pending_hook(int32_t (*fn)(void));
+
 
 #endif

@@ -180,8 +180,13 @@ static struct {
     _Atomic int32_t nmain;    /* goc_run main goroutines still running */
     int32_t nmidlelocked;     /* locked Ms asleep in stoplockedm; lock */
     gnote sysmonnote;         /* sysmon sleeps here when all Ps are idle */
-    _Atomic uint32_t sysmonwait;
 } sched;
+
+static struct {
+    int64_t (*run)(int64_t now); /* run due timers; returns the next deadline */
+    int64_t (*next)(void);       /* earliest pending deadline, INT64_MAX if none */
+    int32_t (*pending)(void);    /* number of pending timers */
+} timer_hooks;                   /* set once by the time subsystem */
 
 /* allp: created Ps; slots filled under sched.lock and never cleared. */
 static p *allp[MAXPROCS_LIMIT];
@@ -525,8 +530,7 @@ static void acquirep(m *mp, p *pp) {
     mp->p = pp;
     pp->m = mp;
     atomic_store(&pp->status, P_RUNNING);
-    if (atomic_load_explicit(&sched.sysmonwait, memory_order_relaxed))
-        sysmon_wake();
+    sysmon_wake();
 }
 
 static p *releasep(m *mp) {
@@ -632,9 +636,6 @@ static void stopm(m *mp) {
  * anyone: a goc_run main goroutine exists, no M runs, no g is runnable, no
  * timer is pending, and every thread of the process is either a goc thread
  * or a plain thread blocked inside goc. */
-static int32_t (*checkdead_pending_hook)(void); /* set once by the time subsystem */
-
-void gsched_set_pending_hook(int32_t (*fn)(void)) { checkdead_pending_hook = fn; }
 
 static int read_num_threads(void) {
     char buf[1024];
@@ -672,7 +673,7 @@ static void checkdead_locked(void) {
     for (int32_t i = 0; i < n; i++)
         if (!runqempty(allp[i]))
             return;
-    if (checkdead_pending_hook && checkdead_pending_hook() > 0)
+    if (timer_hooks.run && timer_hooks.pending() > 0)
         return;
     int expected = atomic_load(&sched.mcount) + 1 /* sysmon */ + gdiag_threads_blocked();
 #if defined(GOC_RACE)
@@ -1071,6 +1072,14 @@ top:
         if (gp)
             return gp;
     }
+    if (timer_hooks.run) {
+        int64_t now = gnanotime();
+        if (timer_hooks.next() <= now) {
+            timer_hooks.run(now);
+            if (!runqempty(pp))
+                goto top;
+        }
+    }
     int32_t procs = atomic_load(&gomaxprocs);
     if (mp->spinning || 2 * atomic_load(&sched.nmspinning) < procs - atomic_load(&sched.npidle)) {
         if (!mp->spinning) {
@@ -1268,51 +1277,80 @@ static int newm(p *pp, bool spinning) {
 /* ------------------------------------------------------------------ */
 /* sysmon                                                              */
 
-static void sysmon_wake(void) {
+/* sysmon sleeps on sched.sysmonnote until sysmon_deadline. Whoever needs it
+ * sooner pokes it: a timer due earlier than that, or a P that starts running
+ * while sysmon idles. The poke and the sleep form a Dekker pair: sysmon
+ * publishes its deadline and sleeping flag, then re-reads the timers; a
+ * poker publishes its timer, then reads the deadline. */
+static _Atomic int64_t sysmon_deadline = INT64_MIN; /* INT64_MIN: awake */
+static _Atomic uint32_t sysmon_sleeping;
+static _Atomic uint32_t sysmon_idle; /* sleeping because every P is idle */
+
+
+void gsched_set_timer_hooks(int64_t (*run)(int64_t), int64_t (*next)(void),
+                            int32_t (*pending)(void)) {
+    timer_hooks.next = next;
+    timer_hooks.pending = pending;
+    atomic_thread_fence(memory_order_seq_cst);
+    timer_hooks.run = run;
+}
+
+void gsched_sysmon_poke(int64_t when) {
+    if (when >= atomic_load(&sysmon_deadline))
+        return;
     uint32_t one = 1;
-    if (atomic_compare_exchange_strong(&sched.sysmonwait, &one, 0))
+    if (atomic_compare_exchange_strong(&sysmon_sleeping, &one, 0))
         note_wakeup(&sched.sysmonnote);
+}
+
+static void sysmon_wake(void) {
+    if (atomic_load_explicit(&sysmon_idle, memory_order_relaxed))
+        gsched_sysmon_poke(INT64_MIN + 1);
+}
+
+static int64_t timers_next(void) {
+    return timer_hooks.run ? timer_hooks.next() : INT64_MAX;
+}
+
+static void sysmon_sleep_until(int64_t deadline, bool idle) {
+    atomic_store(&sysmon_deadline, deadline);
+    atomic_store(&sysmon_idle, idle);
+    atomic_store(&sysmon_sleeping, 1);
+    bool cancel = timers_next() < deadline ||
+                  (idle && atomic_load(&sched.npidle) < atomic_load(&gomaxprocs));
+    int64_t now = gnanotime();
+    if (!cancel && deadline > now)
+        note_tsleep(&sched.sysmonnote, deadline - now);
+    uint32_t one = 1;
+    if (!atomic_compare_exchange_strong(&sysmon_sleeping, &one, 0))
+        note_sleep(&sched.sysmonnote); /* a poker claimed the wakeup: consume it */
+    note_clear(&sched.sysmonnote);
+    atomic_store(&sysmon_idle, 0);
+    atomic_store(&sysmon_deadline, INT64_MIN);
 }
 
 static void *sysmon(void *unused) {
     (void)unused;
     int64_t delay = 20000; /* ns */
     int64_t last_scavenge = gnanotime();
-    int idle = 0;
+    int quiet = 0;
     for (;;) {
-        if (idle > 50)
-            delay *= 2;
-        if (delay > 10 * 1000000)
-            delay = 10 * 1000000;
-        struct timespec ts = {0, (long)delay};
-        nanosleep(&ts, NULL);
         int64_t now = gnanotime();
+        int64_t next = INT64_MAX;
+        if (timer_hooks.run)
+            next = timer_hooks.run(now); /* timers due while every P is busy or idle */
         if (now - last_scavenge > 1000000000) {
             last_scavenge = now;
             gstack_scavenge();
         }
         int32_t procs = atomic_load(&gomaxprocs);
         if (atomic_load(&sched.npidle) >= procs && atomic_load(&sched.runqsize) == 0) {
-            /* Everything is idle: sleep until a P starts running again (or
-             * the scavenger is due). */
-            atomic_store(&sched.sysmonwait, 1);
-            if (atomic_load(&sched.npidle) >= procs) {
-                note_tsleep(&sched.sysmonnote, 1000000000);
-                uint32_t one = 1;
-                if (!atomic_compare_exchange_strong(&sched.sysmonwait, &one, 0)) {
-                    /* someone woke us (or is about to): consume it */
-                    note_sleep(&sched.sysmonnote);
-                }
-                note_clear(&sched.sysmonnote);
-            } else {
-                uint32_t one = 1;
-                if (!atomic_compare_exchange_strong(&sched.sysmonwait, &one, 0)) {
-                    note_sleep(&sched.sysmonnote);
-                }
-                note_clear(&sched.sysmonnote);
-            }
+            /* Everything idle: sleep until a timer is due, a P starts
+             * running again, or the scavenger's second is up. */
+            int64_t until = now + 1000000000;
+            sysmon_sleep_until(next < until ? next : until, true);
             delay = 20000;
-            idle = 0;
+            quiet = 0;
             continue;
         }
         /* Work queued on a P while Ps sit idle and nobody spins: a readied
@@ -1326,11 +1364,12 @@ static void *sysmon(void *unused) {
         }
         if (stuck) {
             wakep();
-            idle = 0;
+            quiet = 0;
             delay = 20000;
-        } else {
-            idle++;
+        } else if (++quiet > 50 && delay < 10 * 1000000) {
+            delay *= 2; /* back off, as Go's sysmon does, up to 10 ms */
         }
+        sysmon_sleep_until(next < now + delay ? next : now + delay, false);
     }
     return NULL;
 }

@@ -156,6 +156,17 @@ bool gsched_can_spin(int iter);
 /* Spin for a few dozen cycles (Go's procyield). */
 void gsched_procyield(int cycles);
 
+/* Timers are run by the scheduler: idle Ms before they steal, and the
+ * monitor thread, which sleeps until the earliest deadline. The time
+ * subsystem registers its hooks once (the scheduler knows nothing else of
+ * timers): run(now) fires every due timer and returns the next deadline;
+ * next() is the earliest pending deadline (INT64_MAX if none); pending() the
+ * number of pending timers (the deadlock detector stays quiet while > 0). */
+void gsched_set_timer_hooks(int64_t (*run)(int64_t now), int64_t (*next)(void),
+                            int32_t (*pending)(void));
+/* A timer due at `when` was added: wake the monitor if it sleeps past it. */
+void gsched_sysmon_poke(int64_t when);
+
 /* Random number, per-M state (Go's fastrand). */
 uint32_t gfastrand(void);
 static inline uint32_t gfastrandn(uint32_t n) {

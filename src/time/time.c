@@ -1,0 +1,493 @@
+/* time/time.c — timers, tickers and sleep (Go's time.go and package time).
+ *
+ * Data structures
+ *   - One binary min-heap of timers per processor (heaps[], indexed by P
+ *     id; plain threads use heap 0), each with its own lock and an atomic
+ *     copy of its earliest deadline (when0) that can be read without the
+ *     lock. A timer lives in the heap of the P that created it (its home)
+ *     for its whole life, so its state is always guarded by one lock.
+ *   - Timers are run by the scheduler, never by a thread of their own: an
+ *     M about to look for work elsewhere first fires every due timer, and
+ *     the monitor thread (sysmon) sleeps until the earliest deadline of all
+ *     heaps and fires what is due while every P is busy or idle. Adding a
+ *     timer that is due sooner than sysmon's sleep pokes it.
+ *   - Kinds: a sleeping goroutine's timer lives on its own stack and readies
+ *     it; channel timers (goc_timer, goc_ticker, goc_after) do a
+ *     non-blocking send of goc_now() on a channel of capacity 1 (a ticker
+ *     thus drops ticks for a slow receiver); AfterFunc timers start a
+ *     goroutine.
+ *
+ * Go 1.23 semantics. Each timer has a sequence number, bumped by every Stop
+ * and Reset. Firing pops the timer under the heap lock, remembering the
+ * sequence, then takes the timer's own mutex (mu) and delivers only if the
+ * sequence is unchanged. Stop and Reset hold mu while they bump the sequence
+ * and drain the channel, so once they return no value from before the call
+ * can be received.
+ *
+ * Invariants
+ *   - t->state is T_QUEUED iff t is in its home heap (t->idx >= 0);
+ *     T_FIRING from its pop until its firing section ran; else T_IDLE.
+ *   - heap->when0 == heap->a[0]->when, or INT64_MAX when empty.
+ *   - npending == number of queued timers (the deadlock detector reads it).
+ *   - A heap-allocated timer is freed when its last reference goes: the
+ *     user's, plus one per in-flight firing.
+ *
+ * Lock order: t->mu > heap lock > channel lock (the drain and the send take
+ * the channel's lock with t->mu held, never with a heap lock held).
+ *
+ * Rejected: a thread per timer, or one timer thread running everything
+ * (cross-thread wakeups for every sleep); a single global heap (contention);
+ * Go's pre-1.23 buffered channel semantics (stale values after Reset).
+ */
+#define _GNU_SOURCE
+#include <goc/time.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "debug.h"
+#include "failpoint.h"
+#include "sched/internal.h"
+#include "sched/sched.h"
+
+enum { NHEAPS = 256 };
+enum tstate { T_IDLE, T_QUEUED, T_FIRING };
+enum tkind { T_SLEEP, T_CHAN, T_AFTER, T_FUNC };
+
+typedef struct theap theap;
+
+typedef struct gtimer {
+    /* Guarded by home->lock. */
+    int64_t when;
+    int64_t period;   /* > 0 for tickers */
+    int32_t idx;      /* heap index; -1 when not queued */
+    uint8_t state;    /* enum tstate */
+    uint64_t seq;     /* written with both mu and home->lock held */
+    /* Immutable after creation. */
+    uint8_t kind;     /* enum tkind */
+    theap *home;
+    goc_chan *c;      /* channel timers */
+    void (*fn)(void *);
+    void *arg;
+    g *gp;            /* T_SLEEP */
+    glock mu;         /* serializes delivery against stop/reset */
+    _Atomic int refs; /* heap-allocated timers */
+} gtimer;
+
+struct goc_timer {
+    gtimer t;
+};
+struct goc_ticker {
+    gtimer t;
+};
+
+struct theap {
+    glock lock;
+    gtimer **a;             /* lock */
+    int32_t n, cap;         /* lock */
+    _Atomic int64_t when0;  /* earliest deadline; written under lock */
+    char pad[32];
+};
+
+/* Global: one heap per P id. Owner: each heap's lock. */
+static theap heaps[NHEAPS];
+static _Atomic int32_t nheaps = 1; /* heaps [0, nheaps) may hold timers */
+static _Atomic int32_t npending;
+static pthread_once_t time_once = PTHREAD_ONCE_INIT;
+
+/* ---- heap ---- */
+
+static void heap_set(theap *h, int32_t i, gtimer *t) {
+    h->a[i] = t;
+    t->idx = i;
+}
+
+static void siftup(theap *h, int32_t i) {
+    gtimer *t = h->a[i];
+    while (i > 0) {
+        int32_t pi = (i - 1) / 2;
+        if (h->a[pi]->when <= t->when)
+            break;
+        heap_set(h, i, h->a[pi]);
+        i = pi;
+    }
+    heap_set(h, i, t);
+}
+
+static void siftdown(theap *h, int32_t i) {
+    gtimer *t = h->a[i];
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->a[c + 1]->when < h->a[c]->when)
+            c++;
+        if (t->when <= h->a[c]->when)
+            break;
+        heap_set(h, i, h->a[c]);
+        i = c;
+    }
+    heap_set(h, i, t);
+}
+
+static void update_when0(theap *h) {
+    atomic_store(&h->when0, h->n ? h->a[0]->when : INT64_MAX);
+}
+
+/* Queue t in its home heap (home->lock held). */
+static void heap_push(gtimer *t) {
+    theap *h = t->home;
+    if (h->n == h->cap) {
+        int32_t ncap = h->cap ? h->cap * 2 : 64;
+        gtimer **na = realloc(h->a, (size_t)ncap * sizeof *na);
+        if (!na)
+            gdiag_throw("runtime: out of memory: cannot grow a timer heap");
+        h->a = na;
+        h->cap = ncap;
+    }
+    h->a[h->n] = t;
+    t->idx = h->n++;
+    siftup(h, t->idx);
+    t->state = T_QUEUED;
+    atomic_fetch_add(&npending, 1);
+    update_when0(h);
+}
+
+/* Remove t from its home heap (home->lock held, t queued). */
+static void heap_remove(gtimer *t) {
+    theap *h = t->home;
+    int32_t i = t->idx;
+    GOC_ASSERT(i >= 0 && i < h->n && h->a[i] == t);
+    h->n--;
+    if (i != h->n) {
+        heap_set(h, i, h->a[h->n]);
+        siftdown(h, i);
+        siftup(h, h->a[i]->idx);
+    }
+    t->idx = -1;
+    atomic_fetch_sub(&npending, 1);
+    update_when0(h);
+}
+
+/* ---- firing ---- */
+
+static void timer_unref(gtimer *t) {
+    if (atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    if (t->c)
+        goc_chan_release(t->c);
+    free(t);
+}
+
+static bool try_send_now(goc_chan *c, int64_t now) {
+    goc_case cs = GOC_SEND(c, &now);
+    return goc_select_try(&cs, 1) == 0;
+}
+
+static void drain(goc_chan *c) {
+    if (!c)
+        return;
+    goc_case cs = GOC_RECV(c, NULL, NULL);
+    while (goc_select_try(&cs, 1) == 0) {
+    }
+}
+
+/* Deliver a popped timer (no lock held). */
+static void fire(gtimer *t, uint64_t seq, int64_t now) {
+    if (t->kind == T_SLEEP) {
+        goready(t->gp); /* t lives on the sleeper's stack: gone after this */
+        return;
+    }
+    glock_lock(&t->mu);
+    theap *h = t->home;
+    glock_lock(&h->lock);
+    bool ok = t->seq == seq && t->state == T_FIRING;
+    if (ok) {
+        if (t->period > 0) {
+            /* Next tick on the period's grid, skipping the missed ones. */
+            int64_t next = t->when + t->period;
+            if (next <= now)
+                next += t->period * (1 + (now - next) / t->period);
+            t->when = next;
+            heap_push(t);
+        } else {
+            t->state = T_IDLE;
+        }
+    }
+    glock_unlock(&h->lock);
+    if (ok && t->kind != T_FUNC)
+        try_send_now(t->c, now);
+    glock_unlock(&t->mu);
+    if (ok && t->period > 0)
+        gsched_sysmon_poke(t->when);
+    if (ok && t->kind == T_FUNC) {
+        int err = goc_go(t->fn, t->arg);
+        if (err)
+            gdiag_throw("runtime: cannot start an AfterFunc goroutine (%s)", goc_strerror(err));
+    }
+    if (t->kind == T_AFTER)
+        timer_unref(t); /* a one-shot time.After timer: its own reference */
+    timer_unref(t);     /* the in-flight reference taken at pop */
+}
+
+/* Fire every due timer of heap h; returns its next deadline. */
+static int64_t run_heap(theap *h, int64_t now) {
+    for (;;) {
+        if (atomic_load_explicit(&h->when0, memory_order_acquire) > now)
+            return atomic_load(&h->when0);
+        glock_lock(&h->lock);
+        if (h->n == 0 || h->a[0]->when > now) {
+            int64_t w = h->n ? h->a[0]->when : INT64_MAX;
+            glock_unlock(&h->lock);
+            return w;
+        }
+        gtimer *t = h->a[0];
+        heap_remove(t);
+        t->state = T_FIRING;
+        uint64_t seq = t->seq;
+        if (t->kind != T_SLEEP)
+            atomic_fetch_add(&t->refs, 1);
+        glock_unlock(&h->lock);
+        fire(t, seq, now);
+    }
+}
+
+static int64_t timers_run(int64_t now) {
+    int64_t next = INT64_MAX;
+    int32_t n = atomic_load(&nheaps);
+    /* Our own heap first: what it readies goes to our run queue. */
+    int self = gsched_procid();
+    if (self >= 0 && self < n) {
+        int64_t w = run_heap(&heaps[self], now);
+        if (w < next)
+            next = w;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        if (i == self)
+            continue;
+        int64_t w = run_heap(&heaps[i], now);
+        if (w < next)
+            next = w;
+    }
+    return next;
+}
+
+static int64_t timers_next(void) {
+    int64_t next = INT64_MAX;
+    int32_t n = atomic_load(&nheaps);
+    for (int32_t i = 0; i < n; i++) {
+        int64_t w = atomic_load_explicit(&heaps[i].when0, memory_order_relaxed);
+        if (w < next)
+            next = w;
+    }
+    return next;
+}
+
+static int32_t timers_pending(void) { return atomic_load(&npending); }
+
+static void time_init(void) {
+    for (int i = 0; i < NHEAPS; i++)
+        atomic_init(&heaps[i].when0, INT64_MAX);
+    gsched_set_timer_hooks(timers_run, timers_next, timers_pending);
+}
+
+static theap *home_heap(void) {
+    pthread_once(&time_once, time_init);
+    int id = gsched_procid();
+    if (id < 0 || id >= NHEAPS)
+        id = 0;
+    int32_t n = atomic_load(&nheaps);
+    while (id >= n && !atomic_compare_exchange_weak(&nheaps, &n, id + 1)) {
+    }
+    return &heaps[id];
+}
+
+static int64_t deadline_after(goc_duration d) {
+    int64_t now = gnanotime();
+    if (d <= 0)
+        return now;
+    return d > INT64_MAX - now ? INT64_MAX : now + d;
+}
+
+/* ---- public API ---- */
+
+int64_t goc_now(void) { return gnanotime(); }
+
+static bool sleep_commit(g *gp, void *arg) {
+    (void)gp;
+    gtimer *t = arg;
+    glock_lock(&t->home->lock);
+    heap_push(t);
+    glock_unlock(&t->home->lock);
+    gsched_sysmon_poke(t->when);
+    return true;
+}
+
+void goc_sleep(goc_duration d) {
+    if (d <= 0)
+        return;
+    if (!gsched_on_goroutine()) {
+        /* A plain thread just sleeps (through EINTR). */
+        int64_t until = deadline_after(d);
+        for (;;) {
+            int64_t left = until - gnanotime();
+            if (left <= 0)
+                return;
+            struct timespec ts = {left / 1000000000, left % 1000000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (gsched_init() != 0)
+        return;
+    gtimer t;
+    memset(&t, 0, sizeof t);
+    t.kind = T_SLEEP;
+    t.idx = -1;
+    t.home = home_heap();
+    t.gp = getg();
+    t.when = deadline_after(d);
+    gopark(sleep_commit, &t, WAIT_SLEEP);
+}
+
+static gtimer *timer_alloc(enum tkind kind, size_t size) {
+    if (gsched_init() != 0)
+        return NULL;
+    gtimer *t = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, size);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->kind = (uint8_t)kind;
+    t->idx = -1;
+    t->home = home_heap();
+    atomic_init(&t->refs, 1);
+    if (kind != T_FUNC) {
+        t->c = goc_chan_make(sizeof(int64_t), 1);
+        if (!t->c) {
+            free(t);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return t;
+}
+
+static void timer_start(gtimer *t, int64_t when) {
+    glock_lock(&t->home->lock);
+    t->when = when;
+    heap_push(t);
+    glock_unlock(&t->home->lock);
+    gsched_sysmon_poke(when);
+}
+
+goc_chan *goc_after(goc_duration d) {
+    gtimer *t = timer_alloc(T_AFTER, sizeof *t);
+    if (!t)
+        return NULL;
+    goc_chan *c = goc_chan_retain(t->c); /* the caller's reference */
+    timer_start(t, deadline_after(d));
+    return c;
+}
+
+goc_timer *goc_timer_new(goc_duration d) {
+    gtimer *t = timer_alloc(T_CHAN, sizeof(goc_timer));
+    if (!t)
+        return NULL;
+    timer_start(t, deadline_after(d));
+    return (goc_timer *)t;
+}
+
+goc_timer *goc_after_func(goc_duration d, void (*fn)(void *), void *arg) {
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    gtimer *t = timer_alloc(T_FUNC, sizeof(goc_timer));
+    if (!t)
+        return NULL;
+    t->fn = fn;
+    t->arg = arg;
+    timer_start(t, deadline_after(d));
+    return (goc_timer *)t;
+}
+
+goc_chan *goc_timer_chan(goc_timer *t) { return t ? t->t.c : NULL; }
+
+/* Stop (and with when >= 0, restart) t; returns whether it was pending. */
+static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
+    glock_lock(&t->mu);
+    theap *h = t->home;
+    glock_lock(&h->lock);
+    bool pending = t->state != T_IDLE;
+    if (t->state == T_QUEUED)
+        heap_remove(t);
+    t->state = T_IDLE;
+    t->seq++;
+    if (when >= 0) {
+        t->period = period;
+        t->when = when;
+        heap_push(t);
+    }
+    glock_unlock(&h->lock);
+    drain(t->c);
+    glock_unlock(&t->mu);
+    if (when >= 0)
+        gsched_sysmon_poke(when);
+    return pending;
+}
+
+bool goc_timer_stop(goc_timer *t) {
+    if (!t)
+        goc_panic("goc_timer_stop: nil timer");
+    return timer_modify(&t->t, -1, 0);
+}
+
+bool goc_timer_reset(goc_timer *t, goc_duration d) {
+    if (!t)
+        goc_panic("goc_timer_reset: nil timer");
+    return timer_modify(&t->t, deadline_after(d), 0);
+}
+
+void goc_timer_free(goc_timer *t) {
+    if (!t)
+        return;
+    timer_modify(&t->t, -1, 0);
+    timer_unref(&t->t);
+}
+
+goc_ticker *goc_ticker_new(goc_duration d) {
+    if (d <= 0)
+        goc_panic("non-positive interval for NewTicker");
+    gtimer *t = timer_alloc(T_CHAN, sizeof(goc_ticker));
+    if (!t)
+        return NULL;
+    t->period = d;
+    timer_start(t, deadline_after(d));
+    return (goc_ticker *)t;
+}
+
+goc_chan *goc_ticker_chan(goc_ticker *t) { return t ? t->t.c : NULL; }
+
+void goc_ticker_reset(goc_ticker *t, goc_duration d) {
+    if (d <= 0)
+        goc_panic("non-positive interval for Ticker.Reset");
+    if (!t)
+        goc_panic("goc_ticker_reset: nil ticker");
+    timer_modify(&t->t, deadline_after(d), d);
+}
+
+void goc_ticker_stop(goc_ticker *t) {
+    if (t)
+        timer_modify(&t->t, -1, 0);
+}
+
+void goc_ticker_free(goc_ticker *t) {
+    if (!t)
+        return;
+    timer_modify(&t->t, -1, 0);
+    timer_unref(&t->t);
+}
