@@ -1,7 +1,8 @@
 /* x86_64 (SysV ABI) context switch; see arch/arch.h for the contract.
  *
  * Saved frame, from the saved stack pointer upwards:
- *   0: MXCSR (4 bytes)  4: x87 control word (2 bytes)  (8 bytes in all)
+ *   0: MXCSR (4 bytes, only with GOC_SWITCH_MXCSR)  4: x87 control word
+ *   (8 bytes in all)
  *   8: r15  16: r14  24: r13  32: r12  40: rbx  48: rbp  56: return address
  */
     .text
@@ -19,11 +20,15 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
     pushq   %r14
     pushq   %r15
     subq    $8, %rsp
+#ifdef GOC_SWITCH_MXCSR
     stmxcsr (%rsp)
+#endif
     fnstcw  4(%rsp)
     movq    %rsp, (%rdi)
     movq    %rsi, %rsp
+#ifdef GOC_SWITCH_MXCSR
     ldmxcsr (%rsp)
+#endif
     fldcw   4(%rsp)
     addq    $8, %rsp
     popq    %r15

@@ -378,7 +378,7 @@ static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
 
 /* Put gp on pp's local queue (owner only). next: into runnext, kicking the
  * previous runnext to the tail. */
-static void runqput(p *pp, g *gp, bool next) {
+static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool next) {
     if (next) {
         g *old = atomic_exchange(&pp->runnext, gp);
         if (!old)
@@ -403,7 +403,7 @@ static void runqput(p *pp, g *gp, bool next) {
 }
 
 /* Get a g from pp's local queue (owner only): runnext first. */
-static g *runqget(p *pp) {
+static inline __attribute__((always_inline)) g *runqget(p *pp) {
     g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
     if (next && atomic_compare_exchange_strong(&pp->runnext, &next, NULL))
         return next;
@@ -1629,7 +1629,11 @@ void goc_yield(void) {
     }
     g *gp = mp->curg;
     /* Nothing else to run here: keep going (cheap yields in a lone loop). */
-    if (runqempty(mp->p) && atomic_load(&sched.runqsize) == 0)
+    p *pp = mp->p;
+    if (atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+            atomic_load_explicit(&pp->runqtail, memory_order_relaxed) &&
+        !atomic_load_explicit(&pp->runnext, memory_order_relaxed) &&
+        !atomic_load_explicit(&sched.runqsize, memory_order_relaxed))
         return;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     switch_out(mp, gp, POST_YIELD);
