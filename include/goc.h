@@ -8,5 +8,6 @@
 #include <goc/sync.h>
 #include <goc/chan.h>
 #include <goc/time.h>
+#include <goc/context.h>
 
 #endif /* GOC_H */

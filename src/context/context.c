@@ -1,0 +1,511 @@
+/* context/context.c — Go's package context.
+ *
+ * Data structures
+ *   struct goc_ctx is one of: the two roots (background, todo: static, never
+ *   freed), a cancel context (with_cancel, and with_deadline/with_timeout,
+ *   which add a timer), a value context, or a without_cancel context.
+ *   Every context points to its parent (holding a reference on it) and to
+ *   its "canceler": the nearest cancel context on the way to the root,
+ *   itself for a cancel context, NULL below a without_cancel or a root.
+ *   Done, Err and Cause read the canceler; Value walks the parent chain.
+ *
+ *   A cancel context owns a done channel (chan struct{}, closed on cancel),
+ *   a list of attached children (the nearest cancel descendants) and a list
+ *   of AfterFunc registrations, all under its mutex mu.
+ *
+ * Lifetime: two counts. urefs counts users' references and children's
+ * references to their parent; when it drops to zero a cancel context is
+ * canceled (which detaches it from its canceler's child list) and gives up
+ * the memory reference that urefs held. refs counts memory references: that
+ * one, a pending deadline timer, and short pins taken by a parent while it
+ * cancels its children outside its lock. The memory goes with the last one.
+ *
+ * Invariants
+ *   - err != 0 iff done is closed; err and cause never change once set.
+ *   - A child is in its canceler's children list iff it is not canceled and
+ *     still attached (child->attached == canceler).
+ *   - A pending timer holds one memory reference on its context.
+ *
+ * Lock order: a context's mu is never held while another context's mu is
+ *   taken: cancel takes the child list out under the lock, pins each child
+ *   (refs > 0 only: a child being freed detaches itself), then cancels the
+ *   children without the lock. Channel locks (close of done) nest inside mu.
+ *
+ * Rejected: walking the tree under one global lock (cancel storms on
+ * unrelated trees would contend); children holding no reference on their
+ * parent (the parent could be freed under a child's Value lookup); Go's lazy
+ * creation of done (a CAS on every Done call for little gain in C).
+ */
+#define _GNU_SOURCE
+#include <goc/context.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <goc/time.h>
+
+#include "debug.h"
+#include "failpoint.h"
+#include "sched/lock.h"
+
+enum ctx_kind { CTX_ROOT, CTX_CANCEL, CTX_VALUE, CTX_WITHOUT_CANCEL };
+
+typedef struct afunc {
+    struct afunc *next, *prev; /* in the canceler's list; its mu */
+    void (*fn)(void *);
+    void *arg;
+    goc_ctx *owner;            /* canceler it is registered with (memory ref) */
+    _Atomic int refs;          /* the list's and the user's */
+    bool listed;               /* owner->mu */
+} afunc;
+
+struct goc_ctx {
+    uint8_t kind;              /* immutable */
+    _Atomic long urefs;
+    _Atomic long refs;
+    goc_ctx *parent;           /* immutable; holds a uref */
+    goc_ctx *canceler;         /* immutable; see design comment */
+    /* value contexts */
+    const void *key;           /* immutable */
+    void *val;                 /* immutable */
+    /* cancel contexts */
+    glock mu;
+    goc_chan *done;            /* immutable; closed under mu */
+    _Atomic int err;           /* written under mu */
+    int cause;                 /* mu (readable once err != 0) */
+    int64_t deadline;          /* immutable; INT64_MAX: none of its own */
+    bool has_deadline;         /* immutable */
+    goc_timer *timer;          /* mu */
+    goc_ctx *attached;         /* canceler we are listed in; its mu */
+    goc_ctx *child_head;       /* children; mu */
+    goc_ctx *sib_next, *sib_prev; /* in attached->child list; attached->mu */
+    afunc *funcs;              /* mu */
+};
+
+struct goc_ctx_stop {
+    afunc a;
+};
+
+/* The roots: immutable, never freed. */
+static goc_ctx ctx_background = {.kind = CTX_ROOT};
+static goc_ctx ctx_todo = {.kind = CTX_ROOT};
+
+goc_ctx *goc_ctx_background(void) { return &ctx_background; }
+goc_ctx *goc_ctx_todo(void) { return &ctx_todo; }
+
+static goc_ctx *orbg(goc_ctx *c) { return c ? c : &ctx_background; }
+
+static void ctx_unref(goc_ctx *c);
+static void ctx_cancel(goc_ctx *c, int err, int cause);
+
+static bool ctx_pin(goc_ctx *c) {
+    long r = atomic_load(&c->refs);
+    while (r > 0)
+        if (atomic_compare_exchange_weak(&c->refs, &r, r + 1))
+            return true;
+    return false;
+}
+
+goc_ctx *goc_ctx_retain(goc_ctx *c) {
+    if (c && c->kind != CTX_ROOT)
+        atomic_fetch_add(&c->urefs, 1);
+    return c;
+}
+
+void goc_ctx_release(goc_ctx *c) {
+    if (!c || c->kind == CTX_ROOT)
+        return;
+    long r = atomic_fetch_sub(&c->urefs, 1);
+    if (r > 1)
+        return;
+    if (r < 1)
+        goc_panic("goc_ctx_release: context released more times than retained");
+    if (c->kind == CTX_CANCEL)
+        ctx_cancel(c, -ECANCELED, 0); /* detaches it from its canceler */
+    ctx_unref(c);
+}
+
+static void ctx_unref(goc_ctx *c) {
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    /* The last memory reference: nothing can reach c any more. */
+    if (c->kind == CTX_CANCEL) {
+        GOC_ASSERT(!c->child_head && !c->funcs && !c->attached);
+        if (c->timer)
+            goc_timer_free(c->timer);
+        goc_chan_release(c->done);
+    }
+    goc_ctx_release(c->parent);
+    free(c);
+}
+
+static goc_ctx *ctx_new(goc_ctx *parent, enum ctx_kind kind) {
+    goc_ctx *c = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, sizeof *c);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->kind = (uint8_t)kind;
+    atomic_init(&c->urefs, 1);
+    atomic_init(&c->refs, 1);
+    c->parent = goc_ctx_retain(parent);
+    c->deadline = INT64_MAX;
+    return c;
+}
+
+/* Detach c from the canceler it is listed in (if any). */
+static void ctx_detach(goc_ctx *c) {
+    goc_ctx *p = c->canceler == c ? (c->parent ? c->parent->canceler : NULL) : NULL;
+    if (!p)
+        return;
+    glock_lock(&p->mu);
+    if (c->attached == p) {
+        if (c->sib_prev)
+            c->sib_prev->sib_next = c->sib_next;
+        else
+            p->child_head = c->sib_next;
+        if (c->sib_next)
+            c->sib_next->sib_prev = c->sib_prev;
+        c->sib_next = c->sib_prev = NULL;
+        c->attached = NULL;
+    }
+    glock_unlock(&p->mu);
+}
+
+static void afunc_unref(afunc *a) {
+    if (atomic_fetch_sub(&a->refs, 1) == 1)
+        free(a);
+}
+
+static void ctx_cancel(goc_ctx *c, int err, int cause) {
+    GOC_ASSERT(c->kind == CTX_CANCEL);
+    glock_lock(&c->mu);
+    if (atomic_load(&c->err) != 0) {
+        glock_unlock(&c->mu);
+        return;
+    }
+    c->cause = cause ? cause : err;
+    atomic_store(&c->err, err);
+    goc_chan_close(c->done);
+    goc_ctx *kids = c->child_head;
+    c->child_head = NULL;
+    afunc *funcs = c->funcs;
+    c->funcs = NULL;
+    goc_timer *timer = c->timer;
+    c->timer = NULL;
+    /* Pin the children before letting go of the lock: one being freed
+     * concurrently (refs already 0) detaches itself and is skipped. */
+    goc_ctx *pinned = NULL;
+    for (goc_ctx *k = kids; k;) {
+        goc_ctx *next = k->sib_next;
+        k->sib_next = k->sib_prev = NULL;
+        k->attached = NULL;
+        if (ctx_pin(k)) {
+            k->sib_next = pinned;
+            pinned = k;
+        }
+        k = next;
+    }
+    for (afunc *a = funcs; a; a = a->next)
+        a->listed = false;
+    glock_unlock(&c->mu);
+
+    if (timer) {
+        if (goc_timer_stop(timer))
+            ctx_unref(c); /* the timer's reference: it will never fire */
+        goc_timer_free(timer);
+    }
+    while (pinned) {
+        goc_ctx *k = pinned;
+        pinned = k->sib_next;
+        k->sib_next = NULL;
+        ctx_cancel(k, err, c->cause);
+        ctx_unref(k);
+    }
+    while (funcs) {
+        afunc *a = funcs;
+        funcs = a->next;
+        int rc = goc_go(a->fn, a->arg);
+        if (rc)
+            gdiag_throw("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
+        afunc_unref(a);
+    }
+    ctx_detach(c);
+}
+
+static void ctx_timeout(void *arg) {
+    goc_ctx *c = arg;
+    ctx_cancel(c, -ETIMEDOUT, 0);
+    ctx_unref(c); /* the timer's reference */
+}
+
+/* Make c (a new cancel context) a child of parent's canceler. */
+static goc_ctx *ctx_attach(goc_ctx *c) {
+    goc_ctx *p = c->parent->canceler;
+    if (!p)
+        return c;
+    glock_lock(&p->mu);
+    int perr = atomic_load(&p->err);
+    if (!perr) {
+        c->attached = p;
+        c->sib_next = p->child_head;
+        if (p->child_head)
+            p->child_head->sib_prev = c;
+        p->child_head = c;
+        glock_unlock(&p->mu);
+        return c;
+    }
+    int pcause = p->cause;
+    glock_unlock(&p->mu);
+    ctx_cancel(c, perr, pcause); /* a child of a canceled parent starts canceled */
+    return c;
+}
+
+static goc_ctx *new_cancel_ctx(goc_ctx *parent) {
+    goc_ctx *c = ctx_new(parent, CTX_CANCEL);
+    if (!c)
+        return NULL;
+    c->done = goc_chan_make(0, 0);
+    if (!c->done) {
+        goc_ctx_release(c->parent);
+        free(c);
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->canceler = c;
+    return c;
+}
+
+goc_ctx *goc_ctx_with_cancel(goc_ctx *parent) {
+    parent = orbg(parent);
+    goc_ctx *c = new_cancel_ctx(parent);
+    return c ? ctx_attach(c) : NULL;
+}
+
+goc_ctx *goc_ctx_with_deadline(goc_ctx *parent, int64_t deadline) {
+    parent = orbg(parent);
+    int64_t pd;
+    if (goc_ctx_deadline(parent, &pd) && pd <= deadline)
+        return goc_ctx_with_cancel(parent); /* the parent's deadline comes first */
+    goc_ctx *c = new_cancel_ctx(parent);
+    if (!c)
+        return NULL;
+    c->deadline = deadline;
+    c->has_deadline = true;
+    ctx_attach(c);
+    int64_t d = deadline - goc_now();
+    if (d <= 0) {
+        ctx_cancel(c, -ETIMEDOUT, 0);
+        return c;
+    }
+    glock_lock(&c->mu);
+    if (atomic_load(&c->err) == 0) {
+        atomic_fetch_add(&c->refs, 1); /* the timer's reference */
+        c->timer = goc_after_func(d, ctx_timeout, c);
+        if (!c->timer) {
+            glock_unlock(&c->mu);
+            atomic_fetch_sub(&c->refs, 1);
+            goc_ctx_release(c);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    glock_unlock(&c->mu);
+    return c;
+}
+
+goc_ctx *goc_ctx_with_timeout(goc_ctx *parent, goc_duration d) {
+    int64_t now = goc_now();
+    int64_t dl = d > INT64_MAX - now ? INT64_MAX : now + d;
+    return goc_ctx_with_deadline(parent, dl);
+}
+
+goc_ctx *goc_ctx_with_value(goc_ctx *parent, const void *key, void *val) {
+    if (!key)
+        goc_panic("nil key");
+    parent = orbg(parent);
+    goc_ctx *c = ctx_new(parent, CTX_VALUE);
+    if (!c)
+        return NULL;
+    c->key = key;
+    c->val = val;
+    c->canceler = parent->canceler;
+    return c;
+}
+
+goc_ctx *goc_ctx_without_cancel(goc_ctx *parent) {
+    parent = orbg(parent);
+    goc_ctx *c = ctx_new(parent, CTX_WITHOUT_CANCEL);
+    if (!c)
+        return NULL;
+    c->canceler = NULL;
+    return c;
+}
+
+void goc_ctx_cancel(goc_ctx *c) {
+    if (c && c->kind == CTX_CANCEL)
+        ctx_cancel(c, -ECANCELED, 0);
+}
+
+void goc_ctx_cancel_cause(goc_ctx *c, int cause) {
+    if (c && c->kind == CTX_CANCEL)
+        ctx_cancel(c, -ECANCELED, cause);
+}
+
+int goc_ctx_err(goc_ctx *c) {
+    c = orbg(c);
+    return c->canceler ? atomic_load(&c->canceler->err) : 0;
+}
+
+int goc_ctx_cause(goc_ctx *c) {
+    c = orbg(c);
+    goc_ctx *k = c->canceler;
+    if (!k || atomic_load(&k->err) == 0)
+        return 0;
+    glock_lock(&k->mu);
+    int cause = k->cause;
+    glock_unlock(&k->mu);
+    return cause;
+}
+
+goc_chan *goc_ctx_done(goc_ctx *c) {
+    c = orbg(c);
+    return c->canceler ? c->canceler->done : NULL;
+}
+
+bool goc_ctx_deadline(goc_ctx *c, int64_t *deadline) {
+    for (c = orbg(c); c; c = c->parent) {
+        if (c->kind == CTX_WITHOUT_CANCEL || c->kind == CTX_ROOT)
+            return false;
+        if (c->has_deadline) {
+            if (deadline)
+                *deadline = c->deadline;
+            return true;
+        }
+    }
+    return false;
+}
+
+void *goc_ctx_value(goc_ctx *c, const void *key) {
+    for (c = orbg(c); c; c = c->parent)
+        if (c->kind == CTX_VALUE && c->key == key)
+            return c->val;
+    return NULL;
+}
+
+/* ---- AfterFunc ---- */
+
+goc_ctx_stop *goc_ctx_after_func(goc_ctx *ctx, void (*fn)(void *), void *arg) {
+    if (!fn)
+        goc_panic("goc_ctx_after_func: nil function");
+    ctx = orbg(ctx);
+    goc_ctx_stop *s = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    afunc *a = &s->a;
+    a->fn = fn;
+    a->arg = arg;
+    atomic_init(&a->refs, 1); /* the user's */
+    goc_ctx *k = ctx->canceler;
+    if (!k)
+        return s; /* can never be canceled: fn never runs */
+    glock_lock(&k->mu);
+    if (atomic_load(&k->err) == 0) {
+        atomic_fetch_add(&a->refs, 1); /* the list's */
+        a->owner = k;
+        atomic_fetch_add(&k->refs, 1);
+        a->listed = true;
+        a->next = k->funcs;
+        if (k->funcs)
+            k->funcs->prev = a;
+        k->funcs = a;
+        glock_unlock(&k->mu);
+        return s;
+    }
+    glock_unlock(&k->mu);
+    int rc = goc_go(fn, arg);
+    if (rc)
+        gdiag_throw("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
+    return s;
+}
+
+bool goc_ctx_stop_after_func(goc_ctx_stop *s) {
+    if (!s)
+        return false;
+    afunc *a = &s->a;
+    bool stopped = false;
+    goc_ctx *k = a->owner;
+    if (k) {
+        glock_lock(&k->mu);
+        if (a->listed) {
+            if (a->prev)
+                a->prev->next = a->next;
+            else
+                k->funcs = a->next;
+            if (a->next)
+                a->next->prev = a->prev;
+            a->listed = false;
+            stopped = true;
+        }
+        glock_unlock(&k->mu);
+        if (stopped)
+            afunc_unref(a); /* the list's reference */
+        a->owner = NULL;
+        ctx_unref(k);
+    } else {
+        /* Never registered: its context could never be canceled, or was
+         * canceled already and fn was started. */
+        stopped = false;
+    }
+    afunc_unref(a);
+    return stopped;
+}
+
+/* ---- blocking calls with a context ---- */
+
+int goc_sleep_ctx(goc_duration d, goc_ctx *ctx) {
+    goc_chan *done = goc_ctx_done(ctx);
+    int err = goc_ctx_err(ctx);
+    if (err)
+        return err;
+    if (d <= 0)
+        return 0;
+    if (!done) {
+        goc_sleep(d);
+        return 0;
+    }
+    goc_timer *t = goc_timer_new(d);
+    if (!t)
+        return -ENOMEM;
+    goc_case cs[2] = {GOC_RECV(goc_timer_chan(t), NULL, NULL), GOC_RECV(done, NULL, NULL)};
+    int i = goc_select(cs, 2);
+    goc_timer_free(t);
+    return i == 0 ? 0 : goc_ctx_err(ctx);
+}
+
+int goc_chan_send_ctx(goc_chan *c, const void *elem, goc_ctx *ctx) {
+    int err = goc_ctx_err(ctx);
+    if (err)
+        return err;
+    goc_case cs[2] = {GOC_SEND(c, elem), GOC_RECV(goc_ctx_done(ctx), NULL, NULL)};
+    int i = goc_select(cs, 2);
+    return i == 0 ? 0 : goc_ctx_err(ctx);
+}
+
+int goc_chan_recv_ctx(goc_chan *c, void *out, bool *ok, goc_ctx *ctx) {
+    int err = goc_ctx_err(ctx);
+    if (err)
+        return err;
+    bool got = false;
+    goc_case cs[2] = {GOC_RECV(c, out, &got), GOC_RECV(goc_ctx_done(ctx), NULL, NULL)};
+    int i = goc_select(cs, 2);
+    if (i != 0)
+        return goc_ctx_err(ctx);
+    if (ok)
+        *ok = got;
+    return 0;
+}
