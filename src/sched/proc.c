@@ -132,7 +132,7 @@ struct p {
     _Atomic int64_t ngoroutine;
 };
 
-enum post_action { POST_NONE, POST_PARK, POST_YIELD, POST_YIELD_GLOBAL, POST_EXIT };
+enum post_action { POST_NONE, POST_PARK, POST_YIELD, POST_YIELD_NEXT, POST_EXIT };
 
 struct m {
     int64_t id;               /* immutable */
@@ -884,10 +884,8 @@ void gsched_after_switch(void) {
     case POST_YIELD:
         runqput(mp->p, gp, false);
         break;
-    case POST_YIELD_GLOBAL:
-        glock_lock(&sched.lock);
-        globrunqput_locked(gp);
-        glock_unlock(&sched.lock);
+    case POST_YIELD_NEXT:
+        runqput(mp->p, gp, true);
         break;
     case POST_EXIT:
 #if defined(GOC_RACE)
@@ -1554,20 +1552,25 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
     if (pp) {
         uint32_t queued = atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
                           atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+        if (queued >= RUNQ_SIZE - 2 && mp->curg && !mp->lockedg) {
+            /* Spawn backpressure: the queue is full, so rather than spill it
+             * to the global queue and pile up goroutines (and their memory)
+             * without bound, run the new goroutine right now, with its
+             * creator next in line (runnext). Depth first, like a call.
+             * Go code cannot tell: a goroutine may be descheduled anywhere. */
+            g *self = mp->curg;
+            casgstatus(self, G_RUNNING, G_RUNNABLE);
+            mp->post.act = POST_YIELD_NEXT;
+            mp->post.gp = self;
+            gogo(mp, self, gp);
+            gsched_after_switch();
+            return 0;
+        }
         bool alone =
             atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL && queued == 0;
         runqput(pp, gp, true);
         if (!alone || mp->lockedg)
             wakep();
-        /* Spawn backpressure: a goroutine that fills its P's queue steps
-         * aside (to the global queue) and lets what it spawned run, instead
-         * of piling up goroutines — and their memory — without bound. Go
-         * code cannot tell: a goroutine may be descheduled at any point. */
-        if (queued >= RUNQ_SIZE - 2 && mp->curg && !mp->lockedg) {
-            g *self = mp->curg;
-            casgstatus(self, G_RUNNING, G_RUNNABLE);
-            switch_out(mp, self, POST_YIELD_GLOBAL);
-        }
     } else {
         glock_lock(&sched.lock);
         globrunqput_locked(gp);
