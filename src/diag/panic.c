@@ -457,7 +457,7 @@ static void dump_one(g *gp, void *arg) {
 
 static void dump_all(int fd, void *uc) {
     struct obuf o = {.fd = fd};
-    struct dumpctx d = {&o, gnanotime(), uc};
+    struct dumpctx d = {&o, gnanotime_coarse(), uc};
     gsched_for_each_g(dump_one, &d);
     ob_flush(&o);
 }

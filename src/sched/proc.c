@@ -245,6 +245,12 @@ int64_t gnanotime(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t gnanotime_coarse(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 uint32_t gfastrand(void) {
     m *mp = getm();
     uint64_t *s;
@@ -935,7 +941,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
         /* A plain thread: block it on its note. */
         gp = thread_g();
         gp->waitreason = (uint8_t)reason;
-        gp->waitsince = gnanotime();
+        gp->waitsince = gnanotime_coarse();
         note_clear(&gp->tnote);
         casgstatus(gp, G_RUNNING, G_WAITING);
         gdiag_thread_blocked(+1);
@@ -951,7 +957,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
         return;
     }
     gp->waitreason = (uint8_t)reason;
-    gp->waitsince = gnanotime();
+    gp->waitsince = gnanotime_coarse();
     mp->post.unlockf = unlockf;
     mp->post.arg = arg;
     casgstatus(gp, G_RUNNING, G_WAITING);

@@ -62,7 +62,7 @@ struct g {
     bool started;        /* has a frame on its stack; owner: the g / its M */
     bool thread_g;       /* stands for a plain OS thread blocked in goc; immutable */
     bool is_main;        /* goc_run's goroutine; immutable after newproc */
-    int64_t waitsince;   /* monotonic ns when it parked; written before parking */
+    int64_t waitsince;   /* gnanotime_coarse() when it parked; written before parking */
     uint64_t goid;       /* immutable from newproc to exit */
 
     void (*fn)(void *);  /* entry; set by newproc, read by the g itself */
@@ -131,6 +131,9 @@ void goready(g *gp);
 
 /* Monotonic clock in ns. */
 int64_t gnanotime(void);
+/* The same clock at tick resolution (a few ms), five times cheaper here:
+ * for bookkeeping such as how long a goroutine has waited. */
+int64_t gnanotime_coarse(void);
 
 /* ---- diagnostics' view of the scheduler ---- */
 
