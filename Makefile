@@ -8,7 +8,8 @@
 #   make test-aarch64   cross build in build-aarch64/, tests labelled `aarch64` under qemu
 #   make debug          Debug build (GOC_DEBUG assertions) in build-debug/ + the suite
 #   make bench          release build + bench/run.sh
-#   make run            release build + every example (scripts/run-examples.sh)
+#   make run            release build + goc-sum on /usr/include timed against coreutils
+#                       (scripts/run-flagship.sh) + every example (scripts/run-examples.sh)
 #   make install        install the release build into $(PREFIX) (default /usr/local)
 #   make format         clang-format every C source and header
 #   make clean          remove every build directory
@@ -102,7 +103,8 @@ bench: release
 	fi
 
 run: release
-	bash scripts/run-examples.sh build
+	@rc=0; bash scripts/run-flagship.sh build || rc=1; \
+	bash scripts/run-examples.sh build || rc=1; exit $$rc
 
 install: release
 	$(CMAKE) --install build --prefix $(PREFIX)

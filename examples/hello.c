@@ -1,26 +1,18 @@
 #include <goc.h>
 #include <stdio.h>
-
-static goc_chan *results;
-
-static void square(void *arg) {           /* go square(n) */
-    long n = (long)arg, sq = n * n;
-    goc_chan_send(results, &sq);          /* results <- n*n */
-}
-
-static int run(void *arg) {
-    (void)arg;
-    results = goc_chan_make(sizeof(long), 0);  /* make(chan long) */
-    for (long i = 1; i <= 10; i++)
-        goc_go(square, (void *)i);
-    long sum = 0, v;
-    for (int i = 0; i < 10; i++) {
-        goc_chan_recv(results, &v);
+static goc_chan *squares; /* chan long: every goroutine sends one square */
+static void square(void *n) { goc_chan_send(squares, &(long){(long)n * (long)n}); }
+static int run(void *arg) { /* the main goroutine; arg: how many numbers */
+    long n = (long)arg, sum = 0, v;
+    goc_waitgroup wg = {0};
+    squares = goc_chan_make(sizeof(long), n); /* make(chan long, n) */
+    for (long i = 1; i <= n; i++)
+        goc_wg_go(&wg, square, (void *)i); /* wg.Go(func() { square(i) }) */
+    goc_wg_wait(&wg);                      /* wg.Wait() */
+    goc_chan_close(squares);               /* close(squares) */
+    while (goc_chan_recv(squares, &v))     /* for v := range squares */
         sum += v;
-    }
-    printf("sum of squares 1..10 = %ld\n", sum);
-    goc_chan_release(results);
-    return sum == 385 ? 0 : 1;
+    printf("sum of squares 1..%ld = %ld\n", n, sum);
+    return sum != n * (n + 1) * (2 * n + 1) / 6;
 }
-
-int main(void) { return goc_run(run, NULL); }
+int main(void) { return goc_run(run, (void *)10L); }

@@ -9,5 +9,6 @@
 #include <goc/chan.h>
 #include <goc/time.h>
 #include <goc/context.h>
+#include <goc/xsync.h>
 
 #endif /* GOC_H */

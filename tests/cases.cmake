@@ -86,3 +86,258 @@ if(CMAKE_CROSSCOMPILING_EMULATOR)
         endif()
     endforeach()
 endif()
+
+# ---------------------------------------------------------------------------
+# test_time.c — package time: goc_now, goc_sleep, goc_after, timers (Go 1.23
+# Stop/Reset: no stale values), AfterFunc, tickers, select with timeouts,
+# idle sleeping in the kernel, a Stop/Reset stress.
+goc_test(test_time
+    CASES
+        now_is_monotonic now_is_monotonic_across_goroutine_switches
+        sleep_in_goroutine_at_least_d sleep_on_plain_thread_at_least_d
+        sleep_on_other_plain_thread_while_runtime_runs
+        sleep_nonpositive_returns_in_goroutine sleep_nonpositive_returns_on_plain_thread
+        many_sleepers_all_wake_never_early
+        timers_fire_in_deadline_order timer_values_follow_deadline_order
+        after_delivers_time_not_before_deadline after_on_plain_thread
+        after_nonpositive_fires_at_once after_released_before_firing
+        timer_fires_once timer_stop_before_firing timer_stop_after_firing_returns_false
+        timer_stop_drops_unreceived_value timer_reset_drops_unreceived_value
+        timer_reset_returns_whether_pending timer_reset_moves_deadline
+        timer_zero_duration_fires_at_once timer_free_while_pending timer_on_plain_thread
+        timer_stopped_from_other_goroutine timer_stopped_from_plain_thread
+        after_func_runs_in_own_goroutine after_func_from_plain_thread
+        after_func_stop_prevents_call after_func_reset_rearms
+        ticker_ticks_at_period ticker_drops_ticks_for_slow_receiver
+        ticker_reset_changes_period ticker_stop_stops_ticking ticker_on_plain_thread
+        ticker_nonpositive_interval_panics
+        select_timeout_case_fires select_ready_value_beats_timeout
+        timeout_with_quit_pattern timeout_then_quit_stops_producer
+        idle_sleep_uses_no_cpu no_goroutine_left_after_timers
+        stress_concurrent_reset_stop_receive
+    TIMEOUT 60)
+set(_goc_time_aarch64
+    now_is_monotonic sleep_in_goroutine_at_least_d sleep_on_plain_thread_at_least_d
+    after_delivers_time_not_before_deadline timer_stop_before_firing
+    timer_stop_drops_unreceived_value timer_reset_drops_unreceived_value
+    after_func_runs_in_own_goroutine after_func_stop_prevents_call
+    ticker_ticks_at_period ticker_stop_stops_ticking ticker_nonpositive_interval_panics
+    select_timeout_case_fires)
+
+# ---------------------------------------------------------------------------
+# test_deadlock.c — the deadlock detector (reports and the absence of false
+# ones), goc_dump and SIGQUIT dumps. Reports come from child processes.
+# qemu-user shows 0 threads in /proc/self/stat, so the detector stays silent
+# there: the report cases are not labelled aarch64.
+goc_test(test_deadlock
+    CASES
+        report_main_blocked_on_receive report_main_blocked_on_send
+        report_main_blocked_on_full_buffer report_lists_every_blocked_goroutine
+        report_select_no_cases report_select_blocked
+        report_receive_on_nil_channel report_send_on_nil_channel
+        report_after_main_sleeps_then_blocks
+        no_report_while_main_sleeps no_report_while_plain_thread_works
+        no_report_while_timer_pending no_report_while_goroutine_sleeps
+        no_report_while_after_func_pending no_report_after_main_returned
+        no_report_without_main_goroutine
+        dump_lists_goroutines_with_state_and_backtrace dump_from_plain_thread
+        sigquit_dumps_goroutines_and_exits_2 sigquit_while_idle
+    TIMEOUT 60)
+set(_goc_deadlock_aarch64
+    no_report_while_main_sleeps no_report_while_plain_thread_works
+    no_report_while_timer_pending no_report_after_main_returned
+    dump_lists_goroutines_with_state_and_backtrace dump_from_plain_thread
+    sigquit_dumps_goroutines_and_exits_2)
+
+foreach(_procs 1 2)
+    foreach(_case IN LISTS _goc_time_aarch64)
+        set_property(TEST "time.${_case}.p${_procs}" APPEND PROPERTY LABELS aarch64)
+    endforeach()
+    foreach(_case IN LISTS _goc_deadlock_aarch64)
+        set_property(TEST "deadlock.${_case}.p${_procs}" APPEND PROPERTY LABELS aarch64)
+    endforeach()
+endforeach()
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+    string(JOIN " " _goc_emulator ${CMAKE_CROSSCOMPILING_EMULATOR})
+    get_property(_goc_time_tests DIRECTORY PROPERTY TESTS)
+    foreach(_t IN LISTS _goc_time_tests)
+        if(_t MATCHES "^(time|deadlock)\\.")
+            set_property(TEST "${_t}" APPEND PROPERTY ENVIRONMENT "GOC_TEST_EMULATOR=${_goc_emulator}")
+        endif()
+    endforeach()
+endif()
+
+# ---------------------------------------------------------------------------
+# test_chan.c — channels: FIFO order per capacity, exact delivery under many
+# senders and receivers, close semantics and its panics, the nil channel,
+# chan struct{}, len/cap, absurd sizes, large elements, reference counts,
+# plain threads talking to goroutines, Go's prime sieve.
+goc_test(test_chan
+    CASES
+        fifo_order_unbuffered fifo_order_cap1 fifo_order_cap2 fifo_order_cap10
+        fifo_order_cap100
+        many_senders_receivers_exact_unbuffered many_senders_receivers_exact_cap16
+        close_drains_buffer_then_zero_false close_unbuffered_recv_returns_zero_false
+        close_wakes_all_blocked_receivers_unbuffered close_wakes_all_blocked_receivers_buffered
+        close_makes_blocked_sender_panic send_on_closed_panics
+        send_on_closed_panics_on_plain_thread close_of_closed_panics close_of_nil_panics
+        nil_recv_blocks_forever nil_send_blocks_forever nil_len_cap_zero
+        zero_size_elements_buffered zero_size_elements_unbuffered
+        len_and_cap absurd_sizes_return_null recv_null_out_discards
+        large_elements_copied_intact_unbuffered large_elements_copied_intact_buffered
+        release_with_blocked_goroutine_panics retain_release_counting
+        retain_per_goroutine_last_release_frees
+        plain_threads_send_goroutines_receive goroutines_send_plain_threads_receive
+        plain_thread_goroutine_ping_pong main_goroutine_ping_pong_with_plain_thread
+        prime_sieve_first_100
+    TIMEOUT 60)
+set(_goc_chan_aarch64
+    fifo_order_unbuffered fifo_order_cap10 close_drains_buffer_then_zero_false
+    close_wakes_all_blocked_receivers_unbuffered close_makes_blocked_sender_panic
+    close_of_closed_panics nil_recv_blocks_forever zero_size_elements_unbuffered
+    large_elements_copied_intact_buffered plain_thread_goroutine_ping_pong
+    prime_sieve_first_100)
+
+# ---------------------------------------------------------------------------
+# test_select.c — select: uniform choice among ready cases, goc_select_try,
+# send and receive cases together, one channel twice, nil cases, never
+# matching itself, stress with exact counts, closed channels and their
+# panics, 100 cases, racing senders, plain threads, large elements.
+goc_test(test_select
+    CASES
+        uniform_among_two_ready uniform_among_four_ready uniform_among_four_ready_sends
+        try_returns_minus_one_when_nothing_ready try_never_defaults_when_a_case_is_ready
+        try_receives_from_parked_sender
+        send_and_recv_cases_together
+        same_channel_twice_recv_buffered same_channel_twice_recv_blocking
+        same_channel_send_and_recv_buffered
+        nil_cases_never_fire_ready_path nil_cases_never_fire_blocking_path
+        try_all_nil_returns_minus_one all_nil_blocks_forever zero_cases_blocks_forever
+        never_matches_itself two_selects_pair_never_self
+        stress_select_receivers_exact stress_select_senders_exact
+        stress_select_both_sides_exact
+        recv_on_closed_reports_not_ok_and_zeroes close_wakes_blocked_select
+        send_case_on_closed_panics close_makes_blocked_select_send_panic
+        many_cases two_racing_senders_one_wins select_on_plain_thread
+        large_elements_through_select
+    TIMEOUT 60)
+set(_goc_select_aarch64
+    uniform_among_four_ready try_never_defaults_when_a_case_is_ready
+    send_and_recv_cases_together same_channel_twice_recv_blocking
+    nil_cases_never_fire_blocking_path never_matches_itself
+    recv_on_closed_reports_not_ok_and_zeroes close_wakes_blocked_select
+    send_case_on_closed_panics many_cases two_racing_senders_one_wins
+    select_on_plain_thread)
+
+foreach(_procs 1 2)
+    foreach(_case IN LISTS _goc_chan_aarch64)
+        set_property(TEST "chan.${_case}.p${_procs}" APPEND PROPERTY LABELS aarch64)
+    endforeach()
+    foreach(_case IN LISTS _goc_select_aarch64)
+        set_property(TEST "select.${_case}.p${_procs}" APPEND PROPERTY LABELS aarch64)
+    endforeach()
+endforeach()
+# Death tests re-execute the program: under qemu-user they need the emulator.
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+    string(JOIN " " _goc_emulator ${CMAKE_CROSSCOMPILING_EMULATOR})
+    get_property(_goc_chan_tests DIRECTORY PROPERTY TESTS)
+    foreach(_t IN LISTS _goc_chan_tests)
+        if(_t MATCHES "^(chan|select)\\.")
+            set_property(TEST "${_t}" APPEND PROPERTY ENVIRONMENT "GOC_TEST_EMULATOR=${_goc_emulator}")
+        endif()
+    endforeach()
+endif()
+
+# ---------------------------------------------------------------------------
+# test_xsync.c — x/sync: errgroup (first error, cancellation, limits, try_go,
+# spawn failures) and the weighted semaphore (FIFO, ctx cancel/timeout, the
+# grant/cancel race, accounting under stress).
+goc_test(test_xsync
+    CASES
+        eg_wait_returns_zero_when_all_succeed eg_first_error_cancels_siblings
+        eg_first_error_wins eg_wait_cancels_ctx eg_parent_cancel_reaches_group_ctx
+        eg_null_parent eg_limit_bounds_concurrency eg_go_blocks_at_limit
+        eg_try_go_refuses_at_limit eg_try_go_without_limit_always_starts
+        eg_limit_zero_refuses_try_go eg_set_limit_while_active_panics
+        eg_set_limit_allowed_without_active_limit eg_nested_go_waited_for
+        eg_on_plain_thread eg_spawn_failure_is_group_error eg_free_while_active_panics
+        sema_try_acquire sema_acquire_free_units_at_once sema_bad_arguments
+        sema_fifo_big_request_first sema_acquire_done_ctx_fails_at_once
+        sema_acquire_honours_cancel sema_acquire_honours_timeout
+        sema_canceled_head_lets_followers_in sema_oversize_request_waits_for_ctx
+        sema_release_more_than_held_panics sema_acquire_on_plain_thread
+        sema_grant_cancel_race_keeps_accounting sema_stress_exact_accounting
+        sema_free_while_waiting_panics
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_context.c — package context: roots, cancel and its propagation through
+# a tree, deadlines (capped by the parent's), causes, values, without_cancel,
+# AfterFunc, release (cancels and detaches), cancel storms, and sleep / send /
+# receive with a context.
+goc_test(test_context
+    CASES
+        background_and_todo_never_canceled with_cancel_cancel_closes_done
+        cancel_is_idempotent cancel_propagates_to_every_descendant
+        cancel_child_leaves_parent_and_siblings
+        cancel_returns_after_subtree_canceled_under_concurrent_cancel
+        deep_chain_cancel_and_release
+        deadline_in_past_starts_timed_out deadline_now_starts_timed_out
+        timeout_fires_never_early child_deadline_capped_by_parent
+        child_of_canceled_parent_starts_canceled
+        cancel_cause_first_cause_wins cause_equals_err_without_cause
+        value_lookup_walks_to_root value_nearest_binding_wins value_missing_key_is_null
+        value_ctx_follows_parent_cancellation value_nil_key_panics
+        without_cancel_keeps_values_drops_cancellation
+        after_func_runs_once_in_own_goroutine_after_cancel after_func_every_registration_runs
+        after_func_runs_at_once_if_already_canceled after_func_stop_before_cancel_prevents_call
+        after_func_stop_after_run_returns_false after_func_on_never_canceled_ctx
+        after_func_runs_on_last_release
+        release_last_ref_cancels_and_wakes_waiter release_parent_before_child
+        release_detaches_from_parent_no_growth cancel_storm_tree
+        sleep_ctx_full_sleep_returns_zero sleep_ctx_returns_early_on_cancel
+        sleep_ctx_returns_early_on_timeout sleep_ctx_on_plain_thread
+        send_ctx_success send_ctx_cancel_leaves_value_unsent send_ctx_on_closed_channel_panics
+        recv_ctx_success recv_ctx_closed_channel_ok_false
+        recv_ctx_cancel_leaves_value_unreceived recv_ctx_on_plain_thread
+        no_goroutine_left_behind
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_sync.c — package sync: Mutex (exclusion with exact counts, TryLock,
+# misuse panics, parking, starvation mode), RWMutex (shared readers,
+# exclusive writers, writer preference, misuse), Once, Cond (FIFO Signal,
+# Broadcast, re-locking, misuse), Pool (per-P caches, dropping, destroy,
+# accounting under stress, allocation failure) and Map (Go's semantics,
+# copied binary keys, a differential test, Range under concurrent writes and
+# with a modifying or blocking callback, ENOMEM).
+goc_test(test_sync
+    CASES
+        mutex_zero_value_lock_unlock mutex_on_plain_thread_without_runtime
+        mutex_exclusion_goroutines_exact mutex_exclusion_goroutines_and_threads_exact
+        mutex_exclusion_short_sections_exact mutex_trylock mutex_unlock_of_unlocked_panics
+        mutex_unlocked_by_another_goroutine mutex_waiter_parks_goroutine_not_thread
+        mutex_starvation_mode_bounds_wait mutex_starvation_mode_ends
+        mutex_many_parked_waiters_all_proceed
+        rwmutex_zero_value_on_plain_thread rwmutex_readers_hold_lock_together
+        rwmutex_writer_excludes_readers_and_writers rwmutex_waiting_writer_blocks_new_readers
+        rwmutex_trylock_and_tryrlock rwmutex_unlock_admits_all_queued_readers
+        rwmutex_misuse_panics
+        once_runs_once_concurrent_callers_wait_for_it once_later_calls_do_nothing
+        once_effects_visible_to_all_callers
+        cond_signal_wakes_one_waiter_in_fifo_order cond_signal_wakes_exactly_one
+        cond_broadcast_wakes_all cond_notify_without_waiters_is_not_remembered
+        cond_wait_reacquires_mutex cond_with_plain_threads cond_bounded_queue_exact_transfer
+        cond_misuse_panics
+        pool_get_calls_new_when_empty pool_put_then_get_returns_same_item
+        pool_full_cache_drops_with_free_fn pool_destroy_frees_every_cached_item
+        pool_zero_value_and_null_functions pool_plain_thread_steals_and_stashes
+        pool_concurrent_get_put_accounting pool_allocation_failure_falls_back
+        map_basic_ops map_basic_ops_on_plain_thread map_load_or_store_semantics
+        map_swap_semantics map_compare_and_swap_semantics map_load_and_delete_semantics
+        map_keys_copied_and_binary map_range_visits_every_key_and_stops_on_false
+        map_len_counts_keys map_differential_against_reference
+        map_range_under_concurrent_writes map_range_callback_may_modify_map
+        map_range_callback_may_block map_grows_under_concurrent_reads
+        map_allocation_failure_reports_enomem
+    TIMEOUT 120)

@@ -17,8 +17,9 @@
  * references to their parent; when it drops to zero a cancel context is
  * canceled (which detaches it from its canceler's child list) and gives up
  * the memory reference that urefs held. refs counts memory references: that
- * one, a pending deadline timer, and short pins taken by a parent while it
- * cancels its children outside its lock. The memory goes with the last one.
+ * one and a pending deadline timer's. The memory goes with the last one. A
+ * context listed as a child is never freed: it must detach first, which
+ * takes its parent's lock.
  *
  * Invariants
  *   - err != 0 iff done is closed; err and cause never change once set.
@@ -26,10 +27,10 @@
  *     still attached (child->attached == canceler).
  *   - A pending timer holds one memory reference on its context.
  *
- * Lock order: a context's mu is never held while another context's mu is
- *   taken: cancel takes the child list out under the lock, pins each child
- *   (refs > 0 only: a child being freed detaches itself), then cancels the
- *   children without the lock. Channel locks (close of done) nest inside mu.
+ * Lock order: parent's mu before child's mu (cancel holds a node's lock while
+ *   it cancels the node's children, as Go does); a child detaching from its
+ *   parent takes the parent's lock only after releasing its own. Timer and
+ *   channel locks (stopping the deadline timer, closing done) nest inside mu.
  *
  * Rejected: walking the tree under one global lock (cancel storms on
  * unrelated trees would contend); children holding no reference on their
@@ -59,6 +60,7 @@ typedef struct afunc {
     goc_ctx *owner;            /* canceler it is registered with (memory ref) */
     _Atomic int refs;          /* the list's and the user's */
     bool listed;               /* owner->mu */
+    bool started;              /* fn was started (set before it is) */
 } afunc;
 
 struct goc_ctx {
@@ -81,6 +83,7 @@ struct goc_ctx {
     goc_ctx *attached;         /* canceler we are listed in; its mu */
     goc_ctx *child_head;       /* children; mu */
     goc_ctx *sib_next, *sib_prev; /* in attached->child list; attached->mu */
+    goc_ctx *walk_up, *walk_next; /* cancel's depth-first walk; mu (held by the walker) */
     afunc *funcs;              /* mu */
 };
 
@@ -99,14 +102,6 @@ static goc_ctx *orbg(goc_ctx *c) { return c ? c : &ctx_background; }
 
 static void ctx_unref(goc_ctx *c);
 static void ctx_cancel(goc_ctx *c, int err, int cause);
-
-static bool ctx_pin(goc_ctx *c) {
-    long r = atomic_load(&c->refs);
-    while (r > 0)
-        if (atomic_compare_exchange_weak(&c->refs, &r, r + 1))
-            return true;
-    return false;
-}
 
 goc_ctx *goc_ctx_retain(goc_ctx *c) {
     if (c && c->kind != CTX_ROOT)
@@ -128,17 +123,31 @@ void goc_ctx_release(goc_ctx *c) {
 }
 
 static void ctx_unref(goc_ctx *c) {
-    if (atomic_fetch_sub(&c->refs, 1) != 1)
-        return;
-    /* The last memory reference: nothing can reach c any more. */
-    if (c->kind == CTX_CANCEL) {
-        GOC_ASSERT(!c->child_head && !c->funcs && !c->attached);
-        if (c->timer)
-            goc_timer_free(c->timer);
-        goc_chan_release(c->done);
+    /* Iterative: freeing the bottom of a long chain releases its parent,
+     * which may free that one too, and so on up (no recursion: a chain of
+     * 10,000 contexts would overflow a goroutine stack). */
+    while (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+        /* The last memory reference: nothing can reach c any more. */
+        if (c->kind == CTX_CANCEL) {
+            GOC_ASSERT(!c->child_head && !c->funcs && !c->attached);
+            if (c->timer)
+                goc_timer_free(c->timer);
+            goc_chan_release(c->done);
+        }
+        goc_ctx *parent = c->parent;
+        free(c);
+        c = NULL;
+        if (!parent || parent->kind == CTX_ROOT)
+            break;
+        long r = atomic_fetch_sub(&parent->urefs, 1);
+        if (r < 1)
+            goc_panic("goc_ctx_release: context released more times than retained");
+        if (r == 1) {
+            if (parent->kind == CTX_CANCEL)
+                ctx_cancel(parent, -ECANCELED, 0);
+            c = parent; /* drop the memory reference its urefs held */
+        }
     }
-    goc_ctx_release(c->parent);
-    free(c);
 }
 
 static goc_ctx *ctx_new(goc_ctx *parent, enum ctx_kind kind) {
@@ -179,6 +188,33 @@ static void afunc_unref(afunc *a) {
         free(a);
 }
 
+/* Cancel x (x->mu held, x not canceled): set err, close done, move its
+ * AfterFuncs to *funcs, stop its timer, and hand back its children (now
+ * detached) in x->walk_next for the caller to walk. */
+static void cancel_node(goc_ctx *x, int err, int cause, afunc **funcs) {
+    x->cause = cause;
+    atomic_store(&x->err, err);
+    goc_chan_close(x->done);
+    for (goc_ctx *k = x->child_head; k; k = k->sib_next)
+        k->attached = NULL;
+    x->walk_next = x->child_head;
+    x->child_head = NULL;
+    while (x->funcs) {
+        afunc *f = x->funcs;
+        x->funcs = f->next;
+        f->listed = false;
+        f->next = *funcs;
+        *funcs = f;
+    }
+    if (x->timer && goc_timer_stop(x->timer))
+        atomic_fetch_sub(&x->refs, 1); /* the timer's reference; x stays referenced */
+}
+
+/* Cancel c and its whole subtree, as Go does: each node's lock is held
+ * while its children are canceled, so a concurrent cancel of any node in
+ * the subtree returns only once that node's own subtree is done. The walk is
+ * depth first with an explicit stack threaded through the locked contexts
+ * (walk_up, walk_next): a deep chain needs no C stack. */
 static void ctx_cancel(goc_ctx *c, int err, int cause) {
     GOC_ASSERT(c->kind == CTX_CANCEL);
     glock_lock(&c->mu);
@@ -186,51 +222,45 @@ static void ctx_cancel(goc_ctx *c, int err, int cause) {
         glock_unlock(&c->mu);
         return;
     }
-    c->cause = cause ? cause : err;
-    atomic_store(&c->err, err);
-    goc_chan_close(c->done);
-    goc_ctx *kids = c->child_head;
-    c->child_head = NULL;
-    afunc *funcs = c->funcs;
-    c->funcs = NULL;
-    goc_timer *timer = c->timer;
-    c->timer = NULL;
-    /* Pin the children before letting go of the lock: one being freed
-     * concurrently (refs already 0) detaches itself and is skipped. */
-    goc_ctx *pinned = NULL;
-    for (goc_ctx *k = kids; k;) {
-        goc_ctx *next = k->sib_next;
-        k->sib_next = k->sib_prev = NULL;
-        k->attached = NULL;
-        if (ctx_pin(k)) {
-            k->sib_next = pinned;
-            pinned = k;
+    if (!cause)
+        cause = err;
+    afunc *funcs = NULL;
+    cancel_node(c, err, cause, &funcs);
+    c->walk_up = NULL;
+    goc_ctx *cur = c;
+    for (;;) {
+        goc_ctx *k = cur->walk_next;
+        if (k) {
+            cur->walk_next = k->sib_next;
+            k->sib_next = k->sib_prev = NULL;
+            /* k is alive: it can only be freed after detaching from cur,
+             * which needs cur's lock, which we hold. */
+            glock_lock(&k->mu);
+            if (atomic_load(&k->err) != 0) {
+                /* Canceled on its own, waiting for cur's lock to detach. */
+                glock_unlock(&k->mu);
+                continue;
+            }
+            cancel_node(k, err, cause, &funcs);
+            k->walk_up = cur;
+            cur = k;
+            continue;
         }
-        k = next;
+        goc_ctx *up = cur->walk_up;
+        if (cur == c)
+            break;
+        glock_unlock(&cur->mu); /* cur's subtree is done; it may go now */
+        cur = up;
     }
-    for (afunc *a = funcs; a; a = a->next)
-        a->listed = false;
     glock_unlock(&c->mu);
-
-    if (timer) {
-        if (goc_timer_stop(timer))
-            ctx_unref(c); /* the timer's reference: it will never fire */
-        goc_timer_free(timer);
-    }
-    while (pinned) {
-        goc_ctx *k = pinned;
-        pinned = k->sib_next;
-        k->sib_next = NULL;
-        ctx_cancel(k, err, c->cause);
-        ctx_unref(k);
-    }
     while (funcs) {
-        afunc *a = funcs;
-        funcs = a->next;
-        int rc = goc_go(a->fn, a->arg);
+        afunc *f = funcs;
+        funcs = f->next;
+        f->started = true;
+        int rc = goc_go(f->fn, f->arg);
         if (rc)
             gdiag_throw("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
-        afunc_unref(a);
+        afunc_unref(f); /* the list's reference */
     }
     ctx_detach(c);
 }
@@ -238,7 +268,7 @@ static void ctx_cancel(goc_ctx *c, int err, int cause) {
 static void ctx_timeout(void *arg) {
     goc_ctx *c = arg;
     ctx_cancel(c, -ETIMEDOUT, 0);
-    ctx_unref(c); /* the timer's reference */
+    ctx_unref(c); /* the timer's reference (its stop in cancel_node failed) */
 }
 
 /* Make c (a new cancel context) a child of parent's canceler. */
@@ -427,6 +457,7 @@ goc_ctx_stop *goc_ctx_after_func(goc_ctx *ctx, void (*fn)(void *), void *arg) {
         return s;
     }
     glock_unlock(&k->mu);
+    a->started = true;
     int rc = goc_go(fn, arg);
     if (rc)
         gdiag_throw("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
@@ -457,9 +488,10 @@ bool goc_ctx_stop_after_func(goc_ctx_stop *s) {
         a->owner = NULL;
         ctx_unref(k);
     } else {
-        /* Never registered: its context could never be canceled, or was
+        /* Never registered: its context could never be canceled (then fn
+         * never runs and stop prevented nothing less than the call), or was
          * canceled already and fn was started. */
-        stopped = false;
+        stopped = !a->started;
     }
     afunc_unref(a);
     return stopped;

@@ -183,7 +183,8 @@ static struct {
 } sched;
 
 static struct {
-    int64_t (*run)(int64_t now); /* run due timers; returns the next deadline */
+    _Atomic(int64_t (*)(int64_t)) run; /* run due timers; returns the next deadline.
+                                         * Published last, with release order. */
     int64_t (*next)(void);       /* earliest pending deadline, INT64_MAX if none */
     int32_t (*pending)(void);    /* number of pending timers */
 } timer_hooks;                   /* set once by the time subsystem */
@@ -665,6 +666,15 @@ static int read_num_threads(void) {
     return atoi(p);
 }
 
+static int64_t (*timers_hook(void))(int64_t);
+static void checkdead_locked(void);
+
+static void checkdead(void) {
+    glock_lock(&sched.lock);
+    checkdead_locked();
+    glock_unlock(&sched.lock);
+}
+
 static void checkdead_locked(void) {
     /* <= 0: a main goroutine may finish on another M before its creator
      * counts it (a transient -1). */
@@ -679,7 +689,7 @@ static void checkdead_locked(void) {
     for (int32_t i = 0; i < n; i++)
         if (!runqempty(allp[i]))
             return;
-    if (timer_hooks.run && timer_hooks.pending() > 0)
+    if (timers_hook() && timer_hooks.pending() > 0)
         return;
     int expected = atomic_load(&sched.mcount) + 1 /* sysmon */ + gdiag_threads_blocked();
 #if defined(GOC_RACE)
@@ -950,8 +960,10 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
             casgstatus(gp, G_WAITING, G_RUNNING);
             return;
         }
-        note_sleep(&gp->tnote);
-        gdiag_thread_blocked(-1);
+        /* This thread blocking may be what completes a deadlock: every M may
+         * already be idle, and none would look again. */
+        checkdead();
+        note_sleep(&gp->tnote); /* goready took us off the blocked count */
         casgstatus(gp, G_RUNNABLE, G_RUNNING);
         gp->waitreason = WAIT_ZERO;
         return;
@@ -968,6 +980,9 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
 void goready(g *gp) {
     if (gp->thread_g) {
         casgstatus(gp, G_WAITING, G_RUNNABLE);
+        /* Counted as running before it wakes, so the deadlock detector never
+         * sees a woken thread as still blocked. */
+        gdiag_thread_blocked(-1);
         note_wakeup(&gp->tnote);
         return;
     }
@@ -1076,10 +1091,10 @@ top:
         if (gp)
             return gp;
     }
-    if (timer_hooks.run) {
+    if (timers_hook()) {
         int64_t now = gnanotime();
         if (timer_hooks.next() <= now) {
-            timer_hooks.run(now);
+            timers_hook()(now);
             if (!runqempty(pp))
                 goto top;
         }
@@ -1269,12 +1284,15 @@ static int newm(p *pp, bool spinning) {
     mp->fastrand = (uint64_t)gnanotime() ^ ((uint64_t)mp->id * 0x9e3779b97f4a7c15ull) ^ 1;
     mp->spinning = spinning;
     mp->nextp = pp;
+    /* Counted before it exists: it is "running" until it parks, so the
+     * deadlock detector never sees every M idle while this one starts. */
+    atomic_fetch_add(&sched.mcount, 1);
     int rc = start_thread(mstart, mp, 512 * 1024);
     if (rc != 0) {
+        atomic_fetch_sub(&sched.mcount, 1);
         free(mp);
         return -EAGAIN;
     }
-    atomic_fetch_add(&sched.mcount, 1);
     return 0;
 }
 
@@ -1295,8 +1313,7 @@ void gsched_set_timer_hooks(int64_t (*run)(int64_t), int64_t (*next)(void),
                             int32_t (*pending)(void)) {
     timer_hooks.next = next;
     timer_hooks.pending = pending;
-    atomic_thread_fence(memory_order_seq_cst);
-    timer_hooks.run = run;
+    atomic_store_explicit(&timer_hooks.run, run, memory_order_release);
 }
 
 void gsched_sysmon_poke(int64_t when) {
@@ -1312,8 +1329,14 @@ static void sysmon_wake(void) {
         gsched_sysmon_poke(INT64_MIN + 1);
 }
 
+/* The timer hook, or NULL before the time subsystem started (acquire: its
+ * other hooks and state are visible once this is). */
+static int64_t (*timers_hook(void))(int64_t) {
+    return atomic_load_explicit(&timer_hooks.run, memory_order_acquire);
+}
+
 static int64_t timers_next(void) {
-    return timer_hooks.run ? timer_hooks.next() : INT64_MAX;
+    return timers_hook() ? timer_hooks.next() : INT64_MAX;
 }
 
 static void sysmon_sleep_until(int64_t deadline, bool idle) {
@@ -1341,8 +1364,9 @@ static void *sysmon(void *unused) {
     for (;;) {
         int64_t now = gnanotime();
         int64_t next = INT64_MAX;
-        if (timer_hooks.run)
-            next = timer_hooks.run(now); /* timers due while every P is busy or idle */
+        int64_t (*run)(int64_t) = timers_hook();
+        if (run)
+            next = run(now); /* timers due while every P is busy or idle */
         if (now - last_scavenge > 1000000000) {
             last_scavenge = now;
             gstack_scavenge();
@@ -1621,10 +1645,15 @@ int goc_run(int (*fn)(void *), void *arg) {
         return -EINVAL;
     if (gsched_on_goroutine()) /* already inside goc: just call it */
         return fn(arg);
-    int err = gsched_newproc(run_main_entry, &rm, 0, 0, true);
-    if (err)
-        return err;
+    /* Counted as blocked before main can run: otherwise main could block
+     * and the last M go idle while this thread still looks busy, and the
+     * deadlock would go unreported. */
     gdiag_thread_blocked(+1);
+    int err = gsched_newproc(run_main_entry, &rm, 0, 0, true);
+    if (err) {
+        gdiag_thread_blocked(-1);
+        return err;
+    }
     note_sleep(&rm.done);
     gdiag_thread_blocked(-1);
     return rm.ret;

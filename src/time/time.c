@@ -320,10 +320,12 @@ int64_t goc_now(void) { return gnanotime(); }
 static bool sleep_commit(g *gp, void *arg) {
     (void)gp;
     gtimer *t = arg;
+    int64_t when = t->when; /* t lives on the sleeper's stack: once it is
+                             * queued it may fire and be gone */
     glock_lock(&t->home->lock);
     heap_push(t);
     glock_unlock(&t->home->lock);
-    gsched_sysmon_poke(t->when);
+    gsched_sysmon_poke(when);
     return true;
 }
 

@@ -1,0 +1,959 @@
+/* test_chan.c — channels: FIFO order, no loss or duplication under many
+ * senders and receivers, close semantics and its panics, the nil channel,
+ * chan struct{}, len/cap, absurd sizes, large elements, reference counts,
+ * plain OS threads talking to goroutines, and Go's prime sieve. Each case is
+ * one behaviour; run `test_chan --list` for the names. */
+#include "testing.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ================================================================== */
+/* helpers                                                             */
+
+/* The calling goroutine lets others run for a while: many yields and a
+ * short sleep, so that anything runnable has had every chance to run. */
+static void let_others_run(void) {
+    for (int i = 0; i < 1000; i++)
+        goc_yield();
+    goc_sleep(20 * GOC_MILLISECOND);
+    for (int i = 0; i < 200; i++)
+        goc_yield();
+}
+
+/* A goroutine flagged `started` before a call that must block for good and
+ * `finished` after it: check that it got there and never came back. */
+static void check_stays_blocked(atomic_int *started, atomic_int *finished) {
+    WAIT_UNTIL(atomic_load(started) == 1, TEST_PATIENCE_S);
+    let_others_run();
+    CHECK_EQ_INT(atomic_load(finished), 0);
+}
+
+static goc_chan *make_chan(size_t elem_size, size_t cap) {
+    goc_chan *c = goc_chan_make(elem_size, cap);
+    CHECK_MSG(c != NULL, "goc_chan_make(%zu, %zu) failed", elem_size, cap);
+    return c;
+}
+
+/* Send 0..n-1 (as long) on c, then close it. */
+struct seq_sender {
+    goc_chan *c;
+    long n;
+    goc_waitgroup *wg;
+};
+
+static void send_seq_then_close(void *arg) {
+    struct seq_sender *s = arg;
+    for (long i = 0; i < s->n; i++)
+        goc_chan_send(s->c, &i);
+    goc_chan_close(s->c);
+    goc_wg_done(s->wg);
+}
+
+/* ================================================================== */
+/* FIFO order, one sender and one receiver                             */
+
+static void check_fifo(size_t cap) {
+    static goc_waitgroup wg;
+    const long n = TEST_SCALE(20000, 4000);
+    goc_chan *c = make_chan(sizeof(long), cap);
+    goc_wg_add(&wg, 1);
+    CHECK_EQ_INT(GOC_GO(send_seq_then_close, struct seq_sender, c, n, &wg), 0);
+    for (long i = 0; i < n; i++) {
+        long v = -1;
+        CHECK(goc_chan_recv(c, &v));
+        CHECK_MSG(v == i, "cap %zu: received %ld at position %ld", cap, v, i);
+        if ((i & 127) == 0)
+            goc_yield(); /* vary who runs ahead */
+    }
+    long v = 7;
+    CHECK(!goc_chan_recv(c, &v));
+    CHECK_EQ_INT(v, 0);
+    goc_wg_wait(&wg);
+    goc_chan_release(c);
+}
+
+GTEST(fifo_order_unbuffered) { check_fifo(0); }
+GTEST(fifo_order_cap1) { check_fifo(1); }
+GTEST(fifo_order_cap2) { check_fifo(2); }
+GTEST(fifo_order_cap10) { check_fifo(10); }
+GTEST(fifo_order_cap100) { check_fifo(100); }
+
+/* ================================================================== */
+/* many senders, many receivers: nothing lost, nothing duplicated      */
+
+enum { MPMC_SENDERS = 8, MPMC_RECEIVERS = 8 };
+#define MPMC_PER TEST_SCALE(20000L, 2000L)
+
+static atomic_uchar mpmc_seen[MPMC_SENDERS * 20000L];
+static atomic_long mpmc_received;
+
+struct mpmc_sender {
+    goc_chan *c;
+    long id;
+    goc_waitgroup *wg;
+};
+
+static void mpmc_send(void *arg) {
+    struct mpmc_sender *s = arg;
+    for (long i = 0; i < MPMC_PER; i++) {
+        long v = s->id * MPMC_PER + i;
+        goc_chan_send(s->c, &v);
+    }
+    goc_wg_done(s->wg);
+}
+
+struct mpmc_receiver {
+    goc_chan *c;
+    goc_waitgroup *wg;
+};
+
+static void mpmc_recv(void *arg) {
+    struct mpmc_receiver *r = arg;
+    /* Each sender's values must reach any one receiver in increasing order. */
+    long last[MPMC_SENDERS];
+    for (int i = 0; i < MPMC_SENDERS; i++)
+        last[i] = -1;
+    long v, got = 0;
+    while (goc_chan_recv(r->c, &v)) {
+        CHECK_MSG(v >= 0 && v < MPMC_SENDERS * MPMC_PER, "value %ld out of range", v);
+        long from = v / MPMC_PER, idx = v % MPMC_PER;
+        CHECK_MSG(idx > last[from], "sender %ld: %ld received after %ld", from, idx, last[from]);
+        last[from] = idx;
+        unsigned char before = atomic_fetch_add(&mpmc_seen[v], 1);
+        CHECK_MSG(before == 0, "value %ld received twice", v);
+        got++;
+    }
+    atomic_fetch_add(&mpmc_received, got);
+    goc_wg_done(r->wg);
+}
+
+static void check_mpmc(size_t cap) {
+    static goc_waitgroup senders, receivers;
+    const long total = MPMC_SENDERS * MPMC_PER;
+    for (long i = 0; i < total; i++)
+        atomic_store(&mpmc_seen[i], 0);
+    atomic_store(&mpmc_received, 0);
+    goc_chan *c = make_chan(sizeof(long), cap);
+    goc_wg_add(&receivers, MPMC_RECEIVERS);
+    for (int i = 0; i < MPMC_RECEIVERS; i++)
+        CHECK_EQ_INT(GOC_GO(mpmc_recv, struct mpmc_receiver, c, &receivers), 0);
+    goc_wg_add(&senders, MPMC_SENDERS);
+    for (long i = 0; i < MPMC_SENDERS; i++)
+        CHECK_EQ_INT(GOC_GO(mpmc_send, struct mpmc_sender, c, i, &senders), 0);
+    goc_wg_wait(&senders);
+    goc_chan_close(c);
+    goc_wg_wait(&receivers);
+    CHECK_EQ_INT(atomic_load(&mpmc_received), total);
+    for (long i = 0; i < total; i++)
+        CHECK_MSG(atomic_load(&mpmc_seen[i]) == 1, "value %ld received %d times", i,
+                  (int)atomic_load(&mpmc_seen[i]));
+    CHECK_EQ_INT(goc_chan_len(c), 0);
+    goc_chan_release(c);
+}
+
+GTEST(many_senders_receivers_exact_unbuffered) { check_mpmc(0); }
+GTEST(many_senders_receivers_exact_cap16) { check_mpmc(16); }
+
+/* ================================================================== */
+/* close                                                               */
+
+struct triple {
+    long a, b, c;
+};
+
+/* Buffered values survive close and drain in order; then recv reports
+ * false with the destination zeroed, again and again. */
+GTEST(close_drains_buffer_then_zero_false) {
+    goc_chan *c = make_chan(sizeof(struct triple), 5);
+    for (long i = 1; i <= 5; i++) {
+        struct triple t = {i, i * 10, i * 100};
+        goc_chan_send(c, &t);
+    }
+    goc_chan_close(c);
+    CHECK_EQ_INT(goc_chan_len(c), 5);
+    CHECK_EQ_INT(goc_chan_cap(c), 5);
+    for (long i = 1; i <= 5; i++) {
+        struct triple t;
+        memset(&t, 0xff, sizeof t);
+        CHECK(goc_chan_recv(c, &t));
+        CHECK_EQ_INT(t.a, i);
+        CHECK_EQ_INT(t.b, i * 10);
+        CHECK_EQ_INT(t.c, i * 100);
+        CHECK_EQ_INT(goc_chan_len(c), 5 - i);
+    }
+    for (int k = 0; k < 10; k++) {
+        struct triple t;
+        memset(&t, 0xff, sizeof t);
+        CHECK(!goc_chan_recv(c, &t));
+        static const struct triple zero;
+        CHECK(memcmp(&t, &zero, sizeof t) == 0);
+    }
+    CHECK(!goc_chan_recv(c, NULL));
+    goc_chan_release(c);
+}
+
+GTEST(close_unbuffered_recv_returns_zero_false) {
+    goc_chan *c = make_chan(sizeof(long), 0);
+    goc_chan_close(c);
+    for (int k = 0; k < 10; k++) {
+        long v;
+        memset(&v, 0xff, sizeof v);
+        CHECK(!goc_chan_recv(c, &v));
+        CHECK_EQ_INT(v, 0);
+    }
+    CHECK_EQ_INT(goc_chan_len(c), 0);
+    goc_chan_release(c);
+}
+
+enum { CLOSE_WAITERS = 50 };
+
+struct close_waiter {
+    goc_chan *c;
+    atomic_int *started;
+    atomic_int *got_false;
+    goc_waitgroup *wg;
+};
+
+static void recv_expect_closed(void *arg) {
+    struct close_waiter *w = arg;
+    atomic_fetch_add(w->started, 1);
+    long v;
+    memset(&v, 0xff, sizeof v);
+    bool ok = goc_chan_recv(w->c, &v);
+    if (!ok && v == 0)
+        atomic_fetch_add(w->got_false, 1);
+    goc_wg_done(w->wg);
+}
+
+static void check_close_wakes_receivers(size_t cap) {
+    static goc_waitgroup wg;
+    static atomic_int started, got_false;
+    atomic_store(&started, 0);
+    atomic_store(&got_false, 0);
+    goc_chan *c = make_chan(sizeof(long), cap);
+    goc_wg_add(&wg, CLOSE_WAITERS);
+    for (int i = 0; i < CLOSE_WAITERS; i++)
+        CHECK_EQ_INT(GOC_GO(recv_expect_closed, struct close_waiter, c, &started, &got_false, &wg),
+                     0);
+    WAIT_UNTIL(atomic_load(&started) == CLOSE_WAITERS, TEST_PATIENCE_S);
+    let_others_run(); /* let them all park */
+    CHECK_EQ_INT(atomic_load(&got_false), 0);
+    goc_chan_close(c);
+    goc_wg_wait(&wg);
+    CHECK_EQ_INT(atomic_load(&got_false), CLOSE_WAITERS);
+    goc_chan_release(c);
+}
+
+GTEST(close_wakes_all_blocked_receivers_unbuffered) { check_close_wakes_receivers(0); }
+GTEST(close_wakes_all_blocked_receivers_buffered) { check_close_wakes_receivers(4); }
+
+/* A goroutine parked in send; another goroutine closes the channel: the
+ * sender panics, as in Go. */
+static atomic_int blocked_sender_started;
+
+static void send_until_blocked(void *arg) {
+    goc_chan *c = arg;
+    long v = 1;
+    goc_chan_send(c, &v); /* fills the one slot */
+    atomic_store(&blocked_sender_started, 1);
+    goc_chan_send(c, &v); /* blocks */
+    fprintf(stderr, "send returned after close\n");
+}
+
+static int close_under_blocked_sender(void *arg) {
+    (void)arg;
+    goc_chan *c = make_chan(sizeof(long), 1);
+    CHECK_EQ_INT(goc_go(send_until_blocked, c), 0);
+    WAIT_UNTIL(atomic_load(&blocked_sender_started) == 1, TEST_PATIENCE_S);
+    let_others_run();
+    goc_chan_close(c);
+    goc_sleep(5 * GOC_SECOND); /* the sender's panic ends the process first */
+    fprintf(stderr, "no panic\n");
+    return 0;
+}
+
+CHILD(close_with_blocked_sender) { run_in_goc(close_under_blocked_sender, NULL); }
+
+TEST(close_makes_blocked_sender_panic) {
+    expect_child("close_with_blocked_sender", -SIGABRT, "^panic: send on closed channel$");
+}
+
+static int send_on_closed_main(void *arg) {
+    (void)arg;
+    goc_chan *c = make_chan(sizeof(long), 4);
+    goc_chan_close(c);
+    long v = 1;
+    goc_chan_send(c, &v);
+    fprintf(stderr, "no panic\n");
+    return 0;
+}
+
+CHILD(send_on_closed_goroutine) { run_in_goc(send_on_closed_main, NULL); }
+
+CHILD(send_on_closed_plain_thread) {
+    goc_chan *c = make_chan(0, 0);
+    goc_chan_close(c);
+    goc_chan_send(c, NULL);
+    fprintf(stderr, "no panic\n");
+}
+
+TEST(send_on_closed_panics) {
+    expect_child("send_on_closed_goroutine", -SIGABRT, "^panic: send on closed channel$");
+}
+
+TEST(send_on_closed_panics_on_plain_thread) {
+    expect_child("send_on_closed_plain_thread", -SIGABRT, "^panic: send on closed channel$");
+}
+
+static int close_closed_main(void *arg) {
+    (void)arg;
+    goc_chan *c = make_chan(sizeof(long), 0);
+    goc_chan_close(c);
+    goc_chan_close(c);
+    fprintf(stderr, "no panic\n");
+    return 0;
+}
+
+CHILD(close_closed) { run_in_goc(close_closed_main, NULL); }
+
+TEST(close_of_closed_panics) {
+    struct child_opts o = {
+        .expect = -SIGABRT,
+        .regex = {"^panic: close of closed channel$", "^goroutine [0-9]+ \\[running\\]:"},
+    };
+    free(expect_child_opts("close_closed", &o));
+}
+
+static int close_nil_main(void *arg) {
+    (void)arg;
+    goc_chan_close(NULL);
+    fprintf(stderr, "no panic\n");
+    return 0;
+}
+
+CHILD(close_nil) { run_in_goc(close_nil_main, NULL); }
+
+TEST(close_of_nil_panics) { expect_child("close_nil", -SIGABRT, "^panic: close of nil channel$"); }
+
+/* ================================================================== */
+/* the nil channel                                                     */
+
+static atomic_int nil_recv_started, nil_recv_finished;
+
+static void recv_on_nil(void *arg) {
+    (void)arg;
+    atomic_store(&nil_recv_started, 1);
+    long v;
+    goc_chan_recv(NULL, &v);
+    atomic_store(&nil_recv_finished, 1);
+}
+
+GTEST(nil_recv_blocks_forever) {
+    CHECK_EQ_INT(goc_go(recv_on_nil, NULL), 0);
+    check_stays_blocked(&nil_recv_started, &nil_recv_finished);
+    /* It stays blocked when the test ends. */
+}
+
+static atomic_int nil_send_started, nil_send_finished;
+
+static void send_on_nil(void *arg) {
+    (void)arg;
+    atomic_store(&nil_send_started, 1);
+    long v = 1;
+    goc_chan_send(NULL, &v);
+    atomic_store(&nil_send_finished, 1);
+}
+
+GTEST(nil_send_blocks_forever) {
+    CHECK_EQ_INT(goc_go(send_on_nil, NULL), 0);
+    check_stays_blocked(&nil_send_started, &nil_send_finished);
+}
+
+TEST(nil_len_cap_zero) {
+    CHECK_EQ_INT(goc_chan_len(NULL), 0);
+    CHECK_EQ_INT(goc_chan_cap(NULL), 0);
+}
+
+/* ================================================================== */
+/* chan struct{}                                                       */
+
+GTEST(zero_size_elements_buffered) {
+    goc_chan *c = make_chan(0, 3);
+    CHECK_EQ_INT(goc_chan_cap(c), 3);
+    for (int i = 0; i < 3; i++) {
+        goc_chan_send(c, NULL);
+        CHECK_EQ_INT(goc_chan_len(c), i + 1);
+    }
+    goc_case full[] = {GOC_SEND(c, NULL)};
+    CHECK_EQ_INT(goc_select_try(full, 1), -1); /* full */
+    for (int i = 0; i < 3; i++) {
+        CHECK(goc_chan_recv(c, NULL));
+        CHECK_EQ_INT(goc_chan_len(c), 2 - i);
+    }
+    goc_case empty[] = {GOC_RECV(c, NULL, NULL)};
+    CHECK_EQ_INT(goc_select_try(empty, 1), -1); /* empty */
+    goc_chan_send(c, NULL);
+    goc_chan_close(c);
+    CHECK(goc_chan_recv(c, NULL));
+    CHECK(!goc_chan_recv(c, NULL));
+    goc_chan_release(c);
+}
+
+struct token_sender {
+    goc_chan *c;
+    int n;
+    goc_waitgroup *wg;
+};
+
+static void send_tokens(void *arg) {
+    struct token_sender *s = arg;
+    for (int i = 0; i < s->n; i++)
+        goc_chan_send(s->c, NULL);
+    goc_wg_done(s->wg);
+}
+
+GTEST(zero_size_elements_unbuffered) {
+    static goc_waitgroup wg;
+    const int n = TEST_SCALE(10000, 2000);
+    goc_chan *c = make_chan(0, 0);
+    goc_wg_add(&wg, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_INT(GOC_GO(send_tokens, struct token_sender, c, n, &wg), 0);
+    for (int i = 0; i < 4 * n; i++) {
+        char sentinel = 'x';
+        CHECK(goc_chan_recv(c, &sentinel)); /* nothing is written for size 0 */
+        CHECK_EQ_INT(sentinel, 'x');
+    }
+    goc_wg_wait(&wg);
+    goc_case none[] = {GOC_RECV(c, NULL, NULL)};
+    CHECK_EQ_INT(goc_select_try(none, 1), -1);
+    goc_chan_close(c);
+    char sentinel = 'x';
+    CHECK(!goc_chan_recv(c, &sentinel));
+    goc_chan_release(c);
+}
+
+/* ================================================================== */
+/* len, cap, sizes                                                     */
+
+GTEST(len_and_cap) {
+    goc_chan *u = make_chan(sizeof(int), 0);
+    CHECK_EQ_INT(goc_chan_len(u), 0);
+    CHECK_EQ_INT(goc_chan_cap(u), 0);
+    goc_chan_release(u);
+
+    goc_chan *c = make_chan(sizeof(int), 7);
+    CHECK_EQ_INT(goc_chan_cap(c), 7);
+    for (int i = 0; i < 7; i++) {
+        CHECK_EQ_INT(goc_chan_len(c), i);
+        goc_chan_send(c, &i);
+    }
+    CHECK_EQ_INT(goc_chan_len(c), 7);
+    /* Wrap the ring around a few times. */
+    for (int round = 0; round < 20; round++) {
+        int v;
+        CHECK(goc_chan_recv(c, &v));
+        CHECK_EQ_INT(goc_chan_len(c), 6);
+        goc_chan_send(c, &v);
+        CHECK_EQ_INT(goc_chan_len(c), 7);
+    }
+    for (int i = 7; i > 0; i--) {
+        CHECK(goc_chan_recv(c, NULL));
+        CHECK_EQ_INT(goc_chan_len(c), i - 1);
+    }
+    CHECK_EQ_INT(goc_chan_cap(c), 7);
+    goc_chan_release(c);
+}
+
+TEST(absurd_sizes_return_null) {
+    errno = 0;
+    CHECK(goc_chan_make(SIZE_MAX / 2, 4) == NULL);
+    CHECK(errno == EINVAL || errno == ENOMEM);
+    errno = 0;
+    CHECK(goc_chan_make(1, SIZE_MAX) == NULL);
+    CHECK(errno == EINVAL || errno == ENOMEM);
+    errno = 0;
+    CHECK(goc_chan_make(SIZE_MAX, SIZE_MAX) == NULL);
+    CHECK(errno == EINVAL || errno == ENOMEM);
+    errno = 0;
+    /* elem_size * cap overflows size_t. */
+    CHECK(goc_chan_make((size_t)1 << 33, (size_t)1 << 33) == NULL);
+    CHECK(errno == EINVAL || errno == ENOMEM);
+    errno = 0;
+    CHECK(goc_chan_make(SIZE_MAX, 0) == NULL);
+    CHECK(errno == EINVAL || errno == ENOMEM);
+    /* Sane sizes still work afterwards. */
+    goc_chan *c = make_chan(8, 8);
+    goc_chan_release(c);
+}
+
+struct long_sender {
+    goc_chan *c;
+    long n;
+    goc_waitgroup *wg;
+};
+
+static void send_longs(void *arg) {
+    struct long_sender *s = arg;
+    for (long i = 0; i < s->n; i++)
+        goc_chan_send(s->c, &i);
+    goc_wg_done(s->wg);
+}
+
+/* recv with out == NULL takes the value and discards it. */
+GTEST(recv_null_out_discards) {
+    static goc_waitgroup wg;
+    goc_chan *b = make_chan(sizeof(long), 4);
+    for (long i = 0; i < 4; i++)
+        goc_chan_send(b, &i);
+    CHECK(goc_chan_recv(b, NULL));
+    CHECK(goc_chan_recv(b, NULL));
+    CHECK_EQ_INT(goc_chan_len(b), 2);
+    long v = -1;
+    CHECK(goc_chan_recv(b, &v));
+    CHECK_EQ_INT(v, 2); /* the discarded ones really were 0 and 1 */
+    goc_chan_release(b);
+
+    goc_chan *u = make_chan(sizeof(long), 0);
+    goc_wg_add(&wg, 1);
+    CHECK_EQ_INT(GOC_GO(send_longs, struct long_sender, u, 100, &wg), 0);
+    for (long i = 0; i < 100; i++) {
+        if (i % 2) {
+            CHECK(goc_chan_recv(u, NULL));
+        } else {
+            CHECK(goc_chan_recv(u, &v));
+            CHECK_EQ_INT(v, i);
+        }
+    }
+    goc_wg_wait(&wg);
+    goc_chan_close(u);
+    CHECK(!goc_chan_recv(u, NULL));
+    goc_chan_release(u);
+}
+
+/* ================================================================== */
+/* large elements                                                      */
+
+struct big {
+    uint64_t seq;
+    unsigned char bytes[1024 - sizeof(uint64_t)];
+};
+
+static void fill_big(struct big *b, uint64_t seq) {
+    b->seq = seq;
+    for (size_t j = 0; j < sizeof b->bytes; j++)
+        b->bytes[j] = (unsigned char)(seq * 31 + j * 7 + (j >> 8));
+}
+
+static void check_big(const struct big *b, uint64_t seq) {
+    CHECK_EQ_U64(b->seq, seq);
+    for (size_t j = 0; j < sizeof b->bytes; j++)
+        CHECK_MSG(b->bytes[j] == (unsigned char)(seq * 31 + j * 7 + (j >> 8)),
+                  "element %llu byte %zu corrupted", (unsigned long long)seq, j);
+}
+
+struct big_sender {
+    goc_chan *c;
+    int n;
+    goc_waitgroup *wg;
+};
+
+static void send_bigs(void *arg) {
+    struct big_sender *s = arg;
+    for (int i = 0; i < s->n; i++) {
+        struct big b;
+        fill_big(&b, (uint64_t)i);
+        goc_chan_send(s->c, &b);
+        memset(&b, 0xaa, sizeof b); /* the channel holds its own copy */
+    }
+    goc_chan_close(s->c);
+    goc_wg_done(s->wg);
+}
+
+static void check_big_transfer(size_t cap) {
+    static goc_waitgroup wg;
+    const int n = TEST_SCALE(3000, 500);
+    goc_chan *c = make_chan(sizeof(struct big), cap);
+    goc_wg_add(&wg, 1);
+    CHECK_EQ_INT(GOC_GO(send_bigs, struct big_sender, c, n, &wg), 0);
+    struct big b;
+    for (int i = 0; i < n; i++) {
+        memset(&b, 0x55, sizeof b);
+        CHECK(goc_chan_recv(c, &b));
+        check_big(&b, (uint64_t)i);
+    }
+    memset(&b, 0x55, sizeof b);
+    CHECK(!goc_chan_recv(c, &b));
+    static const struct big zero;
+    CHECK(memcmp(&b, &zero, sizeof b) == 0);
+    goc_wg_wait(&wg);
+    goc_chan_release(c);
+}
+
+GTEST(large_elements_copied_intact_unbuffered) { check_big_transfer(0); }
+GTEST(large_elements_copied_intact_buffered) { check_big_transfer(5); }
+
+/* ================================================================== */
+/* reference counting                                                  */
+
+static atomic_int release_blocked_started;
+
+static void recv_forever(void *arg) {
+    atomic_store(&release_blocked_started, 1);
+    goc_chan_recv(arg, NULL);
+}
+
+static int release_busy_main(void *arg) {
+    (void)arg;
+    goc_chan *c = make_chan(sizeof(long), 0);
+    CHECK_EQ_INT(goc_go(recv_forever, c), 0);
+    WAIT_UNTIL(atomic_load(&release_blocked_started) == 1, TEST_PATIENCE_S);
+    let_others_run();
+    goc_chan_release(c);
+    fprintf(stderr, "no panic\n");
+    return 0;
+}
+
+CHILD(release_with_blocked_receiver) { run_in_goc(release_busy_main, NULL); }
+
+TEST(release_with_blocked_goroutine_panics) {
+    expect_child("release_with_blocked_receiver", -SIGABRT,
+                 "^panic: .*channel freed while goroutines are blocked on it");
+}
+
+/* Retain and release balance: the channel lives until the last release
+ * (ASan would see a use after free otherwise). */
+GTEST(retain_release_counting) {
+    goc_chan *c = make_chan(sizeof(int), 2);
+    CHECK_EQ_PTR(goc_chan_retain(c), c);
+    CHECK_EQ_PTR(goc_chan_retain(c), c);
+    CHECK_EQ_PTR(goc_chan_retain(c), c);
+    goc_chan_release(c);
+    goc_chan_release(c);
+    goc_chan_release(c);
+    int v = 42, w = 0;
+    goc_chan_send(c, &v); /* one reference left: still usable */
+    CHECK(goc_chan_recv(c, &w));
+    CHECK_EQ_INT(w, 42);
+    CHECK_EQ_INT(goc_chan_cap(c), 2);
+    goc_chan_release(c);
+
+    CHECK_EQ_PTR(goc_chan_retain(NULL), NULL);
+    goc_chan_release(NULL); /* no-op */
+}
+
+/* Each goroutine holds its own reference and drops it when done; whoever
+ * releases last frees the channel. */
+struct ref_user {
+    goc_chan *c;
+    goc_waitgroup *wg;
+};
+
+static void use_then_release(void *arg) {
+    struct ref_user *u = arg;
+    for (int i = 0; i < 100; i++) {
+        int v = i;
+        goc_chan_send(u->c, &v);
+        CHECK(goc_chan_recv(u->c, &v));
+    }
+    goc_chan_release(u->c);
+    goc_wg_done(u->wg);
+}
+
+GTEST(retain_per_goroutine_last_release_frees) {
+    static goc_waitgroup wg;
+    const int n = 16;
+    goc_chan *c = make_chan(sizeof(int), 4);
+    goc_wg_add(&wg, n);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT(GOC_GO(use_then_release, struct ref_user, goc_chan_retain(c), &wg), 0);
+    goc_chan_release(c); /* the goroutines hold the rest */
+    goc_wg_wait(&wg);
+}
+
+/* ================================================================== */
+/* plain OS threads and goroutines                                     */
+
+enum { XT_THREADS = 4, XT_GOROUTINES = 4 };
+#define XT_PER TEST_SCALE(5000L, 1000L)
+
+static atomic_uchar xt_seen[XT_THREADS * 5000L];
+static atomic_long xt_count;
+
+struct xt_side {
+    goc_chan *c;
+    long id;
+    goc_waitgroup *wg;
+};
+
+static void xt_send_values(goc_chan *c, long id) {
+    for (long i = 0; i < XT_PER; i++) {
+        long v = id * XT_PER + i;
+        goc_chan_send(c, &v);
+    }
+}
+
+static void xt_recv_values(goc_chan *c) {
+    long v, got = 0;
+    while (goc_chan_recv(c, &v)) {
+        CHECK_MSG(v >= 0 && v < XT_THREADS * XT_PER, "value %ld out of range", v);
+        CHECK_MSG(atomic_fetch_add(&xt_seen[v], 1) == 0, "value %ld received twice", v);
+        got++;
+    }
+    atomic_fetch_add(&xt_count, got);
+}
+
+static void *thread_sender(void *arg) {
+    struct xt_side *s = arg;
+    CHECK_EQ_INT(goc_id(), 0);
+    xt_send_values(s->c, s->id);
+    return NULL;
+}
+
+static void goroutine_receiver(void *arg) {
+    struct xt_side *s = arg;
+    xt_recv_values(s->c);
+    goc_wg_done(s->wg);
+}
+
+static void xt_reset(void) {
+    for (long i = 0; i < XT_THREADS * XT_PER; i++)
+        atomic_store(&xt_seen[i], 0);
+    atomic_store(&xt_count, 0);
+}
+
+static void xt_check(void) {
+    CHECK_EQ_INT(atomic_load(&xt_count), XT_THREADS * XT_PER);
+    for (long i = 0; i < XT_THREADS * XT_PER; i++)
+        CHECK_MSG(atomic_load(&xt_seen[i]) == 1, "value %ld received %d times", i,
+                  (int)atomic_load(&xt_seen[i]));
+}
+
+TEST(plain_threads_send_goroutines_receive) {
+    static goc_waitgroup wg;
+    xt_reset();
+    goc_chan *c = make_chan(sizeof(long), 0);
+    goc_wg_add(&wg, XT_GOROUTINES);
+    for (int i = 0; i < XT_GOROUTINES; i++)
+        CHECK_EQ_INT(GOC_GO(goroutine_receiver, struct xt_side, c, i, &wg), 0);
+    pthread_t th[XT_THREADS];
+    struct xt_side sides[XT_THREADS];
+    for (int i = 0; i < XT_THREADS; i++) {
+        sides[i] = (struct xt_side){c, i, NULL};
+        CHECK_EQ_INT(pthread_create(&th[i], NULL, thread_sender, &sides[i]), 0);
+    }
+    for (int i = 0; i < XT_THREADS; i++)
+        CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
+    goc_chan_close(c);
+    goc_wg_wait(&wg);
+    xt_check();
+    goc_chan_release(c);
+}
+
+static void goroutine_sender(void *arg) {
+    struct xt_side *s = arg;
+    xt_send_values(s->c, s->id);
+    goc_wg_done(s->wg);
+}
+
+static void *thread_receiver(void *arg) {
+    struct xt_side *s = arg;
+    CHECK_EQ_INT(goc_id(), 0);
+    xt_recv_values(s->c);
+    return NULL;
+}
+
+static void close_after_wait(void *arg) {
+    struct xt_side *s = arg;
+    goc_wg_wait(s->wg);
+    goc_chan_close(s->c);
+}
+
+TEST(goroutines_send_plain_threads_receive) {
+    static goc_waitgroup wg;
+    xt_reset();
+    goc_chan *c = make_chan(sizeof(long), 0);
+    pthread_t th[XT_THREADS];
+    struct xt_side sides[XT_THREADS];
+    for (int i = 0; i < XT_THREADS; i++) {
+        sides[i] = (struct xt_side){c, i, NULL};
+        CHECK_EQ_INT(pthread_create(&th[i], NULL, thread_receiver, &sides[i]), 0);
+    }
+    goc_wg_add(&wg, XT_THREADS);
+    for (int i = 0; i < XT_THREADS; i++)
+        CHECK_EQ_INT(GOC_GO(goroutine_sender, struct xt_side, c, i, &wg), 0);
+    CHECK_EQ_INT(GOC_GO(close_after_wait, struct xt_side, c, 0, &wg), 0);
+    for (int i = 0; i < XT_THREADS; i++)
+        CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
+    xt_check();
+    goc_chan_release(c);
+}
+
+/* A plain thread and a goroutine bounce a counter over two unbuffered
+ * channels: each side blocks on every exchange. */
+struct pingpong {
+    goc_chan *ping, *pong;
+    long rounds;
+    goc_waitgroup wg;
+};
+
+static void pong_goroutine(void *arg) {
+    struct pingpong *p = arg;
+    long v;
+    while (goc_chan_recv(p->ping, &v)) {
+        v++;
+        goc_chan_send(p->pong, &v);
+    }
+    goc_wg_done(&p->wg);
+}
+
+static void *ping_thread(void *arg) {
+    struct pingpong *p = arg;
+    long v = 0;
+    for (long i = 0; i < p->rounds; i++) {
+        goc_chan_send(p->ping, &v);
+        long back = -1;
+        CHECK(goc_chan_recv(p->pong, &back));
+        CHECK_EQ_INT(back, v + 1);
+        v = back;
+    }
+    CHECK_EQ_INT(v, p->rounds);
+    goc_chan_close(p->ping);
+    return NULL;
+}
+
+TEST(plain_thread_goroutine_ping_pong) {
+    static struct pingpong p;
+    p.ping = make_chan(sizeof(long), 0);
+    p.pong = make_chan(sizeof(long), 0);
+    p.rounds = TEST_SCALE(20000, 3000);
+    goc_wg_add(&p.wg, 1);
+    CHECK_EQ_INT(goc_go(pong_goroutine, &p), 0);
+    pthread_t th;
+    CHECK_EQ_INT(pthread_create(&th, NULL, ping_thread, &p), 0);
+    CHECK_EQ_INT(pthread_join(th, NULL), 0);
+    goc_wg_wait(&p.wg);
+    goc_chan_release(p.ping);
+    goc_chan_release(p.pong);
+}
+
+/* The same exchange with goc_run's main goroutine on the goroutine side:
+ * every time the thread is woken, the main goroutine blocks again before
+ * the thread is back in goc, and that is no deadlock (the thread is about
+ * to answer). */
+static void *pong_thread(void *arg) {
+    struct pingpong *p = arg;
+    CHECK_EQ_INT(goc_id(), 0);
+    long v;
+    while (goc_chan_recv(p->ping, &v)) {
+        v++;
+        goc_chan_send(p->pong, &v);
+    }
+    return NULL;
+}
+
+static int ping_from_main_goroutine(void *arg) {
+    struct pingpong *p = arg;
+    long v = 0;
+    for (long i = 0; i < p->rounds; i++) {
+        goc_chan_send(p->ping, &v);
+        long back = -1;
+        CHECK(goc_chan_recv(p->pong, &back));
+        CHECK_EQ_INT(back, v + 1);
+        v = back;
+    }
+    goc_chan_close(p->ping);
+    return (int)(v == p->rounds);
+}
+
+TEST(main_goroutine_ping_pong_with_plain_thread) {
+    static struct pingpong p;
+    p.ping = make_chan(sizeof(long), 0);
+    p.pong = make_chan(sizeof(long), 0);
+    p.rounds = TEST_SCALE(20000, 3000);
+    pthread_t th;
+    CHECK_EQ_INT(pthread_create(&th, NULL, pong_thread, &p), 0);
+    CHECK_EQ_INT(run_in_goc(ping_from_main_goroutine, &p), 1);
+    CHECK_EQ_INT(pthread_join(th, NULL), 0);
+    goc_chan_release(p.ping);
+    goc_chan_release(p.pong);
+}
+
+/* ================================================================== */
+/* the prime sieve                                                     */
+
+/* Go's concurrent prime sieve: a generator feeds 2, 3, 4, ... into a daisy
+ * chain of filter goroutines, one per prime found. Here the generator stops
+ * after SIEVE_LIMIT (the 100th prime) and closes its channel; every filter
+ * closes its output when its input closes, so the chain winds down. */
+enum { SIEVE_PRIMES = 100, SIEVE_LIMIT = 541 };
+
+struct sieve_gen {
+    goc_chan *out;
+};
+
+static void sieve_generate(void *arg) {
+    struct sieve_gen *s = arg;
+    for (int i = 2; i <= SIEVE_LIMIT; i++)
+        goc_chan_send(s->out, &i);
+    goc_chan_close(s->out);
+    goc_chan_release(s->out);
+}
+
+struct sieve_filter {
+    goc_chan *in, *out;
+    int prime;
+};
+
+static void sieve_filter(void *arg) {
+    struct sieve_filter *f = arg;
+    int v;
+    while (goc_chan_recv(f->in, &v))
+        if (v % f->prime != 0)
+            goc_chan_send(f->out, &v);
+    goc_chan_release(f->in);
+    goc_chan_close(f->out);
+    goc_chan_release(f->out);
+}
+
+static bool is_prime(int n) {
+    if (n < 2)
+        return false;
+    for (int d = 2; d * d <= n; d++)
+        if (n % d == 0)
+            return false;
+    return true;
+}
+
+GTEST(prime_sieve_first_100) {
+    /* Each channel has two references: its writer's and its reader's. */
+    goc_chan *ch = make_chan(sizeof(int), 0);
+    CHECK_EQ_INT(GOC_GO(sieve_generate, struct sieve_gen, goc_chan_retain(ch)), 0);
+    int primes[SIEVE_PRIMES];
+    for (int i = 0; i < SIEVE_PRIMES; i++) {
+        int p = 0;
+        CHECK(goc_chan_recv(ch, &p));
+        primes[i] = p;
+        goc_chan *next = make_chan(sizeof(int), 0);
+        CHECK_EQ_INT(GOC_GO(sieve_filter, struct sieve_filter, ch, goc_chan_retain(next), p), 0);
+        ch = next;
+    }
+    int expect = 1;
+    for (int i = 0; i < SIEVE_PRIMES; i++) {
+        do
+            expect++;
+        while (!is_prime(expect));
+        CHECK_MSG(primes[i] == expect, "prime #%d: got %d, want %d", i + 1, primes[i], expect);
+    }
+    CHECK_EQ_INT(primes[SIEVE_PRIMES - 1], SIEVE_LIMIT);
+    int v = -1;
+    CHECK(!goc_chan_recv(ch, &v)); /* nothing after the limit: the chain closed */
+    CHECK_EQ_INT(v, 0);
+    goc_chan_release(ch);
+}
