@@ -3,7 +3,8 @@
  * returns, no value from before the call is ever received from the timer's
  * channel.
  *
- * Timer and ticker channels deliver an int64_t: goc_now() when it fired.
+ * Timer and ticker channels deliver an int64_t: the goc_now() time the
+ * timer was due (as Go sends the current time minus how late it fired).
  * They are owned by their timer (do not release them); goc_after's channel
  * is the caller's to release. */
 #ifndef GOC_TIME_H
@@ -23,7 +24,7 @@ typedef struct goc_ticker goc_ticker;
 GOC_API int64_t goc_now(void);
 /* time.Sleep: parks the goroutine (a plain thread sleeps); d <= 0 returns at once. */
 GOC_API void goc_sleep(goc_duration d);
-/* time.After(d): a channel that receives goc_now() once, after d. The caller
+/* time.After(d): a channel that receives the due time once, after d. The caller
  * releases it (goc_chan_release) when done; the timer keeps its own
  * reference until it fires. NULL (errno ENOMEM) if memory is short. */
 GOC_API goc_chan *goc_after(goc_duration d);

@@ -15,7 +15,8 @@
  *     it; channel timers (goc_timer, goc_ticker, goc_after) do a
  *     non-blocking send of goc_now() on a channel of capacity 1 (a ticker
  *     thus drops ticks for a slow receiver); AfterFunc timers start a
- *     goroutine.
+ *     goroutine. A channel timer sends the time it was due (Go's
+ *     Now().Add(-delay)), so tick values sit on the period's grid.
  *
  * Go 1.23 semantics. Each timer has a sequence number, bumped by every Stop
  * and Reset. Firing pops the timer under the heap lock, remembering the
@@ -206,6 +207,7 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
     theap *h = t->home;
     glock_lock(&h->lock);
     bool ok = t->seq == seq && t->state == T_FIRING;
+    int64_t due = t->when; /* sent as the value, as Go's Now().Add(-delay) */
     if (ok) {
         if (t->period > 0) {
             /* Next tick on the period's grid, skipping the missed ones. */
@@ -220,7 +222,7 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
     }
     glock_unlock(&h->lock);
     if (ok && t->kind != T_FUNC)
-        try_send_now(t->c, now);
+        try_send_now(t->c, due);
     glock_unlock(&t->mu);
     if (ok && t->period > 0)
         gsched_sysmon_poke(t->when);
