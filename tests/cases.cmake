@@ -133,7 +133,8 @@ goc_test(test_deadlock
         report_receive_on_nil_channel report_send_on_nil_channel
         report_after_main_sleeps_then_blocks
         no_report_while_main_sleeps no_report_while_plain_thread_works
-        no_report_while_timer_pending no_report_while_goroutine_sleeps
+        no_report_while_timer_pending no_report_while_timers_fire
+        no_report_while_goroutine_sleeps
         no_report_while_after_func_pending no_report_after_main_returned
         no_report_without_main_goroutine
         dump_lists_goroutines_with_state_and_backtrace dump_from_plain_thread

@@ -358,6 +358,39 @@ CHILD(main_after) { child_run(main_waits_on_after); }
 
 TEST(no_report_while_timer_pending) { expect_clean_exit("main_after"); }
 
+/* main waits, over and over, on timers that are due at once or very soon,
+ * so that they fire while main is parking and the last M goes idle: a
+ * timer being fired still counts as something that will wake main. */
+static int main_waits_on_firing_timers(void *arg) {
+    (void)arg;
+    spawn_blocked(2);
+    /* A few seconds of it: each wait is a narrow window. */
+    const int64_t until = goc_now() + 3 * GOC_SECOND;
+    goc_timer *t = goc_timer_new(0);
+    CHECK(t != NULL);
+    while (goc_now() < until) {
+        for (int i = 0; i < 500; i++) {
+            goc_duration d = i % 3 == 0 ? 0 : (goc_duration)(i % 50) * GOC_MICROSECOND;
+            goc_chan *c = goc_after(d);
+            CHECK(c != NULL);
+            CHECK(goc_chan_recv(c, NULL));
+            goc_chan_release(c);
+        }
+        for (int i = 0; i < 200; i++) {
+            CHECK(goc_chan_recv(goc_timer_chan(t), NULL));
+            goc_timer_reset(t, (goc_duration)(i % 20) * GOC_MICROSECOND);
+        }
+        for (int i = 0; i < 200; i++)
+            goc_sleep((goc_duration)(1 + i % 30) * GOC_MICROSECOND);
+    }
+    goc_timer_free(t);
+    return 0;
+}
+
+CHILD(timers_firing) { child_run(main_waits_on_firing_timers); }
+
+TEST(no_report_while_timers_fire) { expect_clean_exit("timers_firing"); }
+
 /* main waits on a goroutine that sleeps, then sends. */
 static void sleep_then_send(void *arg) {
     goc_sleep(200 * MS);

@@ -259,20 +259,23 @@ GTEST(timers_fire_in_deadline_order) {
     FAIL("could not make %d timers in time in any round", ORDER_N);
 }
 
-/* Channel timers, shuffled: each delivers a time no earlier than its
- * deadline, and the delivered times follow the deadlines. */
+/* Channel timers, shuffled: each delivers its own due time, is received no
+ * earlier than that, and the delivered times follow the deadlines. */
 GTEST(timer_values_follow_deadline_order) {
     enum { N = 32 };
     warm_up_timers();
     uint64_t seed = rnd_seed(3);
     for (int round = 0; round < 4; round++) {
         goc_timer *t[N];
+        int64_t slack[N]; /* how long making timer k took */
         int perm[N];
         shuffle(perm, N, &seed);
         const int64_t base = goc_now() + (10 * MS << round), step = 2 * MS;
         for (int i = 0; i < N; i++) {
             int k = perm[i];
-            t[k] = goc_timer_new(base + k * step - goc_now());
+            int64_t before = goc_now();
+            t[k] = goc_timer_new(base + k * step - before);
+            slack[k] = goc_now() - before;
             CHECK(t[k] != NULL);
         }
         if (goc_now() >= base) {
@@ -284,9 +287,13 @@ GTEST(timer_values_follow_deadline_order) {
         int64_t prev = 0;
         for (int k = 0; k < N; k++) {
             int64_t v = recv_i64(goc_timer_chan(t[k]));
-            CHECK_MSG(v >= base + k * step, "timer %d delivered %lld ns before its deadline", k,
-                      (long long)(base + k * step - v));
-            CHECK_MSG(v >= prev, "timer %d fired at %lld, before timer %d (%lld)", k,
+            int64_t got = goc_now();
+            CHECK_MSG(v >= base + k * step && v <= base + k * step + slack[k],
+                      "timer %d sent %lld ns after its deadline (making it took %lld ns)", k,
+                      (long long)(v - base - k * step), (long long)slack[k]);
+            CHECK_MSG(got >= v, "timer %d received %lld ns before it was due", k,
+                      (long long)(v - got));
+            CHECK_MSG(v > prev, "timer %d due at %lld, not after timer %d (%lld)", k,
                       (long long)v, k - 1, (long long)prev);
             prev = v;
         }
@@ -300,15 +307,17 @@ GTEST(timer_values_follow_deadline_order) {
 /* ================================================================== */
 /* goc_after                                                           */
 
+/* The value is the time the timer was due: goc_after's call time plus d. */
 static void check_after(goc_duration d) {
     int64_t t0 = goc_now();
     goc_chan *c = goc_after(d);
+    int64_t tc = goc_now();
     CHECK(c != NULL);
     int64_t v = recv_i64(c);
     int64_t t1 = goc_now();
-    CHECK_MSG(v >= t0 + d, "goc_after(%lld) delivered %lld ns early", (long long)d,
-              (long long)(t0 + d - v));
-    CHECK_LE_INT(v, t1);
+    CHECK_MSG(v >= t0 + d && v <= tc + d, "goc_after(%lld) sent %lld, due in [%lld, %lld]",
+              (long long)d, (long long)v, (long long)(t0 + d), (long long)(tc + d));
+    CHECK_LE_INT(v, t1); /* received no earlier than it was due */
     CHECK_GE_INT(t1 - t0, d);
     CHECK_LT_INT(t1 - t0, d + SLOW_NS);
     /* Exactly one value. */
@@ -654,7 +663,7 @@ GTEST(ticker_ticks_at_period) {
     CHECK(tk != NULL);
     goc_chan *c = goc_ticker_chan(tk);
     CHECK(c != NULL);
-    int64_t prev = t0;
+    int64_t prev = t0, first = 0;
     for (int k = 1; k <= 6; k++) {
         int64_t v = recv_i64(c);
         int64_t now = goc_now();
@@ -662,7 +671,13 @@ GTEST(ticker_ticks_at_period) {
         CHECK_MSG(v >= t0 + k * d, "tick %d at %lld ns, before %lld", k, (long long)(v - t0),
                   (long long)(k * d));
         CHECK_GE_INT(now, t0 + k * d);
+        CHECK_GE_INT(now, v);
         CHECK_GT_INT(v, prev);
+        /* Tick values are due times, on the period's grid. */
+        if (k == 1)
+            first = v;
+        CHECK_MSG((v - first) % d == 0, "tick %d is %lld ns off the grid", k,
+                  (long long)((v - first) % d));
         prev = v;
     }
     CHECK_LT_INT(goc_now() - t0, 6 * d + SLOW_NS);

@@ -368,12 +368,16 @@ static void print_waited(struct obuf *o, int64_t ns) {
         ob_printf(o, ", %lldms", (long long)(ns / 1000000));
 }
 
-/* Unwind a switched-out goroutine from its saved context. */
-static void backtrace_saved(struct obuf *o, g *gp) {
+/* Unwind a switched-out goroutine from its saved context. In a signal
+ * handler only frame pointers are walked (libunwind allocates). */
+static void backtrace_saved(struct obuf *o, g *gp, bool in_signal) {
     void *sp = gp->sp;
-    if (!sp || !gp->stack)
+    const gstack *stk = G_LOAD(gp->stack);
+    if (!sp || !stk)
         return;
 #if defined(GOC_HAVE_LIBUNWIND) && defined(__x86_64__)
+    if (in_signal)
+        goto fp_walk;
     uint64_t *f = sp;
     ucontext_t uc;
     memset(&uc, 0, sizeof uc);
@@ -403,9 +407,10 @@ static void backtrace_saved(struct obuf *o, g *gp) {
         } while (unw_step(&cur) > 0);
         return;
     }
+fp_walk:;
 #endif
     /* Frame-pointer walk, bounded to the goroutine's own stack. */
-    const char *lo = gp->stack->lo, *hi = gp->stack->hi;
+    const char *lo = stk->lo, *hi = stk->hi;
     void *pc = garch_saved_pc(sp);
     void **fp = garch_saved_fp(sp);
     for (int depth = 0; pc && depth < 64; depth++) {
@@ -424,18 +429,23 @@ struct dumpctx {
     struct obuf *o;
     int64_t now;
     void *uc; /* the current thread's signal context, if any */
+    bool in_signal;
 };
 
 static void dump_one(g *gp, void *arg) {
     struct dumpctx *d = arg;
     struct obuf *o = d->o;
     uint32_t st = gstatus_of(gp);
-    ob_printf(o, "goroutine %llu", (unsigned long long)gp->goid);
-    if (gp->name[0])
-        ob_printf(o, " \"%s\"", gp->name);
+    char name[G_NAME_MAX];
+    for (size_t i = 0; i < G_NAME_MAX; i++)
+        name[i] = G_LOAD(gp->name[i]);
+    name[G_NAME_MAX - 1] = '\0';
+    ob_printf(o, "goroutine %llu", (unsigned long long)G_LOAD(gp->goid));
+    if (name[0])
+        ob_printf(o, " \"%s\"", name);
     if (st == G_WAITING) {
-        ob_printf(o, " [%s", gwaitreason_string(gp->waitreason));
-        print_waited(o, d->now - gp->waitsince);
+        ob_printf(o, " [%s", gwaitreason_string(G_LOAD(gp->waitreason)));
+        print_waited(o, d->now - G_LOAD(gp->waitsince));
         ob_printf(o, "]:\n");
     } else {
         ob_printf(o, " [%s]:\n", gstatus_string(st));
@@ -445,31 +455,34 @@ static void dump_one(g *gp, void *arg) {
         backtrace_to(o, d->uc, d->uc ? 0 : 3);
     } else if (st == G_RUNNING) {
         ob_printf(o, "\tgoroutine running on other thread; stack unavailable\n");
-    } else if (!gp->started) {
+    } else if (!G_LOAD(gp->started)) {
         ob_printf(o, "created, not yet started: ");
-        print_frame(o, (void *)(uintptr_t)gp->fn, NULL, 0);
+        print_frame(o, (void *)(uintptr_t)G_LOAD(gp->fn), NULL, 0);
     } else {
-        backtrace_saved(o, gp);
+        backtrace_saved(o, gp, d->in_signal);
     }
     ob_printf(o, "\n");
     ob_flush(o);
 }
 
-static void dump_all(int fd, void *uc) {
+static void dump_all(int fd, void *uc, bool in_signal) {
     struct obuf o = {.fd = fd};
-    struct dumpctx d = {&o, gnanotime_coarse(), uc};
-    gsched_for_each_g(dump_one, &d);
+    struct dumpctx d = {&o, gnanotime_coarse(), uc, in_signal};
+    if (in_signal)
+        gsched_for_each_g_in_signal(dump_one, &d);
+    else
+        gsched_for_each_g(dump_one, &d);
     ob_flush(&o);
 }
 
-void goc_dump(int fd) { dump_all(fd, NULL); }
+void goc_dump(int fd) { dump_all(fd, NULL, false); }
 
 void gdiag_deadlock(void) {
     enter_dying();
     static const char msg[] = "fatal error: all goroutines are asleep - deadlock!\n\n";
     ssize_t r = write(2, msg, sizeof msg - 1);
     (void)r;
-    dump_all(2, NULL);
+    dump_all(2, NULL, false);
     _exit(2);
 }
 
@@ -479,7 +492,7 @@ static void sigquit_handler(int sig, siginfo_t *si, void *uc) {
         struct obuf o = {.fd = 2};
         ob_printf(&o, "SIGQUIT: quit\n\n");
         ob_flush(&o);
-        dump_all(2, uc);
+        dump_all(2, uc, true);
     }
     _exit(2);
     (void)sig;

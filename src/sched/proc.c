@@ -711,18 +711,18 @@ static void gfput(p *pp, g *gp) {
         /* Unmapped now: not while a dump may be reading it. */
         glock_lock(&allglock);
         gstack *st = gp->stack;
-        gp->stack = NULL;
+        G_STORE(gp->stack, NULL);
         glock_unlock(&allglock);
         gstack_put(NULL, st);
     } else if (gp->stack) {
         gstack_put(pp ? &pp->stackcache : NULL, gp->stack);
-        gp->stack = NULL;
+        G_STORE(gp->stack, NULL);
     }
     if (gp->argheap) {
         free(gp->argheap);
         gp->argheap = NULL;
     }
-    gp->started = false;
+    G_STORE(gp->started, false);
     if (pp && pp->ngfree < GFREE_MAX) {
         gp->schedlink = pp->gfree;
         pp->gfree = gp;
@@ -812,6 +812,24 @@ void gsched_for_each_g(void (*fn)(g *gp, void *arg), void *arg) {
     glock_unlock(&allglock);
 }
 
+void gsched_for_each_g_in_signal(void (*fn)(g *gp, void *arg), void *arg) {
+    /* A signal handler must not block on a lock its own thread may hold:
+     * try for a while, then read the list unlocked (the process exits after
+     * the dump anyway). allgs only grows, and entries are never freed. */
+    bool locked = false;
+    for (int i = 0; i < 200 && !(locked = glock_trylock(&allglock)); i++) {
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+    }
+    size_t n = __atomic_load_n(&nallgs, __ATOMIC_ACQUIRE);
+    g **all = __atomic_load_n(&allgs, __ATOMIC_ACQUIRE);
+    for (size_t i = 0; i < n; i++)
+        if (gstatus_of(all[i]) != G_DEAD)
+            fn(all[i], arg);
+    if (locked)
+        glock_unlock(&allglock);
+}
+
 static uint64_t newgoid(p *pp) {
     if (!pp) {
         return atomic_fetch_add(&sched.goidgen, 1) + 1;
@@ -852,12 +870,12 @@ static void gogo(m *mp, g *from, g *to) {
         GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
         if (!to->started) {
             if (!to->stack) {
-                to->stack = gstack_get(mp->p ? &mp->p->stackcache : NULL, 0);
+                G_STORE(to->stack, gstack_get(mp->p ? &mp->p->stackcache : NULL, 0));
                 if (!to->stack)
                     gdiag_throw("runtime: out of memory: cannot allocate a goroutine stack");
             }
             to->sp = garch_init_stack(to->stack->hi, goentry, NULL);
-            to->started = true;
+            G_STORE(to->started, true);
         }
         casgstatus(to, G_RUNNABLE, G_RUNNING);
         to->m = mp;
@@ -950,8 +968,8 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     if (!gp) {
         /* A plain thread: block it on its note. */
         gp = thread_g();
-        gp->waitreason = (uint8_t)reason;
-        gp->waitsince = gnanotime_coarse();
+        G_STORE(gp->waitreason, (uint8_t)reason);
+        G_STORE(gp->waitsince, gnanotime_coarse());
         note_clear(&gp->tnote);
         casgstatus(gp, G_RUNNING, G_WAITING);
         gdiag_thread_blocked(+1);
@@ -965,16 +983,16 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
         checkdead();
         note_sleep(&gp->tnote); /* goready took us off the blocked count */
         casgstatus(gp, G_RUNNABLE, G_RUNNING);
-        gp->waitreason = WAIT_ZERO;
+        G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
         return;
     }
-    gp->waitreason = (uint8_t)reason;
-    gp->waitsince = gnanotime_coarse();
+    G_STORE(gp->waitreason, (uint8_t)reason);
+    G_STORE(gp->waitsince, gnanotime_coarse());
     mp->post.unlockf = unlockf;
     mp->post.arg = arg;
     casgstatus(gp, G_RUNNING, G_WAITING);
     switch_out(mp, gp, POST_PARK);
-    gp->waitreason = WAIT_ZERO;
+    G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
 }
 
 void goready(g *gp) {
@@ -1492,8 +1510,8 @@ static void goexit1(void) {
         gp->lockedm = NULL;
         gp->lockcount = 0;
     }
-    gp->name[0] = '\0';
-    gp->waitreason = WAIT_ZERO;
+    G_STORE(gp->name[0], '\0');
+    G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
     gp->is_main = false;
     ngoroutine_add(mp->p, -1);
     casgstatus(gp, G_RUNNING, G_DEAD);
@@ -1517,7 +1535,7 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
     if (!gp && !(gp = malg()))
         return -ENOMEM;
     if (stack_size && stack_size != gstack_default_size()) {
-        gp->stack = gstack_get(NULL, stack_size);
+        G_STORE(gp->stack, gstack_get(NULL, stack_size));
         if (!gp->stack) {
             gfput(pp, gp);
             return -ENOMEM;
@@ -1539,16 +1557,16 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
         gp->argheap = h;
         gp->arg = h;
     }
-    gp->fn = fn;
-    gp->started = false;
+    G_STORE(gp->fn, fn);
+    G_STORE(gp->started, false);
     gp->lockedm = NULL;
     gp->lockcount = 0;
     gp->waiting = NULL;
     gp->param = NULL;
-    gp->name[0] = '\0';
+    G_STORE(gp->name[0], '\0');
     gp->is_main = is_main;
-    gp->waitreason = WAIT_ZERO;
-    gp->goid = newgoid(pp);
+    G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
+    G_STORE(gp->goid, newgoid(pp));
 #if defined(GOC_RACE)
     gp->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -1780,8 +1798,9 @@ void goc_set_name(const char *name) {
     size_t n = strlen(name);
     if (n >= G_NAME_MAX)
         n = G_NAME_MAX - 1;
-    memcpy(gp->name, name, n);
-    gp->name[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        G_STORE(gp->name[i], name[i]);
+    G_STORE(gp->name[n], '\0');
 }
 
 int gsched_procid(void) {

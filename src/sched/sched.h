@@ -50,6 +50,13 @@ const char *gwaitreason_string(int reason);
 
 enum { G_ARG_INLINE = 64, G_NAME_MAX = 32 };
 
+/* Fields that diagnostics read while the goroutine may be running on
+ * another thread (goid, fn, stack, started, waitreason, waitsince, name) are
+ * written and read through these: relaxed atomics, plain moves on x86_64 and
+ * aarch64, so a dump is a race-free (if momentary) snapshot. */
+#define G_STORE(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define G_LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
 struct g {
     /* Switch state. Owner: the M running the g, or switching it. */
     void *sp;            /* saved stack pointer while not running */
@@ -139,6 +146,8 @@ int64_t gnanotime_coarse(void);
 
 /* Calls fn for every goroutine that is not dead, under the allg lock. */
 void gsched_for_each_g(void (*fn)(g *gp, void *arg), void *arg);
+/* The same from a signal handler: never blocks for long on the lock. */
+void gsched_for_each_g_in_signal(void (*fn)(g *gp, void *arg), void *arg);
 uint64_t gsched_current_goid(void);
 const char *gsched_current_name(void);
 const gstack *gsched_current_stack(void);

@@ -29,7 +29,8 @@
  *   - t->state is T_QUEUED iff t is in its home heap (t->idx >= 0);
  *     T_FIRING from its pop until its firing section ran; else T_IDLE.
  *   - heap->when0 == heap->a[0]->when, or INT64_MAX when empty.
- *   - npending == number of queued timers (the deadlock detector reads it).
+ *   - npending == number of queued timers; nfiring == number popped and not
+ *     yet delivered (the deadlock detector reads their sum).
  *   - A heap-allocated timer is freed when its last reference goes: the
  *     user's, plus one per in-flight firing.
  *
@@ -98,6 +99,10 @@ struct theap {
 static theap heaps[NHEAPS];
 static _Atomic int32_t nheaps = 1; /* heaps [0, nheaps) may hold timers */
 static _Atomic int32_t npending;
+/* Timers popped for firing whose delivery has not finished: still pending
+ * for the deadlock detector, which must not see the world idle between the
+ * pop and the goready the delivery makes. */
+static _Atomic int32_t nfiring;
 static pthread_once_t time_once = PTHREAD_ONCE_INIT;
 
 /* ---- heap ---- */
@@ -208,6 +213,7 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
     glock_lock(&h->lock);
     bool ok = t->seq == seq && t->state == T_FIRING;
     int64_t due = t->when; /* sent as the value, as Go's Now().Add(-delay) */
+    int64_t requeued = -1; /* the next tick's deadline, read under the lock */
     if (ok) {
         if (t->period > 0) {
             /* Next tick on the period's grid, skipping the missed ones. */
@@ -216,6 +222,7 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
                 next += t->period * (1 + (now - next) / t->period);
             t->when = next;
             heap_push(t);
+            requeued = next;
         } else {
             t->state = T_IDLE;
         }
@@ -224,8 +231,8 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
     if (ok && t->kind != T_FUNC)
         try_send_now(t->c, due);
     glock_unlock(&t->mu);
-    if (ok && t->period > 0)
-        gsched_sysmon_poke(t->when);
+    if (requeued >= 0)
+        gsched_sysmon_poke(requeued);
     if (ok && t->kind == T_FUNC) {
         int err = goc_go(t->fn, t->arg);
         if (err)
@@ -248,6 +255,7 @@ static int64_t run_heap(theap *h, int64_t now) {
             return w;
         }
         gtimer *t = h->a[0];
+        atomic_fetch_add(&nfiring, 1); /* before heap_remove lowers npending */
         heap_remove(t);
         t->state = T_FIRING;
         uint64_t seq = t->seq;
@@ -255,6 +263,7 @@ static int64_t run_heap(theap *h, int64_t now) {
             atomic_fetch_add(&t->refs, 1);
         glock_unlock(&h->lock);
         fire(t, seq, now);
+        atomic_fetch_sub(&nfiring, 1);
     }
 }
 
@@ -289,7 +298,9 @@ static int64_t timers_next(void) {
     return next;
 }
 
-static int32_t timers_pending(void) { return atomic_load(&npending); }
+static int32_t timers_pending(void) {
+    return atomic_load(&npending) + atomic_load(&nfiring);
+}
 
 static void time_init(void) {
     for (int i = 0; i < NHEAPS; i++)
