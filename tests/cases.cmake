@@ -317,7 +317,7 @@ goc_test(test_sync
         mutex_exclusion_short_sections_exact mutex_trylock mutex_unlock_of_unlocked_panics
         mutex_unlocked_by_another_goroutine mutex_waiter_parks_goroutine_not_thread
         mutex_starvation_mode_bounds_wait mutex_starvation_mode_ends
-        mutex_many_parked_waiters_all_proceed
+        mutex_many_parked_waiters_all_proceed mutex_handoffs_between_plain_threads_are_no_deadlock
         rwmutex_zero_value_on_plain_thread rwmutex_readers_hold_lock_together
         rwmutex_writer_excludes_readers_and_writers rwmutex_waiting_writer_blocks_new_readers
         rwmutex_trylock_and_tryrlock rwmutex_unlock_admits_all_queued_readers
@@ -327,7 +327,7 @@ goc_test(test_sync
         cond_signal_wakes_one_waiter_in_fifo_order cond_signal_wakes_exactly_one
         cond_broadcast_wakes_all cond_notify_without_waiters_is_not_remembered
         cond_wait_reacquires_mutex cond_with_plain_threads cond_bounded_queue_exact_transfer
-        cond_misuse_panics
+        cond_static_initializer cond_misuse_panics
         pool_get_calls_new_when_empty pool_put_then_get_returns_same_item
         pool_full_cache_drops_with_free_fn pool_destroy_frees_every_cached_item
         pool_zero_value_and_null_functions pool_plain_thread_steals_and_stashes

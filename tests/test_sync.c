@@ -378,6 +378,56 @@ GTEST(mutex_starvation_mode_ends) {
     goc_mutex_unlock(&s.mu);
 }
 
+/* Plain threads and goroutines queued on one mutex hand it to each other
+ * while the main goroutine waits on a WaitGroup: plain threads are running
+ * and waking each other, so this is never a deadlock (the detector must
+ * not report one while a plain thread is running). */
+struct chain {
+    goc_mutex mu;
+    long n; /* mu */
+    goc_waitgroup started, done;
+};
+
+static void chain_goroutine(void *arg) {
+    struct chain *c = arg;
+    goc_wg_done(&c->started);
+    goc_mutex_lock(&c->mu);
+    c->n++;
+    goc_mutex_unlock(&c->mu);
+    goc_wg_done(&c->done);
+}
+
+static void *chain_thread(void *arg) {
+    struct chain *c = arg;
+    goc_mutex_lock(&c->mu);
+    c->n++;
+    goc_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+GTEST(mutex_handoffs_between_plain_threads_are_no_deadlock) {
+    static struct chain c;
+    enum { G = 20, T = 3 };
+    int rounds = TEST_SCALE(200, 30);
+    for (int r = 0; r < rounds; r++) {
+        goc_mutex_lock(&c.mu);
+        goc_wg_add(&c.started, G);
+        goc_wg_add(&c.done, G);
+        for (int i = 0; i < G; i++)
+            go(chain_goroutine, &c);
+        thread_t th[T];
+        for (int i = 0; i < T; i++)
+            thread_start(&th[i], chain_thread, &c);
+        goc_wg_wait(&c.started);
+        goc_sleep(2 * MS); /* everyone queues; waiters go past 1 ms: starvation mode */
+        goc_mutex_unlock(&c.mu);
+        goc_wg_wait(&c.done);
+        for (int i = 0; i < T; i++)
+            thread_join(&th[i]);
+    }
+    CHECK_EQ_INT(c.n, (long)rounds * (G + T));
+}
+
 /* Many waiters parked at once are all let through, one at a time. */
 struct many_waiters {
     goc_mutex mu;
@@ -1159,6 +1209,30 @@ CHILD(cond_wait_without_mutex) {
     goc_cond_broadcast(&c);
     goc_cond_wait(&c);
     exit(3);
+}
+
+/* GOC_COND_INIT gives a ready cond bound to a mutex, as goc_cond_init. */
+static goc_mutex static_mu;
+static goc_cond static_cond = GOC_COND_INIT(&static_mu);
+static int static_stage; /* static_mu */
+
+static void *static_cond_thread(void *arg) {
+    (void)arg;
+    goc_mutex_lock(&static_mu);
+    static_stage = 1;
+    goc_cond_signal(&static_cond);
+    goc_mutex_unlock(&static_mu);
+    return NULL;
+}
+
+TEST(cond_static_initializer) {
+    thread_t th;
+    goc_mutex_lock(&static_mu);
+    thread_start(&th, static_cond_thread, NULL);
+    while (static_stage == 0)
+        goc_cond_wait(&static_cond);
+    goc_mutex_unlock(&static_mu);
+    thread_join(&th);
 }
 
 TEST(cond_misuse_panics) {

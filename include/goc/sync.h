@@ -157,6 +157,9 @@ typedef struct goc_cond {
     void *head, *tail;         /* parked waiters in ticket order */
 } goc_cond;
 
+/* Static initializer: goc_cond c = GOC_COND_INIT(&mu); (as goc_cond_init). */
+#define GOC_COND_INIT(mutex) {(mutex), 0, 0, 0, 0, NULL, NULL}
+
 /* sync.NewCond(mutex) in place: make c an empty condition variable bound to
  * mutex. Call before any use, not while goroutines wait on c. */
 GOC_API void goc_cond_init(goc_cond *c, goc_mutex *mutex);
@@ -215,7 +218,13 @@ GOC_API void goc_pool_destroy(goc_pool *p);
  * dereferenced or freed by goc. Every call may be made from any goroutine
  * or plain thread concurrently with any other, except goc_map_free. A NULL
  * value is a value like any other. Key bytes are compared with memcmp;
- * len 0 is a valid (empty) key, and key may then be NULL. */
+ * len 0 is a valid (empty) key, and key may then be NULL.
+ *
+ * The map is split into 64 shards, each guarded by a goc_rwmutex: loads and
+ * updates of present keys share a shard; inserts and deletes take it
+ * alone, briefly. A call may therefore wait (a goroutine parks, a thread
+ * blocks) behind another call on the same shard, never behind a Range
+ * callback. An empty map costs about 8 KiB. */
 typedef struct goc_map goc_map;
 
 /* A new, empty map; NULL if memory could not be had. */

@@ -16,6 +16,7 @@ _Noreturn void gdiag_stack_overflow(g *gp, void *ctx);
 /* Plain threads blocked inside goc (for the deadlock detector). */
 void gdiag_thread_blocked(int delta);
 int gdiag_threads_blocked(void);
+uint64_t gdiag_threads_gen(void);
 /* "fatal error: all goroutines are asleep - deadlock!", every goroutine's
  * stack, exit(2). Called with the world stopped. */
 _Noreturn void gdiag_deadlock(void);

@@ -65,8 +65,17 @@ static _Atomic int dying;           /* set by the first panic/throw */
 static _Atomic int threads_blocked; /* plain threads blocked in goc */
 static bool handlers_installed;     /* written once by gdiag_init */
 
-void gdiag_thread_blocked(int delta) { atomic_fetch_add(&threads_blocked, delta); }
+/* Bumped with every change of threads_blocked: the deadlock detector reads
+ * it before and after counting threads, and trusts the count only if no
+ * plain thread blocked or was woken in between. */
+static _Atomic uint64_t threads_gen;
+
+void gdiag_thread_blocked(int delta) {
+    atomic_fetch_add(&threads_blocked, delta);
+    atomic_fetch_add(&threads_gen, 1);
+}
 int gdiag_threads_blocked(void) { return atomic_load(&threads_blocked); }
+uint64_t gdiag_threads_gen(void) { return atomic_load(&threads_gen); }
 
 /* ---- output without malloc ---- */
 

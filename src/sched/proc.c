@@ -691,11 +691,17 @@ static void checkdead_locked(void) {
             return;
     if (timers_hook() && timer_hooks.pending() > 0)
         return;
+    uint64_t gen = gdiag_threads_gen();
     int expected = atomic_load(&sched.mcount) + 1 /* sysmon */ + gdiag_threads_blocked();
 #if defined(GOC_RACE)
     expected += 1; /* ThreadSanitizer's background thread */
 #endif
     int threads = read_num_threads();
+    /* Plain threads block and wake without sched.lock: if one did while we
+     * counted, the counts do not describe one moment. Whoever blocks next
+     * checks again. */
+    if (gdiag_threads_gen() != gen)
+        return;
     /* Unknown (qemu-user reports 0), or a plain thread doing its own work,
      * which may still wake someone: no deadlock. */
     if (threads <= 0 || threads > expected)
