@@ -300,6 +300,8 @@ goc_test(test_context
         recv_ctx_success recv_ctx_closed_channel_ok_false
         recv_ctx_cancel_leaves_value_unreceived recv_ctx_on_plain_thread
         no_goroutine_left_behind
+        wg_wait_ctx_returns_zero_when_group_finishes wg_wait_ctx_returns_ctx_error_first
+        mutex_lock_ctx_acquires_free_and_contended_mutex mutex_lock_ctx_timeout_leaves_mutex_usable
     TIMEOUT 120)
 
 # ---------------------------------------------------------------------------

@@ -1844,3 +1844,76 @@ GTEST(no_goroutine_left_behind) {
     goc_chan_release(nobody_sends);
     goc_chan_release(nobody_recvs);
 }
+
+/* ---- WaitGroup and Mutex waits with a context ---- */
+
+static void wg_done_later(void *arg) {
+    goc_sleep(5 * GOC_MILLISECOND);
+    goc_wg_done(arg);
+}
+
+GTEST(wg_wait_ctx_returns_zero_when_group_finishes) {
+    static goc_waitgroup wg;
+    goc_wg_add(&wg, 2);
+    CHECK_EQ_INT(goc_go(wg_done_later, &wg), 0);
+    CHECK_EQ_INT(goc_go(wg_done_later, &wg), 0);
+    goc_ctx *ctx = goc_ctx_with_timeout(NULL, 10 * GOC_SECOND);
+    CHECK_EQ_INT(goc_wg_wait_ctx(&wg, ctx), 0);
+    goc_ctx_release(ctx);
+}
+
+GTEST(wg_wait_ctx_returns_ctx_error_first) {
+    static goc_waitgroup wg;
+    goc_wg_add(&wg, 1);
+    goc_ctx *ctx = goc_ctx_with_timeout(NULL, 5 * GOC_MILLISECOND);
+    int64_t t0 = goc_now();
+    CHECK_EQ_INT(goc_wg_wait_ctx(&wg, ctx), -ETIMEDOUT);
+    CHECK(goc_now() - t0 >= 5 * GOC_MILLISECOND);
+    goc_ctx_release(ctx);
+    goc_wg_done(&wg); /* the helper still waiting finishes now */
+    goc_wg_wait(&wg);
+    /* An already-canceled context returns at once. */
+    goc_ctx *c2 = goc_ctx_with_cancel(NULL);
+    goc_ctx_cancel(c2);
+    goc_wg_add(&wg, 1);
+    CHECK_EQ_INT(goc_wg_wait_ctx(&wg, c2), -ECANCELED);
+    goc_wg_done(&wg);
+    goc_ctx_release(c2);
+}
+
+static void unlock_later(void *mu) { goc_mutex_unlock(mu); }
+
+GTEST(mutex_lock_ctx_acquires_free_and_contended_mutex) {
+    static goc_mutex mu;
+    CHECK_EQ_INT(goc_mutex_lock_ctx(&mu, NULL), 0);
+    goc_mutex_unlock(&mu);
+    goc_mutex_lock(&mu);
+    goc_ctx *ctx = goc_ctx_with_timeout(NULL, 10 * GOC_SECOND);
+    /* Unlock from another goroutine shortly (Go mutexes are not owned). */
+    goc_timer *t = goc_after_func(3 * GOC_MILLISECOND, unlock_later, &mu);
+    CHECK(t != NULL);
+    CHECK_EQ_INT(goc_mutex_lock_ctx(&mu, ctx), 0);
+    CHECK(!goc_mutex_trylock(&mu)); /* held by us */
+    goc_mutex_unlock(&mu);
+    goc_ctx_release(ctx);
+    goc_timer_free(t);
+}
+
+GTEST(mutex_lock_ctx_timeout_leaves_mutex_usable) {
+    static goc_mutex mu;
+    goc_mutex_lock(&mu);
+    goc_ctx *ctx = goc_ctx_with_timeout(NULL, 5 * GOC_MILLISECOND);
+    CHECK_EQ_INT(goc_mutex_lock_ctx(&mu, ctx), -ETIMEDOUT);
+    goc_ctx_release(ctx);
+    goc_mutex_unlock(&mu);
+    /* The abandoned helper takes the lock and gives it back. */
+    int got = 0;
+    for (int i = 0; i < 2000 && !got; i++) {
+        if (goc_mutex_trylock(&mu))
+            got = 1;
+        else
+            goc_sleep(GOC_MILLISECOND);
+    }
+    CHECK(got);
+    goc_mutex_unlock(&mu);
+}

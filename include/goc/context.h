@@ -16,6 +16,7 @@
 
 #include <goc/chan.h>
 #include <goc/runtime.h>
+#include <goc/sync.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,6 +70,14 @@ GOC_API int goc_sleep_ctx(goc_duration d, goc_ctx *ctx);
 GOC_API int goc_chan_send_ctx(goc_chan *c, const void *elem, goc_ctx *ctx);
 /* *ok (may be NULL) is false when the channel was closed and drained. */
 GOC_API int goc_chan_recv_ctx(goc_chan *c, void *out, bool *ok, goc_ctx *ctx);
+
+/* The waits Go code writes as a select on ctx.Done(): 0 once the wait is
+ * over (for the mutex: it is locked by the caller), or the context's error
+ * (then the mutex is not held). If the context ends first, a helper
+ * goroutine finishes the wait in the background (for the mutex it locks and
+ * at once unlocks it); -ENOMEM/-EAGAIN if it cannot be started. */
+GOC_API int goc_wg_wait_ctx(goc_waitgroup *wg, goc_ctx *ctx);
+GOC_API int goc_mutex_lock_ctx(goc_mutex *mu, goc_ctx *ctx);
 
 #ifdef __cplusplus
 }
