@@ -20,7 +20,7 @@ MAKEFLAGS += --no-print-directory
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 
-TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1:atexit_sleep_ms=0
 ASAN_OPTIONS ?= detect_stack_use_after_return=1:detect_leaks=1
 UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
@@ -81,7 +81,7 @@ test: release
 
 test-race: race
 	TSAN_OPTIONS='$(TSAN_OPTIONS)' \
-		$(CTEST) --test-dir build-race --output-on-failure -j1 -LE notsan
+		$(CTEST) --test-dir build-race --output-on-failure -j2 -LE notsan
 
 test-asan: asan
 	ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' \

@@ -669,7 +669,7 @@ static int read_num_threads(void) {
 static int64_t (*timers_hook(void))(int64_t);
 static void checkdead_locked(void);
 
-static void checkdead(void) {
+void gsched_checkdead(void) {
     glock_lock(&sched.lock);
     checkdead_locked();
     glock_unlock(&sched.lock);
@@ -986,7 +986,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
         }
         /* This thread blocking may be what completes a deadlock: every M may
          * already be idle, and none would look again. */
-        checkdead();
+        gsched_checkdead();
         note_sleep(&gp->tnote); /* goready took us off the blocked count */
         casgstatus(gp, G_RUNNABLE, G_RUNNING);
         G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);

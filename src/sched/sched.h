@@ -176,6 +176,10 @@ void gsched_procyield(int cycles);
  * number of pending timers (the deadlock detector stays quiet while > 0). */
 void gsched_set_timer_hooks(int64_t (*run)(int64_t now), int64_t (*next)(void),
                             int32_t (*pending)(void));
+/* Run the deadlock check now: for whoever removes the last thing that could
+ * still wake a goroutine (the last pending timer), since the Ms may all be
+ * idle already and none would look again. Call with no runtime lock held. */
+void gsched_checkdead(void);
 /* A timer due at `when` was added: wake the monitor if it sleeps past it. */
 void gsched_sysmon_poke(int64_t when);
 

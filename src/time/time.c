@@ -263,7 +263,8 @@ static int64_t run_heap(theap *h, int64_t now) {
             atomic_fetch_add(&t->refs, 1);
         glock_unlock(&h->lock);
         fire(t, seq, now);
-        atomic_fetch_sub(&nfiring, 1);
+        if (atomic_fetch_sub(&nfiring, 1) == 1 && atomic_load(&npending) == 0)
+            gsched_checkdead(); /* that was the last thing that could wake anyone */
     }
 }
 
@@ -452,6 +453,8 @@ static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
     glock_unlock(&t->mu);
     if (when >= 0)
         gsched_sysmon_poke(when);
+    else if (pending && timers_pending() == 0)
+        gsched_checkdead();
     return pending;
 }
 
