@@ -384,6 +384,7 @@ static void backtrace_saved(struct obuf *o, g *gp, bool in_signal) {
     const gstack *stk = G_LOAD(gp->stack);
     if (!sp || !stk)
         return;
+    (void)in_signal; /* only libunwind builds distinguish */
 #if defined(GOC_HAVE_LIBUNWIND) && defined(__x86_64__)
     if (in_signal)
         goto fp_walk;
