@@ -31,7 +31,7 @@ mkdir -p "$1" || exit 1
 B=$(cd "$1" && pwd) || exit 1
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-ALL="spawn yield pingpong buffered select skynet parked mutex mutex_yield"
+ALL="spawn yield pingpong buffered select skynet parked mutex mutex_yield ctx_tree ctx_cancel"
 ROUNDS=${BENCH_ROUNDS:-5}
 case $ROUNDS in '' | *[!0-9]* | 0) echo "BENCH_ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 CONFIGS=${BENCH_CONFIGS:-default 1proc}
@@ -57,7 +57,8 @@ fi
 # N per workload for BENCH_SMOKE=1 (argv[1] of both programs); empty: full N.
 smoke_n() {
     case $1 in
-    spawn | pingpong | select | mutex | mutex_yield) echo 10000 ;;
+    spawn | pingpong | select | mutex | mutex_yield | ctx_cancel) echo 10000 ;;
+    ctx_tree) echo 10 ;;
     yield | buffered) echo 100000 ;;
     skynet) echo 10000 ;;
     parked) echo 1000 ;;
@@ -197,7 +198,7 @@ env = os.environ.get
 TARGETS = {  # goc/Go time ratio targets (BENCH.md / the issues)
     "spawn": 0.10, "yield": 0.20, "pingpong": 0.30, "buffered": 0.30,
     "select": 0.30, "skynet": 0.50, "parked": 1.0, "mutex": 0.65,
-    "mutex_yield": 0.7,
+    "mutex_yield": 0.7, "ctx_tree": 1.0, "ctx_cancel": 1.0,
 }
 RSS_TARGETS = {"skynet": 1.0}  # goc/Go peak RSS ratio targets
 

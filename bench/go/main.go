@@ -12,6 +12,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -40,6 +41,49 @@ var workloads = map[string]workload{
 	"parked":      {100000, "B/goroutine", parked},
 	"mutex":       {1000000, "ns/op", func(n int64) (float64, error) { return mutexBench(n, false) }},
 	"mutex_yield": {1000000, "ns/op", func(n int64) (float64, error) { return mutexBench(n, true) }},
+	"ctx_tree":    {1000, "ns/op", ctxTree},
+	"ctx_cancel":  {1000000, "ns/op", ctxCancel},
+}
+
+// ctx_tree: a WithCancel root with 1,000 WithCancel children, then cancel
+// the root; N rounds, every child checked and every cancel func called.
+func ctxTree(n int64) (float64, error) {
+	const kids = 1000
+	ctxs := make([]context.Context, kids)
+	cancels := make([]context.CancelFunc, kids)
+	t0 := time.Now()
+	for r := int64(0); r < n; r++ {
+		root, cancel := context.WithCancel(context.Background())
+		for i := range ctxs {
+			ctxs[i], cancels[i] = context.WithCancel(root)
+		}
+		cancel()
+		for i := range ctxs {
+			if ctxs[i].Err() != context.Canceled {
+				return 0, fmt.Errorf("child %d not canceled", i)
+			}
+			cancels[i]()
+		}
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(n), nil
+}
+
+// ctx_cancel: context.WithCancel(background) + cancel(), N times.
+func ctxCancel(n int64) (float64, error) {
+	bad := 0
+	t0 := time.Now()
+	for i := int64(0); i < n; i++ {
+		c, cancel := context.WithCancel(context.Background())
+		cancel()
+		if c.Err() != context.Canceled {
+			bad++
+		}
+	}
+	el := time.Since(t0)
+	if bad != 0 {
+		return 0, fmt.Errorf("%d contexts not canceled", bad)
+	}
+	return float64(el.Nanoseconds()) / float64(n), nil
 }
 
 func main() {
