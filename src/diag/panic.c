@@ -174,6 +174,35 @@ static void backtrace_signal(struct obuf *o, void *ucontext) {
     walk_fp(o, fp, 0, st ? st->lo : NULL, st ? st->hi : NULL);
 }
 
+#ifdef GOC_HAVE_LIBUNWIND
+/* Print the frames unwound from uc, skipping the first `skip`. False if
+ * libunwind could not start (the caller falls back to frame pointers). */
+static bool unwind_print(struct obuf *o, unw_context_t *uc, int skip) {
+    unw_cursor_t cur;
+    if (unw_init_local(&cur, uc) != 0)
+        return false;
+    int depth = 0;
+    do {
+        unw_word_t ip = 0, off = 0;
+        unw_get_reg(&cur, UNW_REG_IP, &ip);
+        if (!ip)
+            break;
+        if (depth >= skip) {
+            char name[256];
+            if (unw_get_proc_name(&cur, name, sizeof name, &off) == 0)
+                print_frame(o, (void *)ip, name, (unsigned long)off);
+            else
+                print_frame(o, (void *)ip, NULL, 0);
+        }
+        if (++depth > 100) {
+            ob_printf(o, "...additional frames elided...\n");
+            break;
+        }
+    } while (unw_step(&cur) > 0);
+    return true;
+}
+#endif
+
 /* skip counts frames from this function's own: 2 skips it and its caller. */
 __attribute__((noinline)) static void backtrace_to(struct obuf *o, void *ucontext, int skip) {
     if (ucontext) {
@@ -182,29 +211,9 @@ __attribute__((noinline)) static void backtrace_to(struct obuf *o, void *ucontex
     }
 #ifdef GOC_HAVE_LIBUNWIND
     unw_context_t uc;
-    unw_cursor_t cur;
     unw_getcontext(&uc);
-    if (unw_init_local(&cur, &uc) == 0) {
-        int depth = 0;
-        do {
-            unw_word_t ip = 0, off = 0;
-            unw_get_reg(&cur, UNW_REG_IP, &ip);
-            if (!ip)
-                break;
-            if (depth >= skip) {
-                char name[256];
-                if (unw_get_proc_name(&cur, name, sizeof name, &off) == 0)
-                    print_frame(o, (void *)ip, name, (unsigned long)off);
-                else
-                    print_frame(o, (void *)ip, NULL, 0);
-            }
-            if (++depth > 100) {
-                ob_printf(o, "...additional frames elided...\n");
-                break;
-            }
-        } while (unw_step(&cur) > 0);
+    if (unwind_print(o, &uc, skip))
         return;
-    }
 #endif
     backtrace_fp(o, skip);
 }
@@ -399,24 +408,8 @@ static void backtrace_saved(struct obuf *o, g *gp, bool in_signal) {
     uc.uc_mcontext.gregs[REG_RBP] = (greg_t)f[6];
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)f[7];
     uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)(f + 8);
-    unw_cursor_t cur;
-    if (unw_init_local(&cur, (unw_context_t *)&uc) == 0) {
-        int depth = 0;
-        do {
-            unw_word_t ip = 0, off = 0;
-            unw_get_reg(&cur, UNW_REG_IP, &ip);
-            if (!ip)
-                break;
-            char name[256];
-            if (unw_get_proc_name(&cur, name, sizeof name, &off) == 0)
-                print_frame(o, (void *)ip, name, (unsigned long)off);
-            else
-                print_frame(o, (void *)ip, NULL, 0);
-            if (++depth > 100)
-                break;
-        } while (unw_step(&cur) > 0);
+    if (unwind_print(o, (unw_context_t *)&uc, 0))
         return;
-    }
 fp_walk:;
 #endif
     /* Frame-pointer walk, bounded to the goroutine's own stack. */

@@ -335,16 +335,6 @@ static void casgstatus(g *gp, uint32_t from, uint32_t to) {
 /* ------------------------------------------------------------------ */
 /* Run queues (Go's runqput/runqget/runqgrab)                         */
 
-static void globrunqput_locked(g *gp) {
-    gp->schedlink = NULL;
-    if (sched.runqtail)
-        sched.runqtail->schedlink = gp;
-    else
-        sched.runqhead = gp;
-    sched.runqtail = gp;
-    atomic_store(&sched.runqsize, sched.runqsize + 1);
-}
-
 static void globrunqputbatch_locked(g *head, g *tail, int32_t n) {
     tail->schedlink = NULL;
     if (sched.runqtail)
@@ -354,6 +344,8 @@ static void globrunqputbatch_locked(g *head, g *tail, int32_t n) {
     sched.runqtail = tail;
     atomic_store(&sched.runqsize, sched.runqsize + n);
 }
+
+static void globrunqput_locked(g *gp) { globrunqputbatch_locked(gp, gp, 1); }
 
 static bool runqempty(p *pp) {
     for (;;) {
@@ -1001,6 +993,30 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
 }
 
+/* Queue a g that just became runnable: into runnext of the caller's P (it
+ * runs next here), or on the global queue when the caller is a plain thread
+ * or g0 without a P. */
+static void runqready(m *mp, g *gp) {
+    if (mp && mp->p) {
+        p *pp = mp->p;
+        bool alone = atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL &&
+                     atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+                         atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+        runqput(pp, gp, true);
+        /* Alone in runnext: it runs here as soon as the caller blocks, which in
+         * a handoff is right away. Waking another thread to steal it would cost
+         * a futex round trip per message; sysmon catches the case where the
+         * caller keeps running instead. A locked M runs nothing else. */
+        if (!alone || mp->lockedg)
+            wakep();
+        return;
+    }
+    glock_lock(&sched.lock);
+    globrunqput_locked(gp);
+    glock_unlock(&sched.lock);
+    wakep();
+}
+
 void goready(g *gp) {
     if (gp->thread_g) {
         casgstatus(gp, G_WAITING, G_RUNNABLE);
@@ -1011,25 +1027,7 @@ void goready(g *gp) {
         return;
     }
     casgstatus(gp, G_WAITING, G_RUNNABLE);
-    m *mp = getm();
-    if (mp && mp->p) {
-        p *pp = mp->p;
-        bool alone = atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL &&
-                     atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
-                         atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
-        runqput(pp, gp, true);
-        /* Alone in runnext: it runs here as soon as the caller blocks, which in
-         * a handoff is right away. Waking another thread to steal it would cost
-         * a futex round trip per message; sysmon catches the case where the
-         * caller keeps running instead. */
-        if (!alone || mp->lockedg)
-            wakep();
-        return;
-    }
-    glock_lock(&sched.lock);
-    globrunqput_locked(gp);
-    glock_unlock(&sched.lock);
-    wakep();
+    runqready(getm(), gp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1620,17 +1618,8 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
             gsched_after_switch();
             return 0;
         }
-        bool alone =
-            atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL && queued == 0;
-        runqput(pp, gp, true);
-        if (!alone || mp->lockedg)
-            wakep();
-    } else {
-        glock_lock(&sched.lock);
-        globrunqput_locked(gp);
-        glock_unlock(&sched.lock);
-        wakep();
     }
+    runqready(mp, gp);
     return 0;
 }
 
