@@ -1597,10 +1597,19 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
     }
     ngoroutine_add(pp, 1);
     casgstatus(gp, G_DEAD, G_RUNNABLE);
-    /* Counted before it is queued: the deadlock detector must never see an
-     * idle world with a main goroutine on its way to a run queue. */
-    if (is_main)
+    if (is_main) {
+        /* goc_run, from a plain thread: count the main goroutine and queue
+         * it in one sched.lock section, so that the deadlock detector (which
+         * runs under that lock) never sees a main goroutine that is counted
+         * but not yet on a run queue. */
+        GOC_ASSERT(!mp || !mp->curg);
+        glock_lock(&sched.lock);
         atomic_fetch_add(&sched.nmain, 1);
+        globrunqput_locked(gp);
+        glock_unlock(&sched.lock);
+        wakep();
+        return 0;
+    }
     if (pp) {
         uint32_t queued = atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
                           atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
