@@ -118,8 +118,8 @@ static int run(void *arg) {
     printf("%d transfers by %d goroutines; total %ld during, %ld after (want %ld)\n",
            WORKERS * TRANSFERS, WORKERS, mid, end, want);
     if (wrong || mid != want || end != want) {
-        fprintf(stderr, "bank_transfer: %d accounts wrong; totals %ld, %ld; want %ld\n", wrong,
-                mid, end, want);
+        fprintf(stderr, "bank_transfer: %d accounts wrong; totals %ld, %ld; want %ld\n", wrong, mid,
+                end, want);
         return 1;
     }
     return 0;

@@ -32,7 +32,7 @@ enum { TASKS = 5, FAILING = 2 };
 
 struct task {
     int i;
-    int err;            /* what the task returned */
+    int err;              /* what the task returned */
     goc_waitgroup *ready; /* siblings count down once they are about to wait */
 };
 
@@ -73,8 +73,8 @@ static int run(void *arg) {
     int ctx_err = goc_ctx_err(goc_errgroup_ctx(g));
     goc_errgroup_free(g);
 
-    bool bad = err != ERR_BROKEN || cause != ERR_BROKEN || ctx_err != -ECANCELED ||
-               took > 5 * GOC_SECOND;
+    bool bad =
+        err != ERR_BROKEN || cause != ERR_BROKEN || ctx_err != -ECANCELED || took > 5 * GOC_SECOND;
     for (int i = 0; i < TASKS; i++) {
         printf("task %d returned: %s\n", i, ts[i].err ? goc_strerror(ts[i].err) : "nil");
         bad |= ts[i].err != (i == FAILING ? ERR_BROKEN : -ECANCELED);

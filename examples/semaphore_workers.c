@@ -43,7 +43,7 @@ static void work(void *arg) {
     goc_sleep(GOC_MILLISECOND / 4); /* some work, so that workers overlap */
     out[t->i] = (long)t->i * t->i;  /* out[i] = work(i) */
     atomic_fetch_sub(&in_flight, 1);
-    goc_sema_release(t->sem, 1);    /* defer sem.Release(1) */
+    goc_sema_release(t->sem, 1); /* defer sem.Release(1) */
 }
 
 static int run(void *arg) {
@@ -81,8 +81,7 @@ static int run(void *arg) {
     int max = atomic_load(&max_in_flight);
     printf("%d tasks, at most %d in flight (limit %d), sum of results %ld\n", TASKS, max,
            MAX_WORKERS, sum);
-    if (max < 1 || max > MAX_WORKERS || sum != want || atomic_load(&in_flight) != 0 ||
-        !free_now) {
+    if (max < 1 || max > MAX_WORKERS || sum != want || atomic_load(&in_flight) != 0 || !free_now) {
         fprintf(stderr, "semaphore_workers: max in flight %d (limit %d), sum %ld want %ld\n", max,
                 MAX_WORKERS, sum, want);
         return 1;

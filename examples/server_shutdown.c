@@ -100,9 +100,9 @@ static void waiter(void *arg) { /* go func() { s.wg.Wait(); close(done) }() */
 }
 
 /* Shutdown(timeout): 0, or -ETIMEDOUT if handlers were still running. */
-static int shutdown(struct server *s, goc_duration timeout) {
-    goc_chan_close(s->quit);    /* close(s.quit): stop accepting */
-    goc_wg_wait(&s->serving);   /* the accept loop has returned */
+static int server_stop(struct server *s, goc_duration timeout) {
+    goc_chan_close(s->quit);  /* close(s.quit): stop accepting */
+    goc_wg_wait(&s->serving); /* the accept loop has returned */
     goc_chan *done = goc_chan_make(0, 0);
     GOC_GO(waiter, struct waiter_args, .s = s, .done = goc_chan_retain(done));
     goc_chan *timer = goc_after(timeout); /* time.After(timeout) */
@@ -114,8 +114,8 @@ static int shutdown(struct server *s, goc_duration timeout) {
 }
 
 static bool start(struct server *s, goc_chan *release) {
-    *s = (struct server){.quit = goc_chan_make(0, 0), .conns = goc_chan_make(sizeof(int), 0),
-                         .release = release};
+    *s = (struct server){
+        .quit = goc_chan_make(0, 0), .conns = goc_chan_make(sizeof(int), 0), .release = release};
     return s->quit && s->conns && goc_wg_go(&s->serving, serve, s) == 0;
 }
 
@@ -138,10 +138,10 @@ static int run(void *arg) {
     for (int r = 0; r < REQUESTS; r++)
         goc_chan_send(s.conns, &r); /* each send is accepted by serve */
     int in_flight = atomic_load(&s.accepted) - atomic_load(&s.handled);
-    int err1 = shutdown(&s, GOC_SECOND);
+    int err1 = server_stop(&s, GOC_SECOND);
     int handled1 = atomic_load(&s.handled), accepted1 = atomic_load(&s.accepted);
-    printf("graceful: accepted %d, %d in flight at shutdown, handled %d, shutdown: %s\n",
-           accepted1, in_flight, handled1, err1 ? goc_strerror(err1) : "ok");
+    printf("graceful: accepted %d, %d in flight at shutdown, handled %d, shutdown: %s\n", accepted1,
+           in_flight, handled1, err1 ? goc_strerror(err1) : "ok");
     stop(&s);
 
     /* 2: a handler that does not finish in time. */
@@ -154,12 +154,11 @@ static int run(void *arg) {
     int req = 0;
     goc_chan_send(t.conns, &req);
     int64_t t0 = goc_now();
-    int err2 = shutdown(&t, 20 * GOC_MILLISECOND);
+    int err2 = server_stop(&t, 20 * GOC_MILLISECOND);
     int64_t waited = goc_now() - t0;
     int handled2 = atomic_load(&t.handled);
-    printf("stuck handler: shutdown: %s after ~%lld ms, handled %d of %d\n",
-           goc_strerror(err2), (long long)(waited / GOC_MILLISECOND), handled2,
-           atomic_load(&t.accepted));
+    printf("stuck handler: shutdown: %s after ~%lld ms, handled %d of %d\n", goc_strerror(err2),
+           (long long)(waited / GOC_MILLISECOND), handled2, atomic_load(&t.accepted));
     goc_chan_close(release); /* let the stuck handler go, so it does not leak */
     stop(&t);
     goc_chan_release(release);

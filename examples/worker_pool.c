@@ -44,7 +44,7 @@ static void worker(void *arg) { /* go func() { defer wg.Done(); ... }() */
     struct pool *p = arg;
     int id = p->next_id++; /* atomic: a worker number for the printout */
     int task;
-    while (goc_chan_recv(p->tasks, &task)) { /* for task := range tasksCh */
+    while (goc_chan_recv(p->tasks, &task)) {        /* for task := range tasksCh */
         struct result r = {task, task * 3 + 1, id}; /* process(task) */
         goc_chan_send(p->results, &r);
     }
@@ -68,8 +68,8 @@ static int run(void *arg) {
         goc_chan_send(p.tasks, &t);
     goc_chan_close(p.tasks); /* close(tasksCh): the workers' range loops end */
 
-    goc_wg_wait(&wg);           /* wg.Wait() */
-    goc_chan_close(p.results);  /* close(resultsCh) */
+    goc_wg_wait(&wg);          /* wg.Wait() */
+    goc_chan_close(p.results); /* close(resultsCh) */
 
     bool seen[TASKS] = {false};
     int per_worker[WORKERS] = {0};

@@ -4,11 +4,12 @@
 #ifndef GOC_H
 #define GOC_H
 
+#include <goc/chan.h>
+#include <goc/context.h>
+#include <goc/io.h>
 #include <goc/runtime.h>
 #include <goc/sync.h>
-#include <goc/chan.h>
 #include <goc/time.h>
-#include <goc/context.h>
 #include <goc/xsync.h>
 
 #endif /* GOC_H */

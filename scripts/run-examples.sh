@@ -2,7 +2,9 @@
 # Run every example program: one per examples/<name>.c, built as
 # <build-dir>/examples/<name>. Prints a header per example; fails if any
 # example fails, is missing from the build, or runs longer than
-# EXAMPLE_TIMEOUT seconds (default 60).
+# EXAMPLE_TIMEOUT seconds (default 60). An example that needs arguments to
+# end by itself names them in a source line "/* example-args: ... */" (as
+# examples/CMakeLists.txt does for CTest).
 #
 #   scripts/run-examples.sh [build-dir]     (default: build)
 set -euo pipefail
@@ -32,8 +34,10 @@ for src in "${sources[@]}"; do
         failed+=("$name")
         continue
     fi
+    args=()
+    read -r -a args < <(sed -n 's|^/\* example-args: \(.*\) \*/$|\1|p' "$src" | head -n 1) || true
     rc=0
-    timeout "$timeout_s" "$exe" </dev/null || rc=$?
+    timeout "$timeout_s" "$exe" "${args[@]}" </dev/null || rc=$?
     if [ "$rc" -ne 0 ]; then
         if [ "$rc" -eq 124 ]; then
             echo "--- $name: timed out after ${timeout_s}s" >&2

@@ -9,10 +9,17 @@
 # <file-stem minus "test_">.<case>.p1 and .p2. Exit status 0 means pass.
 # tests/testing.c, when present, is linked into every test program.
 #
+# CASES must be exactly the TEST and GTEST cases of the file (what
+# `<file-stem> --list` prints; CHILD cases are not listed): the CTest test
+# cases.<file-stem minus "test_"> fails, naming the case, when a case is
+# missing here, misspelt, listed twice, or gone from the file; and a
+# tests/test_*.c without a goc_test() call here fails cases.<its name>.
+#
 # Labels in use:
 #   aarch64   also run by `make test-aarch64` (cross build under qemu): keep it quick
 #   notsan    skipped by `make test-race`  (e.g. needs signals TSan will not deliver)
 #   noasan    skipped by `make test-asan`  (e.g. a million goroutines)
+#   cases     the cases.<name> checks above (also labelled aarch64)
 # TIMEOUT defaults to 120 s (scaled up under sanitizers and qemu).
 #
 # Example:
@@ -272,8 +279,7 @@ goc_test(test_xsync
 # ---------------------------------------------------------------------------
 # test_context.c — package context: roots, cancel and its propagation through
 # a tree, deadlines (capped by the parent's), causes, values, without_cancel,
-# AfterFunc, release (cancels and detaches), cancel storms, and sleep / send /
-# receive with a context.
+# AfterFunc, release (cancels and detaches), cancel storms.
 goc_test(test_context
     CASES
         background_and_todo_never_canceled with_cancel_cancel_closes_done
@@ -291,9 +297,17 @@ goc_test(test_context
         after_func_runs_once_in_own_goroutine_after_cancel after_func_every_registration_runs
         after_func_runs_at_once_if_already_canceled after_func_stop_before_cancel_prevents_call
         after_func_stop_after_run_returns_false after_func_on_never_canceled_ctx
+        after_func_stop_twice_is_safe timeout_cause_and_deadline_cause
+        extreme_deadlines_do_not_overflow
         after_func_runs_on_last_release
         release_last_ref_cancels_and_wakes_waiter release_parent_before_child
         release_detaches_from_parent_no_growth cancel_storm_tree
+    TIMEOUT 120)
+
+# test_context_wait.c — the blocking calls that take a context: sleep, send,
+# receive, WaitGroup wait and Mutex lock, with nothing left behind.
+goc_test(test_context_wait
+    CASES
         sleep_ctx_full_sleep_returns_zero sleep_ctx_returns_early_on_cancel
         sleep_ctx_returns_early_on_timeout sleep_ctx_on_plain_thread
         send_ctx_success send_ctx_cancel_leaves_value_unsent send_ctx_on_closed_channel_panics
@@ -305,14 +319,12 @@ goc_test(test_context
     TIMEOUT 120)
 
 # ---------------------------------------------------------------------------
-# test_sync.c — package sync: Mutex (exclusion with exact counts, TryLock,
-# misuse panics, parking, starvation mode), RWMutex (shared readers,
-# exclusive writers, writer preference, misuse), Once, Cond (FIFO Signal,
-# Broadcast, re-locking, misuse), Pool (per-P caches, dropping, destroy,
-# accounting under stress, allocation failure) and Map (Go's semantics,
-# copied binary keys, a differential test, Range under concurrent writes and
-# with a modifying or blocking callback, ENOMEM).
-goc_test(test_sync
+# Package sync, one file per type. Goroutines and plain threads are mixed
+# wherever both may call.
+#
+# test_mutex.c — Mutex: exclusion with exact counts, TryLock, misuse panics,
+# parking, starvation mode, hand-offs between plain threads.
+goc_test(test_mutex
     CASES
         mutex_zero_value_lock_unlock mutex_on_plain_thread_without_runtime
         mutex_exclusion_goroutines_exact mutex_exclusion_goroutines_and_threads_exact
@@ -320,20 +332,51 @@ goc_test(test_sync
         mutex_unlocked_by_another_goroutine mutex_waiter_parks_goroutine_not_thread
         mutex_starvation_mode_bounds_wait mutex_starvation_mode_ends
         mutex_many_parked_waiters_all_proceed mutex_handoffs_between_plain_threads_are_no_deadlock
+    TIMEOUT 120)
+
+# test_rwmutex.c — RWMutex: shared readers, exclusive writers, writer
+# preference, TryLock/TryRLock, misuse.
+goc_test(test_rwmutex
+    CASES
         rwmutex_zero_value_on_plain_thread rwmutex_readers_hold_lock_together
         rwmutex_writer_excludes_readers_and_writers rwmutex_waiting_writer_blocks_new_readers
         rwmutex_trylock_and_tryrlock rwmutex_unlock_admits_all_queued_readers
         rwmutex_misuse_panics
+    TIMEOUT 120)
+
+# test_once.c — Once: one call, concurrent callers wait for it, its effects
+# visible to all.
+goc_test(test_once
+    CASES
         once_runs_once_concurrent_callers_wait_for_it once_later_calls_do_nothing
         once_effects_visible_to_all_callers
+    TIMEOUT 120)
+
+# test_cond.c — Cond: FIFO Signal, Broadcast, re-locking, plain threads, a
+# bounded queue, the static initializer, misuse.
+goc_test(test_cond
+    CASES
         cond_signal_wakes_one_waiter_in_fifo_order cond_signal_wakes_exactly_one
         cond_broadcast_wakes_all cond_notify_without_waiters_is_not_remembered
         cond_wait_reacquires_mutex cond_with_plain_threads cond_bounded_queue_exact_transfer
         cond_static_initializer cond_misuse_panics
+    TIMEOUT 120)
+
+# test_pool.c — Pool: per-P caches, dropping, destroy, accounting under
+# stress, allocation failure.
+goc_test(test_pool
+    CASES
         pool_get_calls_new_when_empty pool_put_then_get_returns_same_item
         pool_full_cache_drops_with_free_fn pool_destroy_frees_every_cached_item
         pool_zero_value_and_null_functions pool_plain_thread_steals_and_stashes
         pool_concurrent_get_put_accounting pool_allocation_failure_falls_back
+    TIMEOUT 120)
+
+# test_map.c — Map: Go's semantics, copied binary keys, a differential test,
+# Range under concurrent writes and with a modifying or blocking callback,
+# ENOMEM.
+goc_test(test_map
+    CASES
         map_basic_ops map_basic_ops_on_plain_thread map_load_or_store_semantics
         map_swap_semantics map_compare_and_swap_semantics map_load_and_delete_semantics
         map_keys_copied_and_binary map_range_visits_every_key_and_stops_on_false
@@ -341,4 +384,210 @@ goc_test(test_sync
         map_range_under_concurrent_writes map_range_callback_may_modify_map
         map_range_callback_may_block map_grows_under_concurrent_reads
         map_allocation_failure_reports_enomem
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_diag.c — diagnostics under stress: SIGQUIT dumps taken during a spawn
+# storm (the dump reads the all-goroutines table from a signal handler).
+# notsan: thousands of fibers per child exhaust ThreadSanitizer's memory,
+# and TSan defers signals.
+goc_test(test_diag
+    CASES
+        sigquit_during_spawn_storm_never_crashes
+    LABELS notsan heavy
+    TIMEOUT 300)
+
+# ---------------------------------------------------------------------------
+# test_limits.c — resource limits and bad settings: address space running
+# out mid-storm, unmappable stack sizes, bad GOCMAXPROCS, the processor
+# limit, SIGQUIT inherited as ignored.
+# noasan/notsan: the sanitizers reserve terabytes of address space, so a
+# 1 GiB RLIMIT_AS cannot be used under them.
+goc_test(test_limits
+    CASES
+        go_returns_enomem_when_address_space_runs_out_then_recovers
+        go_sized_rejects_stacks_that_cannot_be_mapped
+        gocmaxprocs_not_a_number_is_reported_and_ignored
+        gocmaxprocs_above_the_limit_is_capped_and_reported
+        maxprocs_above_the_limit_is_capped_and_reported
+        sigquit_dumps_even_when_inherited_as_ignored)
+foreach(_procs 1 2)
+    set_tests_properties(limits.go_returns_enomem_when_address_space_runs_out_then_recovers.p${_procs}
+        PROPERTIES LABELS "noasan;notsan")
+endforeach()
+# test_time_go123.c — timers as Go 1.23 has them beyond "no stale value":
+# Stop/Reset return true for a fired, unreceived timer (the pre-1.23 drain
+# idiom never blocks on a dropped value), timer/ticker/After channels report
+# len and cap 0, a released goc_after timer is stopped and freed, and a timer
+# or ticker freed twice or used after free panics.
+goc_test(test_time_go123
+    CASES
+        stop_returns_true_for_fired_unreceived_timer
+        reset_returns_true_for_fired_unreceived_timer
+        stop_and_reset_return_false_after_receive stop_drain_idiom_does_not_block
+        stop_true_iff_value_not_received stop_true_iff_value_not_received_concurrent
+        after_func_stop_false_once_started
+        timer_channel_len_and_cap_are_zero ticker_channel_len_and_cap_are_zero
+        after_channel_len_and_cap_are_zero plain_channel_len_and_cap_unchanged
+        after_released_unfired_is_collected after_fired_is_freed_with_its_channel
+        after_release_races_firing released_after_does_not_hide_deadlock
+        after_retained_reference_keeps_timer
+        timer_free_twice_panics timer_use_after_free_panics ticker_free_twice_panics
+        ticker_use_after_free_panics timer_and_ticker_not_interchangeable
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_signal.c — signal notification (goc_signal_notify / goc_signal_stop):
+# delivery to channels, drops when full, stop and the earlier action back,
+# SIGQUIT to a channel instead of a dump, SIGPIPE never fatal, bad
+# arguments, no deadlock report while waiting for a signal.
+# notsan: ThreadSanitizer defers signals. aarch64: all of it works under
+# qemu-user (whose /proc shows 0 threads, so the deadlock case passes there
+# without telling anything).
+goc_test(test_signal
+    CASES
+        notify_delivers_sigusr1_sent_with_kill notify_on_plain_thread
+        several_channels_each_get_the_signal notify_adds_signals_to_a_channel
+        notify_all_catches_sigusr2 full_channel_drops_signals_and_delivery_goes_on
+        unbuffered_channel_without_a_receiver_drops_the_signal
+        stop_stops_delivery_to_that_channel_only notify_keeps_a_reference_until_stop
+        stop_restores_the_default_action stop_gives_back_the_programs_own_handler
+        sigquit_goes_to_the_channel_and_dumps_again_after_stop
+        sigpipe_never_kills_writes_get_epipe sigpipe_never_kills_main_thread
+        sigpipe_is_delivered_when_notified bad_signals_and_channels_are_einval
+        no_deadlock_report_while_waiting_for_a_signal signal_from_another_thread_wakes_main
+    LABELS notsan aarch64)
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+    string(JOIN " " _goc_emulator ${CMAKE_CROSSCOMPILING_EMULATOR})
+    get_property(_goc_signal_tests DIRECTORY PROPERTY TESTS)
+    foreach(_t IN LISTS _goc_signal_tests)
+        if(_t MATCHES "^signal\\.")
+            set_property(TEST "${_t}" APPEND PROPERTY ENVIRONMENT "GOC_TEST_EMULATOR=${_goc_emulator}")
+        endif()
+    endforeach()
+endif()
+# test_dump_scale.c — goc_dump of many goroutines while the program goes on:
+# every parked goroutine listed; spawns continue while a dump waits for a
+# slow reader (the all-goroutines lock is not held while writing);
+# custom-stack goroutines exit (their stacks unmapped) while dumps unwind.
+goc_test(test_dump_scale
+    CASES
+        dump_lists_every_parked_goroutine spawns_go_on_while_dump_writes_to_slow_reader
+        dump_while_custom_stack_goroutines_exit
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_net.c — goroutine-aware sockets on 127.0.0.1: echo over hundreds of
+# connections (every byte checked), deadlines and cancellation on read,
+# write, accept and connect (nothing consumed), goc_close waking every
+# waiter, EOF, broken and refused connections (no SIGPIPE), UDP datagram
+# boundaries, plain threads, wrong socket kinds and bad arguments.
+goc_test(test_net
+    CASES
+        echo_hundreds_of_connections_every_byte_checked
+        read_deadline_returns_etimedout_and_consumes_nothing
+        read_cancel_returns_ecanceled_and_consumes_nothing
+        read_deadlines_racing_a_stream_lose_nothing
+        write_deadline_on_full_socket_returns_etimedout
+        write_cancel_on_full_socket_returns_ecanceled
+        accept_deadline_returns_etimedout accept_cancel_returns_ecanceled
+        connect_deadline_on_full_backlog_returns_etimedout
+        connect_cancel_on_full_backlog_returns_ecanceled
+        close_wakes_blocked_readers_and_writers_with_ebadf
+        close_wakes_blocked_accept_with_ebadf
+        read_returns_zero_at_eof_after_peer_closes
+        write_to_closed_peer_is_epipe_or_econnreset_not_sigpipe
+        dial_port_nobody_listens_on_is_econnrefused
+        udp_sendto_recvfrom_keeps_datagram_boundaries
+        plain_thread_reads_what_goroutine_writes goroutine_reads_what_plain_thread_writes
+        plain_threads_only_same_results
+        wrong_socket_types_are_errors_not_hangs listen_and_dial_bad_arguments_are_errors
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_io.c — goroutine-aware I/O on pipes and regular files: 8 MiB through
+# a pipe in order, EOF, broken pipes (-EPIPE, never SIGPIPE, also on plain
+# threads), regular files against read(2), goc_close waking every reader,
+# the fd-reuse race, goc_fd_wait, ended contexts, bad descriptors.
+goc_test(test_io
+    CASES
+        pipe_8mib_arrives_in_order pipe_read_returns_zero_after_writer_closes
+        pipe_write_with_reader_gone_is_epipe_not_sigpipe
+        pipe_write_with_reader_gone_on_plain_thread_is_epipe
+        regular_file_calls_match_read2 regular_file_calls_match_read2_on_plain_thread
+        concurrent_pwrites_to_one_file
+        close_wakes_every_blocked_pipe_reader_with_ebadf
+        fd_reuse_after_close_old_readers_never_see_new_file
+        fd_reuse_racing_wakeups_never_read_new_file
+        fd_wait_readable_writable_and_deadline fd_wait_bad_events_is_einval
+        ended_context_fails_before_doing_anything
+        bad_fds_are_ebadf_never_a_crash_or_hang bad_fds_are_ebadf_on_plain_thread
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_blocking.c — the blocking-call handoff (goc_blocking: a ticker keeps
+# running on one processor, 40 calls in parallel, values, plain threads,
+# goc calls inside fn) and the deadlock detector around I/O waits (child
+# processes: waiting for another process is no deadlock; a real one after
+# the I/O has ended is still reported).
+goc_test(test_blocking
+    CASES
+        blocking_call_keeps_ticker_running many_blocking_calls_run_in_parallel
+        blocking_returns_fn_value blocking_on_plain_thread_just_calls_fn
+        blocking_on_plain_thread_beside_goroutines goc_calls_inside_fn_block_only_that_thread
+        many_short_blocking_calls_all_return
+        blocking_fn_readies_goroutines_while_processors_are_retaken
+        no_deadlock_report_while_waiting_on_pipe_for_another_process
+        no_deadlock_report_while_accepting_from_another_process
+        no_deadlock_report_during_long_blocking_call
+        deadlock_still_reported_after_io_waits_end
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_file.c — goc_read / goc_write / goc_pread / goc_pwrite on regular
+# files: through io_uring (file.<case>.p1/p2, where the kernel allows it)
+# and through the blocking-call handoff (file.<case>.blocking.p1/p2, run
+# with GOCDEBUG=iouring=0). Byte-exact contents (16 MiB), the file
+# position, EOF, errors, many goroutines on one file, more operations than
+# the ring holds, a ticker that keeps ticking beside a reader on one
+# processor, plain-thread callers.
+set(_goc_file_cases
+    path_follows_gocdebug_and_kernel gocdebug_other_settings_do_not_disable_the_ring
+    write_then_read_back_advances_position read_shares_the_position_with_read_2
+    pread_pwrite_leave_the_position_alone empty_file_reads_eof large_file_is_byte_exact
+    special_files_epoll_refuses_work_too nonblocking_regular_file_still_reads
+    errors_are_negative_errno ended_context_does_nothing many_goroutines_pread_one_file
+    more_operations_than_the_ring_holds concurrent_pwrites_to_disjoint_regions
+    file_reads_do_not_stop_a_ticker plain_threads_read_and_write
+    goroutines_and_plain_threads_share_the_ring)
+goc_test(test_file CASES ${_goc_file_cases} TIMEOUT 120)
+foreach(_case IN LISTS _goc_file_cases)
+    foreach(_procs 1 2)
+        add_test(NAME "file.${_case}.blocking.p${_procs}" COMMAND test_file "${_case}")
+        math(EXPR _file_timeout "120 * ${GOC_TEST_TIMEOUT_SCALE}")
+        set_tests_properties("file.${_case}.blocking.p${_procs}" PROPERTIES
+            ENVIRONMENT "GOCMAXPROCS=${_procs};GOCDEBUG=iouring=0"
+            TIMEOUT "${_file_timeout}")
+    endforeach()
+endforeach()
+# test_race.c — the race detector sees goroutines as Go's does: goroutine
+# switches are not synchronization, so a racy program (two goroutines; a
+# goroutine and a plain thread; a write before a park) is reported by
+# ThreadSanitizer, naming the fibers "goroutine N", at GOCMAXPROCS=1 and 2;
+# and each primitive (go statement, channels unbuffered/buffered/closed,
+# select, mutex, rwmutex, WaitGroup, Once, Cond, context cancel, timers and
+# AfterFunc, errgroup, weighted semaphore) publishing a plain int is not.
+# Meaningful in the race build (make test-race). In other builds the
+# racy_*_reported cases only check that the racy child runs to completion
+# and print a note saying so (nothing looks for races there); the publish_*
+# cases check the published values in every build.
+goc_test(test_race
+    CASES
+        racy_two_goroutines_reported racy_goroutine_and_thread_reported
+        racy_write_then_park_reported
+        publish_go_statement publish_unbuffered_channel publish_buffered_channel
+        publish_channel_close publish_buffered_channel_as_semaphore publish_select
+        publish_mutex publish_rwmutex publish_waitgroup publish_once publish_cond
+        publish_context_cancel publish_timer_after_func publish_errgroup
+        publish_semaphore
     TIMEOUT 120)

@@ -14,56 +14,14 @@
 #include <string.h>
 
 /* ================================================================== */
-/* helpers                                                             */
-
-/* The calling goroutine lets others run for a while: many yields and a
- * short sleep, so that anything runnable has had every chance to run. */
-static void let_others_run(void) {
-    for (int i = 0; i < 1000; i++)
-        goc_yield();
-    goc_sleep(20 * GOC_MILLISECOND);
-    for (int i = 0; i < 200; i++)
-        goc_yield();
-}
-
-/* A goroutine flagged `started` before a call that must block for good and
- * `finished` after it: check that it got there and never came back. */
-static void check_stays_blocked(atomic_int *started, atomic_int *finished) {
-    WAIT_UNTIL(atomic_load(started) == 1, TEST_PATIENCE_S);
-    let_others_run();
-    CHECK_EQ_INT(atomic_load(finished), 0);
-}
-
-static goc_chan *make_chan(size_t elem_size, size_t cap) {
-    goc_chan *c = goc_chan_make(elem_size, cap);
-    CHECK_MSG(c != NULL, "goc_chan_make(%zu, %zu) failed", elem_size, cap);
-    return c;
-}
-
-/* Send 0..n-1 (as long) on c, then close it. */
-struct seq_sender {
-    goc_chan *c;
-    long n;
-    goc_waitgroup *wg;
-};
-
-static void send_seq_then_close(void *arg) {
-    struct seq_sender *s = arg;
-    for (long i = 0; i < s->n; i++)
-        goc_chan_send(s->c, &i);
-    goc_chan_close(s->c);
-    goc_wg_done(s->wg);
-}
-
-/* ================================================================== */
 /* FIFO order, one sender and one receiver                             */
 
 static void check_fifo(size_t cap) {
     static goc_waitgroup wg;
     const long n = TEST_SCALE(20000, 4000);
-    goc_chan *c = make_chan(sizeof(long), cap);
+    goc_chan *c = test_chan_make(sizeof(long), cap);
     goc_wg_add(&wg, 1);
-    CHECK_EQ_INT(GOC_GO(send_seq_then_close, struct seq_sender, c, n, &wg), 0);
+    test_go_send_seq(c, 0, n, true, &wg); /* 0..n-1, then close */
     for (long i = 0; i < n; i++) {
         long v = -1;
         CHECK(goc_chan_recv(c, &v));
@@ -90,69 +48,41 @@ GTEST(fifo_order_cap100) { check_fifo(100); }
 enum { MPMC_SENDERS = 8, MPMC_RECEIVERS = 8 };
 #define MPMC_PER TEST_SCALE(20000L, 2000L)
 
-static atomic_uchar mpmc_seen[MPMC_SENDERS * 20000L];
-static atomic_long mpmc_received;
-
-struct mpmc_sender {
+/* Sender i sends i*MPMC_PER .. (i+1)*MPMC_PER-1. */
+struct mpmc {
     goc_chan *c;
-    long id;
-    goc_waitgroup *wg;
-};
-
-static void mpmc_send(void *arg) {
-    struct mpmc_sender *s = arg;
-    for (long i = 0; i < MPMC_PER; i++) {
-        long v = s->id * MPMC_PER + i;
-        goc_chan_send(s->c, &v);
-    }
-    goc_wg_done(s->wg);
-}
-
-struct mpmc_receiver {
-    goc_chan *c;
-    goc_waitgroup *wg;
+    test_tally tally;
 };
 
 static void mpmc_recv(void *arg) {
-    struct mpmc_receiver *r = arg;
+    struct mpmc *m = arg;
     /* Each sender's values must reach any one receiver in increasing order. */
     long last[MPMC_SENDERS];
     for (int i = 0; i < MPMC_SENDERS; i++)
         last[i] = -1;
-    long v, got = 0;
-    while (goc_chan_recv(r->c, &v)) {
-        CHECK_MSG(v >= 0 && v < MPMC_SENDERS * MPMC_PER, "value %ld out of range", v);
+    long v;
+    while (goc_chan_recv(m->c, &v)) {
+        test_tally_take(&m->tally, v);
         long from = v / MPMC_PER, idx = v % MPMC_PER;
         CHECK_MSG(idx > last[from], "sender %ld: %ld received after %ld", from, idx, last[from]);
         last[from] = idx;
-        unsigned char before = atomic_fetch_add(&mpmc_seen[v], 1);
-        CHECK_MSG(before == 0, "value %ld received twice", v);
-        got++;
     }
-    atomic_fetch_add(&mpmc_received, got);
-    goc_wg_done(r->wg);
 }
 
 static void check_mpmc(size_t cap) {
-    static goc_waitgroup senders, receivers;
-    const long total = MPMC_SENDERS * MPMC_PER;
-    for (long i = 0; i < total; i++)
-        atomic_store(&mpmc_seen[i], 0);
-    atomic_store(&mpmc_received, 0);
-    goc_chan *c = make_chan(sizeof(long), cap);
-    goc_wg_add(&receivers, MPMC_RECEIVERS);
-    for (int i = 0; i < MPMC_RECEIVERS; i++)
-        CHECK_EQ_INT(GOC_GO(mpmc_recv, struct mpmc_receiver, c, &receivers), 0);
+    static goc_waitgroup senders;
+    static test_group receivers;
+    static struct mpmc m;
+    test_tally_init(&m.tally, MPMC_SENDERS * MPMC_PER);
+    goc_chan *c = m.c = test_chan_make(sizeof(long), cap);
+    test_group_go(&receivers, MPMC_RECEIVERS, mpmc_recv, &m);
     goc_wg_add(&senders, MPMC_SENDERS);
     for (long i = 0; i < MPMC_SENDERS; i++)
-        CHECK_EQ_INT(GOC_GO(mpmc_send, struct mpmc_sender, c, i, &senders), 0);
+        test_go_send_seq(c, i * MPMC_PER, MPMC_PER, false, &senders);
     goc_wg_wait(&senders);
     goc_chan_close(c);
-    goc_wg_wait(&receivers);
-    CHECK_EQ_INT(atomic_load(&mpmc_received), total);
-    for (long i = 0; i < total; i++)
-        CHECK_MSG(atomic_load(&mpmc_seen[i]) == 1, "value %ld received %d times", i,
-                  (int)atomic_load(&mpmc_seen[i]));
+    test_group_wait(&receivers);
+    test_tally_check(&m.tally);
     CHECK_EQ_INT(goc_chan_len(c), 0);
     goc_chan_release(c);
 }
@@ -170,7 +100,7 @@ struct triple {
 /* Buffered values survive close and drain in order; then recv reports
  * false with the destination zeroed, again and again. */
 GTEST(close_drains_buffer_then_zero_false) {
-    goc_chan *c = make_chan(sizeof(struct triple), 5);
+    goc_chan *c = test_chan_make(sizeof(struct triple), 5);
     for (long i = 1; i <= 5; i++) {
         struct triple t = {i, i * 10, i * 100};
         goc_chan_send(c, &t);
@@ -199,7 +129,7 @@ GTEST(close_drains_buffer_then_zero_false) {
 }
 
 GTEST(close_unbuffered_recv_returns_zero_false) {
-    goc_chan *c = make_chan(sizeof(long), 0);
+    goc_chan *c = test_chan_make(sizeof(long), 0);
     goc_chan_close(c);
     for (int k = 0; k < 10; k++) {
         long v;
@@ -236,13 +166,12 @@ static void check_close_wakes_receivers(size_t cap) {
     static atomic_int started, got_false;
     atomic_store(&started, 0);
     atomic_store(&got_false, 0);
-    goc_chan *c = make_chan(sizeof(long), cap);
+    goc_chan *c = test_chan_make(sizeof(long), cap);
     goc_wg_add(&wg, CLOSE_WAITERS);
     for (int i = 0; i < CLOSE_WAITERS; i++)
-        CHECK_EQ_INT(GOC_GO(recv_expect_closed, struct close_waiter, c, &started, &got_false, &wg),
-                     0);
+        TEST_GO_ARGS(recv_expect_closed, struct close_waiter, c, &started, &got_false, &wg);
     WAIT_UNTIL(atomic_load(&started) == CLOSE_WAITERS, TEST_PATIENCE_S);
-    let_others_run(); /* let them all park */
+    test_let_others_run(); /* let them all park */
     CHECK_EQ_INT(atomic_load(&got_false), 0);
     goc_chan_close(c);
     goc_wg_wait(&wg);
@@ -268,10 +197,10 @@ static void send_until_blocked(void *arg) {
 
 static int close_under_blocked_sender(void *arg) {
     (void)arg;
-    goc_chan *c = make_chan(sizeof(long), 1);
-    CHECK_EQ_INT(goc_go(send_until_blocked, c), 0);
+    goc_chan *c = test_chan_make(sizeof(long), 1);
+    TEST_GO(send_until_blocked, c);
     WAIT_UNTIL(atomic_load(&blocked_sender_started) == 1, TEST_PATIENCE_S);
-    let_others_run();
+    test_let_others_run();
     goc_chan_close(c);
     goc_sleep(5 * GOC_SECOND); /* the sender's panic ends the process first */
     fprintf(stderr, "no panic\n");
@@ -286,7 +215,7 @@ TEST(close_makes_blocked_sender_panic) {
 
 static int send_on_closed_main(void *arg) {
     (void)arg;
-    goc_chan *c = make_chan(sizeof(long), 4);
+    goc_chan *c = test_chan_make(sizeof(long), 4);
     goc_chan_close(c);
     long v = 1;
     goc_chan_send(c, &v);
@@ -297,7 +226,7 @@ static int send_on_closed_main(void *arg) {
 CHILD(send_on_closed_goroutine) { run_in_goc(send_on_closed_main, NULL); }
 
 CHILD(send_on_closed_plain_thread) {
-    goc_chan *c = make_chan(0, 0);
+    goc_chan *c = test_chan_make(0, 0);
     goc_chan_close(c);
     goc_chan_send(c, NULL);
     fprintf(stderr, "no panic\n");
@@ -313,7 +242,7 @@ TEST(send_on_closed_panics_on_plain_thread) {
 
 static int close_closed_main(void *arg) {
     (void)arg;
-    goc_chan *c = make_chan(sizeof(long), 0);
+    goc_chan *c = test_chan_make(sizeof(long), 0);
     goc_chan_close(c);
     goc_chan_close(c);
     fprintf(stderr, "no panic\n");
@@ -355,8 +284,8 @@ static void recv_on_nil(void *arg) {
 }
 
 GTEST(nil_recv_blocks_forever) {
-    CHECK_EQ_INT(goc_go(recv_on_nil, NULL), 0);
-    check_stays_blocked(&nil_recv_started, &nil_recv_finished);
+    TEST_GO(recv_on_nil, NULL);
+    test_check_stays_blocked(&nil_recv_started, &nil_recv_finished);
     /* It stays blocked when the test ends. */
 }
 
@@ -371,8 +300,8 @@ static void send_on_nil(void *arg) {
 }
 
 GTEST(nil_send_blocks_forever) {
-    CHECK_EQ_INT(goc_go(send_on_nil, NULL), 0);
-    check_stays_blocked(&nil_send_started, &nil_send_finished);
+    TEST_GO(send_on_nil, NULL);
+    test_check_stays_blocked(&nil_send_started, &nil_send_finished);
 }
 
 TEST(nil_len_cap_zero) {
@@ -384,7 +313,7 @@ TEST(nil_len_cap_zero) {
 /* chan struct{}                                                       */
 
 GTEST(zero_size_elements_buffered) {
-    goc_chan *c = make_chan(0, 3);
+    goc_chan *c = test_chan_make(0, 3);
     CHECK_EQ_INT(goc_chan_cap(c), 3);
     for (int i = 0; i < 3; i++) {
         goc_chan_send(c, NULL);
@@ -421,10 +350,10 @@ static void send_tokens(void *arg) {
 GTEST(zero_size_elements_unbuffered) {
     static goc_waitgroup wg;
     const int n = TEST_SCALE(10000, 2000);
-    goc_chan *c = make_chan(0, 0);
+    goc_chan *c = test_chan_make(0, 0);
     goc_wg_add(&wg, 4);
     for (int i = 0; i < 4; i++)
-        CHECK_EQ_INT(GOC_GO(send_tokens, struct token_sender, c, n, &wg), 0);
+        TEST_GO_ARGS(send_tokens, struct token_sender, c, n, &wg);
     for (int i = 0; i < 4 * n; i++) {
         char sentinel = 'x';
         CHECK(goc_chan_recv(c, &sentinel)); /* nothing is written for size 0 */
@@ -443,12 +372,12 @@ GTEST(zero_size_elements_unbuffered) {
 /* len, cap, sizes                                                     */
 
 GTEST(len_and_cap) {
-    goc_chan *u = make_chan(sizeof(int), 0);
+    goc_chan *u = test_chan_make(sizeof(int), 0);
     CHECK_EQ_INT(goc_chan_len(u), 0);
     CHECK_EQ_INT(goc_chan_cap(u), 0);
     goc_chan_release(u);
 
-    goc_chan *c = make_chan(sizeof(int), 7);
+    goc_chan *c = test_chan_make(sizeof(int), 7);
     CHECK_EQ_INT(goc_chan_cap(c), 7);
     for (int i = 0; i < 7; i++) {
         CHECK_EQ_INT(goc_chan_len(c), i);
@@ -489,27 +418,14 @@ TEST(absurd_sizes_return_null) {
     CHECK(goc_chan_make(SIZE_MAX, 0) == NULL);
     CHECK(errno == EINVAL || errno == ENOMEM);
     /* Sane sizes still work afterwards. */
-    goc_chan *c = make_chan(8, 8);
+    goc_chan *c = test_chan_make(8, 8);
     goc_chan_release(c);
-}
-
-struct long_sender {
-    goc_chan *c;
-    long n;
-    goc_waitgroup *wg;
-};
-
-static void send_longs(void *arg) {
-    struct long_sender *s = arg;
-    for (long i = 0; i < s->n; i++)
-        goc_chan_send(s->c, &i);
-    goc_wg_done(s->wg);
 }
 
 /* recv with out == NULL takes the value and discards it. */
 GTEST(recv_null_out_discards) {
     static goc_waitgroup wg;
-    goc_chan *b = make_chan(sizeof(long), 4);
+    goc_chan *b = test_chan_make(sizeof(long), 4);
     for (long i = 0; i < 4; i++)
         goc_chan_send(b, &i);
     CHECK(goc_chan_recv(b, NULL));
@@ -520,9 +436,9 @@ GTEST(recv_null_out_discards) {
     CHECK_EQ_INT(v, 2); /* the discarded ones really were 0 and 1 */
     goc_chan_release(b);
 
-    goc_chan *u = make_chan(sizeof(long), 0);
+    goc_chan *u = test_chan_make(sizeof(long), 0);
     goc_wg_add(&wg, 1);
-    CHECK_EQ_INT(GOC_GO(send_longs, struct long_sender, u, 100, &wg), 0);
+    test_go_send_seq(u, 0, 100, false, &wg);
     for (long i = 0; i < 100; i++) {
         if (i % 2) {
             CHECK(goc_chan_recv(u, NULL));
@@ -540,24 +456,6 @@ GTEST(recv_null_out_discards) {
 /* ================================================================== */
 /* large elements                                                      */
 
-struct big {
-    uint64_t seq;
-    unsigned char bytes[1024 - sizeof(uint64_t)];
-};
-
-static void fill_big(struct big *b, uint64_t seq) {
-    b->seq = seq;
-    for (size_t j = 0; j < sizeof b->bytes; j++)
-        b->bytes[j] = (unsigned char)(seq * 31 + j * 7 + (j >> 8));
-}
-
-static void check_big(const struct big *b, uint64_t seq) {
-    CHECK_EQ_U64(b->seq, seq);
-    for (size_t j = 0; j < sizeof b->bytes; j++)
-        CHECK_MSG(b->bytes[j] == (unsigned char)(seq * 31 + j * 7 + (j >> 8)),
-                  "element %llu byte %zu corrupted", (unsigned long long)seq, j);
-}
-
 struct big_sender {
     goc_chan *c;
     int n;
@@ -567,8 +465,8 @@ struct big_sender {
 static void send_bigs(void *arg) {
     struct big_sender *s = arg;
     for (int i = 0; i < s->n; i++) {
-        struct big b;
-        fill_big(&b, (uint64_t)i);
+        struct test_big b;
+        test_big_fill(&b, (uint64_t)i);
         goc_chan_send(s->c, &b);
         memset(&b, 0xaa, sizeof b); /* the channel holds its own copy */
     }
@@ -579,18 +477,18 @@ static void send_bigs(void *arg) {
 static void check_big_transfer(size_t cap) {
     static goc_waitgroup wg;
     const int n = TEST_SCALE(3000, 500);
-    goc_chan *c = make_chan(sizeof(struct big), cap);
+    goc_chan *c = test_chan_make(sizeof(struct test_big), cap);
     goc_wg_add(&wg, 1);
-    CHECK_EQ_INT(GOC_GO(send_bigs, struct big_sender, c, n, &wg), 0);
-    struct big b;
+    TEST_GO_ARGS(send_bigs, struct big_sender, c, n, &wg);
+    struct test_big b;
     for (int i = 0; i < n; i++) {
         memset(&b, 0x55, sizeof b);
         CHECK(goc_chan_recv(c, &b));
-        check_big(&b, (uint64_t)i);
+        test_big_check(&b, (uint64_t)i);
     }
     memset(&b, 0x55, sizeof b);
     CHECK(!goc_chan_recv(c, &b));
-    static const struct big zero;
+    static const struct test_big zero;
     CHECK(memcmp(&b, &zero, sizeof b) == 0);
     goc_wg_wait(&wg);
     goc_chan_release(c);
@@ -611,10 +509,10 @@ static void recv_forever(void *arg) {
 
 static int release_busy_main(void *arg) {
     (void)arg;
-    goc_chan *c = make_chan(sizeof(long), 0);
-    CHECK_EQ_INT(goc_go(recv_forever, c), 0);
+    goc_chan *c = test_chan_make(sizeof(long), 0);
+    TEST_GO(recv_forever, c);
     WAIT_UNTIL(atomic_load(&release_blocked_started) == 1, TEST_PATIENCE_S);
-    let_others_run();
+    test_let_others_run();
     goc_chan_release(c);
     fprintf(stderr, "no panic\n");
     return 0;
@@ -630,7 +528,7 @@ TEST(release_with_blocked_goroutine_panics) {
 /* Retain and release balance: the channel lives until the last release
  * (ASan would see a use after free otherwise). */
 GTEST(retain_release_counting) {
-    goc_chan *c = make_chan(sizeof(int), 2);
+    goc_chan *c = test_chan_make(sizeof(int), 2);
     CHECK_EQ_PTR(goc_chan_retain(c), c);
     CHECK_EQ_PTR(goc_chan_retain(c), c);
     CHECK_EQ_PTR(goc_chan_retain(c), c);
@@ -669,10 +567,10 @@ static void use_then_release(void *arg) {
 GTEST(retain_per_goroutine_last_release_frees) {
     static goc_waitgroup wg;
     const int n = 16;
-    goc_chan *c = make_chan(sizeof(int), 4);
+    goc_chan *c = test_chan_make(sizeof(int), 4);
     goc_wg_add(&wg, n);
     for (int i = 0; i < n; i++)
-        CHECK_EQ_INT(GOC_GO(use_then_release, struct ref_user, goc_chan_retain(c), &wg), 0);
+        TEST_GO_ARGS(use_then_release, struct ref_user, goc_chan_retain(c), &wg);
     goc_chan_release(c); /* the goroutines hold the rest */
     goc_wg_wait(&wg);
 }
@@ -683,116 +581,73 @@ GTEST(retain_per_goroutine_last_release_frees) {
 enum { XT_THREADS = 4, XT_GOROUTINES = 4 };
 #define XT_PER TEST_SCALE(5000L, 1000L)
 
-static atomic_uchar xt_seen[XT_THREADS * 5000L];
-static atomic_long xt_count;
-
-struct xt_side {
+/* Sender i sends i*XT_PER .. (i+1)*XT_PER-1 on c, unbuffered; the
+ * receivers tally every value. */
+struct xt {
     goc_chan *c;
-    long id;
-    goc_waitgroup *wg;
+    test_tally tally;
+    test_group receivers;
 };
 
-static void xt_send_values(goc_chan *c, long id) {
-    for (long i = 0; i < XT_PER; i++) {
-        long v = id * XT_PER + i;
-        goc_chan_send(c, &v);
-    }
+static void xt_start(struct xt *x) {
+    test_tally_init(&x->tally, XT_THREADS * XT_PER);
+    x->c = test_chan_make(sizeof(long), 0);
 }
 
-static void xt_recv_values(goc_chan *c) {
-    long v, got = 0;
-    while (goc_chan_recv(c, &v)) {
-        CHECK_MSG(v >= 0 && v < XT_THREADS * XT_PER, "value %ld out of range", v);
-        CHECK_MSG(atomic_fetch_add(&xt_seen[v], 1) == 0, "value %ld received twice", v);
-        got++;
-    }
-    atomic_fetch_add(&xt_count, got);
+static void xt_finish(struct xt *x) {
+    test_group_wait(&x->receivers);
+    test_tally_check(&x->tally);
+    goc_chan_release(x->c);
 }
+
+static void xt_receive(void *arg) {
+    struct xt *x = arg;
+    test_recv_tally(x->c, &x->tally);
+}
+
+static void xt_receive_on_plain_thread(void *arg) {
+    CHECK_EQ_INT(goc_id(), 0);
+    xt_receive(arg);
+}
+
+struct xt_sender {
+    goc_chan *c;
+    long id;
+};
 
 static void *thread_sender(void *arg) {
-    struct xt_side *s = arg;
+    struct xt_sender *s = arg;
     CHECK_EQ_INT(goc_id(), 0);
-    xt_send_values(s->c, s->id);
+    test_send_seq(s->c, s->id * XT_PER, XT_PER);
     return NULL;
-}
-
-static void goroutine_receiver(void *arg) {
-    struct xt_side *s = arg;
-    xt_recv_values(s->c);
-    goc_wg_done(s->wg);
-}
-
-static void xt_reset(void) {
-    for (long i = 0; i < XT_THREADS * XT_PER; i++)
-        atomic_store(&xt_seen[i], 0);
-    atomic_store(&xt_count, 0);
-}
-
-static void xt_check(void) {
-    CHECK_EQ_INT(atomic_load(&xt_count), XT_THREADS * XT_PER);
-    for (long i = 0; i < XT_THREADS * XT_PER; i++)
-        CHECK_MSG(atomic_load(&xt_seen[i]) == 1, "value %ld received %d times", i,
-                  (int)atomic_load(&xt_seen[i]));
 }
 
 TEST(plain_threads_send_goroutines_receive) {
-    static goc_waitgroup wg;
-    xt_reset();
-    goc_chan *c = make_chan(sizeof(long), 0);
-    goc_wg_add(&wg, XT_GOROUTINES);
-    for (int i = 0; i < XT_GOROUTINES; i++)
-        CHECK_EQ_INT(GOC_GO(goroutine_receiver, struct xt_side, c, i, &wg), 0);
+    static struct xt x;
+    xt_start(&x);
+    test_group_go(&x.receivers, XT_GOROUTINES, xt_receive, &x);
     pthread_t th[XT_THREADS];
-    struct xt_side sides[XT_THREADS];
+    struct xt_sender senders[XT_THREADS];
     for (int i = 0; i < XT_THREADS; i++) {
-        sides[i] = (struct xt_side){c, i, NULL};
-        CHECK_EQ_INT(pthread_create(&th[i], NULL, thread_sender, &sides[i]), 0);
+        senders[i] = (struct xt_sender){x.c, i};
+        th[i] = test_thread_start(thread_sender, &senders[i]);
     }
     for (int i = 0; i < XT_THREADS; i++)
-        CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
-    goc_chan_close(c);
-    goc_wg_wait(&wg);
-    xt_check();
-    goc_chan_release(c);
-}
-
-static void goroutine_sender(void *arg) {
-    struct xt_side *s = arg;
-    xt_send_values(s->c, s->id);
-    goc_wg_done(s->wg);
-}
-
-static void *thread_receiver(void *arg) {
-    struct xt_side *s = arg;
-    CHECK_EQ_INT(goc_id(), 0);
-    xt_recv_values(s->c);
-    return NULL;
-}
-
-static void close_after_wait(void *arg) {
-    struct xt_side *s = arg;
-    goc_wg_wait(s->wg);
-    goc_chan_close(s->c);
+        test_thread_join(th[i]);
+    goc_chan_close(x.c);
+    xt_finish(&x);
 }
 
 TEST(goroutines_send_plain_threads_receive) {
-    static goc_waitgroup wg;
-    xt_reset();
-    goc_chan *c = make_chan(sizeof(long), 0);
-    pthread_t th[XT_THREADS];
-    struct xt_side sides[XT_THREADS];
-    for (int i = 0; i < XT_THREADS; i++) {
-        sides[i] = (struct xt_side){c, i, NULL};
-        CHECK_EQ_INT(pthread_create(&th[i], NULL, thread_receiver, &sides[i]), 0);
-    }
-    goc_wg_add(&wg, XT_THREADS);
+    static struct xt x;
+    static goc_waitgroup senders;
+    xt_start(&x);
+    test_group_thread(&x.receivers, XT_THREADS, xt_receive_on_plain_thread, &x);
+    goc_wg_add(&senders, XT_THREADS);
     for (int i = 0; i < XT_THREADS; i++)
-        CHECK_EQ_INT(GOC_GO(goroutine_sender, struct xt_side, c, i, &wg), 0);
-    CHECK_EQ_INT(GOC_GO(close_after_wait, struct xt_side, c, 0, &wg), 0);
-    for (int i = 0; i < XT_THREADS; i++)
-        CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
-    xt_check();
-    goc_chan_release(c);
+        test_go_send_seq(x.c, i * XT_PER, XT_PER, false, &senders);
+    test_go_close_after_wait(&senders, &x.c, 1);
+    xt_finish(&x);
 }
 
 /* A plain thread and a goroutine bounce a counter over two unbuffered
@@ -800,21 +655,21 @@ TEST(goroutines_send_plain_threads_receive) {
 struct pingpong {
     goc_chan *ping, *pong;
     long rounds;
-    goc_waitgroup wg;
 };
 
-static void pong_goroutine(void *arg) {
+/* Answer every value on ping with value+1 on pong, until ping closes. */
+static void pong(void *arg) {
     struct pingpong *p = arg;
     long v;
     while (goc_chan_recv(p->ping, &v)) {
         v++;
         goc_chan_send(p->pong, &v);
     }
-    goc_wg_done(&p->wg);
 }
 
-static void *ping_thread(void *arg) {
-    struct pingpong *p = arg;
+/* Send p->rounds values on ping, each the last answer; close ping. Returns
+ * the last answer (p->rounds when every exchange added 1). */
+static long ping(struct pingpong *p) {
     long v = 0;
     for (long i = 0; i < p->rounds; i++) {
         goc_chan_send(p->ping, &v);
@@ -823,22 +678,25 @@ static void *ping_thread(void *arg) {
         CHECK_EQ_INT(back, v + 1);
         v = back;
     }
-    CHECK_EQ_INT(v, p->rounds);
     goc_chan_close(p->ping);
+    return v;
+}
+
+static void *ping_thread(void *arg) {
+    struct pingpong *p = arg;
+    CHECK_EQ_INT(ping(p), p->rounds);
     return NULL;
 }
 
 TEST(plain_thread_goroutine_ping_pong) {
     static struct pingpong p;
-    p.ping = make_chan(sizeof(long), 0);
-    p.pong = make_chan(sizeof(long), 0);
+    static test_group ponger;
+    p.ping = test_chan_make(sizeof(long), 0);
+    p.pong = test_chan_make(sizeof(long), 0);
     p.rounds = TEST_SCALE(20000, 3000);
-    goc_wg_add(&p.wg, 1);
-    CHECK_EQ_INT(goc_go(pong_goroutine, &p), 0);
-    pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, ping_thread, &p), 0);
-    CHECK_EQ_INT(pthread_join(th, NULL), 0);
-    goc_wg_wait(&p.wg);
+    test_group_go(&ponger, 1, pong, &p);
+    test_thread_join(test_thread_start(ping_thread, &p));
+    test_group_wait(&ponger);
     goc_chan_release(p.ping);
     goc_chan_release(p.pong);
 }
@@ -847,40 +705,25 @@ TEST(plain_thread_goroutine_ping_pong) {
  * every time the thread is woken, the main goroutine blocks again before
  * the thread is back in goc, and that is no deadlock (the thread is about
  * to answer). */
-static void *pong_thread(void *arg) {
-    struct pingpong *p = arg;
+static void pong_on_plain_thread(void *arg) {
     CHECK_EQ_INT(goc_id(), 0);
-    long v;
-    while (goc_chan_recv(p->ping, &v)) {
-        v++;
-        goc_chan_send(p->pong, &v);
-    }
-    return NULL;
+    pong(arg);
 }
 
 static int ping_from_main_goroutine(void *arg) {
     struct pingpong *p = arg;
-    long v = 0;
-    for (long i = 0; i < p->rounds; i++) {
-        goc_chan_send(p->ping, &v);
-        long back = -1;
-        CHECK(goc_chan_recv(p->pong, &back));
-        CHECK_EQ_INT(back, v + 1);
-        v = back;
-    }
-    goc_chan_close(p->ping);
-    return (int)(v == p->rounds);
+    return (int)(ping(p) == p->rounds);
 }
 
 TEST(main_goroutine_ping_pong_with_plain_thread) {
     static struct pingpong p;
-    p.ping = make_chan(sizeof(long), 0);
-    p.pong = make_chan(sizeof(long), 0);
+    static test_group ponger;
+    p.ping = test_chan_make(sizeof(long), 0);
+    p.pong = test_chan_make(sizeof(long), 0);
     p.rounds = TEST_SCALE(20000, 3000);
-    pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, pong_thread, &p), 0);
+    test_group_thread(&ponger, 1, pong_on_plain_thread, &p);
     CHECK_EQ_INT(run_in_goc(ping_from_main_goroutine, &p), 1);
-    CHECK_EQ_INT(pthread_join(th, NULL), 0);
+    test_group_wait(&ponger);
     goc_chan_release(p.ping);
     goc_chan_release(p.pong);
 }
@@ -933,15 +776,15 @@ static bool is_prime(int n) {
 
 GTEST(prime_sieve_first_100) {
     /* Each channel has two references: its writer's and its reader's. */
-    goc_chan *ch = make_chan(sizeof(int), 0);
-    CHECK_EQ_INT(GOC_GO(sieve_generate, struct sieve_gen, goc_chan_retain(ch)), 0);
+    goc_chan *ch = test_chan_make(sizeof(int), 0);
+    TEST_GO_ARGS(sieve_generate, struct sieve_gen, goc_chan_retain(ch));
     int primes[SIEVE_PRIMES];
     for (int i = 0; i < SIEVE_PRIMES; i++) {
         int p = 0;
         CHECK(goc_chan_recv(ch, &p));
         primes[i] = p;
-        goc_chan *next = make_chan(sizeof(int), 0);
-        CHECK_EQ_INT(GOC_GO(sieve_filter, struct sieve_filter, ch, goc_chan_retain(next), p), 0);
+        goc_chan *next = test_chan_make(sizeof(int), 0);
+        TEST_GO_ARGS(sieve_filter, struct sieve_filter, ch, goc_chan_retain(next), p);
         ch = next;
     }
     int expect = 1;

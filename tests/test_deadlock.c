@@ -29,18 +29,6 @@
 
 #define DEADLOCK_RE "^fatal error: all goroutines are asleep - deadlock!$"
 
-static void sleep_plain_ns(int64_t ns) {
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-/* Run fn as the main goroutine of a child; a deadlock report never returns. */
-static void child_run(int (*fn)(void *)) {
-    int rc = goc_run(fn, NULL);
-    fprintf(stderr, "goc_run returned %d\n", rc);
-}
-
 /* Count the goroutine headers ("goroutine N ...:" lines) in a dump. */
 static int count_headers(const char *text) {
     int n = 0;
@@ -67,7 +55,7 @@ __attribute__((noinline)) int goc_test_main_recv_unbuffered(void *arg) {
     return 1;
 }
 
-CHILD(main_recv_alone) { child_run(goc_test_main_recv_unbuffered); }
+CHILD(main_recv_alone) { test_run_main(goc_test_main_recv_unbuffered); }
 
 TEST(report_main_blocked_on_receive) {
     struct child_opts o = {
@@ -93,7 +81,7 @@ static int main_send_unbuffered(void *arg) {
     return 1;
 }
 
-CHILD(main_send_alone) { child_run(main_send_unbuffered); }
+CHILD(main_send_alone) { test_run_main(main_send_unbuffered); }
 
 TEST(report_main_blocked_on_send) {
     struct child_opts o = {
@@ -112,7 +100,7 @@ static int main_send_full(void *arg) {
     return 1;
 }
 
-CHILD(main_send_full_buffer) { child_run(main_send_full); }
+CHILD(main_send_full_buffer) { test_run_main(main_send_full); }
 
 TEST(report_main_blocked_on_full_buffer) {
     struct child_opts o = {
@@ -167,7 +155,7 @@ __attribute__((noinline)) int goc_test_main_wg_two_workers(void *arg) {
     return 1;
 }
 
-CHILD(all_blocked) { child_run(goc_test_main_wg_two_workers); }
+CHILD(all_blocked) { test_run_main(goc_test_main_wg_two_workers); }
 
 TEST(report_lists_every_blocked_goroutine) {
     struct child_opts o = {
@@ -188,7 +176,7 @@ static int main_select_no_cases(void *arg) {
     return 1;
 }
 
-CHILD(select_no_cases) { child_run(main_select_no_cases); }
+CHILD(select_no_cases) { test_run_main(main_select_no_cases); }
 
 TEST(report_select_no_cases) {
     expect_child("select_no_cases", TEST_FATAL_EXIT,
@@ -204,7 +192,7 @@ static int main_select_blocked(void *arg) {
     return 1;
 }
 
-CHILD(select_blocked) { child_run(main_select_blocked); }
+CHILD(select_blocked) { test_run_main(main_select_blocked); }
 
 TEST(report_select_blocked) {
     expect_child("select_blocked", TEST_FATAL_EXIT, "^goroutine 1 \\[select, [^]]*\\]:$");
@@ -217,7 +205,7 @@ static int main_recv_nil(void *arg) {
     return 1;
 }
 
-CHILD(recv_nil) { child_run(main_recv_nil); }
+CHILD(recv_nil) { test_run_main(main_recv_nil); }
 
 TEST(report_receive_on_nil_channel) {
     struct child_opts o = {
@@ -234,7 +222,7 @@ static int main_send_nil(void *arg) {
     return 1;
 }
 
-CHILD(send_nil) { child_run(main_send_nil); }
+CHILD(send_nil) { test_run_main(main_send_nil); }
 
 TEST(report_send_on_nil_channel) {
     struct child_opts o = {
@@ -262,12 +250,13 @@ static int main_many_blocked(void *arg) {
     return 1;
 }
 
-CHILD(many_blocked) { child_run(main_many_blocked); }
+CHILD(many_blocked) { test_run_main(main_many_blocked); }
 
 TEST(report_after_main_sleeps_then_blocks) {
     struct child_opts o = {
         .expect = TEST_FATAL_EXIT,
-        .regex = {DEADLOCK_RE, "^goroutine 1 \\[chan receive, [^]]*\\]:$", "goc_test_block_on_recv"},
+        .regex = {DEADLOCK_RE, "^goroutine 1 \\[chan receive, [^]]*\\]:$",
+                  "goc_test_block_on_recv"},
     };
     char *err = expect_child_opts("many_blocked", &o);
     CHECK_EQ_INT(count_headers(err), 11);
@@ -290,7 +279,7 @@ static void spawn_blocked(int n) {
     if (!never)
         never = goc_chan_make(0, 0);
     for (int i = 0; i < n; i++)
-        CHECK_EQ_INT(goc_go(block_forever, NULL), 0);
+        TEST_GO(block_forever, NULL);
 }
 
 /* Every other goroutine is blocked for good, main sleeps: a pending timer. */
@@ -301,13 +290,13 @@ static int main_sleeps(void *arg) {
     return 0;
 }
 
-CHILD(main_sleeping) { child_run(main_sleeps); }
+CHILD(main_sleeping) { test_run_main(main_sleeps); }
 
 static void expect_clean_exit(const char *child) {
     struct child_opts o = {.expect = 0, .regex = {"^goc_run returned 0$"}};
     char *err = expect_child_opts(child, &o);
-    CHECK_MSG(!test_regex_match(err, "deadlock|fatal error|^goroutine "),
-              "unexpected report:\n%s", err);
+    CHECK_MSG(!test_regex_match(err, "deadlock|fatal error|^goroutine "), "unexpected report:\n%s",
+              err);
     free(err);
 }
 
@@ -316,7 +305,7 @@ TEST(no_report_while_main_sleeps) { expect_clean_exit("main_sleeping"); }
 /* main waits on a channel that a plain thread (not a goroutine) sends to
  * after doing its own work: that thread may still wake main. */
 static void *plain_sender(void *arg) {
-    sleep_plain_ns(200 * MS);
+    test_sleep_ns(200 * MS);
     int x = 7;
     goc_chan_send((goc_chan *)arg, &x);
     goc_chan_release((goc_chan *)arg); /* the reference main gave this thread */
@@ -327,9 +316,7 @@ static int main_waits_on_plain_thread(void *arg) {
     (void)arg;
     spawn_blocked(2);
     goc_chan *c = goc_chan_make(sizeof(int), 0);
-    pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, plain_sender, goc_chan_retain(c)), 0);
-    CHECK_EQ_INT(pthread_detach(th), 0);
+    CHECK_EQ_INT(pthread_detach(test_thread_start(plain_sender, goc_chan_retain(c))), 0);
     int x = 0;
     CHECK(goc_chan_recv(c, &x));
     CHECK_EQ_INT(x, 7);
@@ -337,7 +324,7 @@ static int main_waits_on_plain_thread(void *arg) {
     return 0;
 }
 
-CHILD(plain_thread_sender) { child_run(main_waits_on_plain_thread); }
+CHILD(plain_thread_sender) { test_run_main(main_waits_on_plain_thread); }
 
 TEST(no_report_while_plain_thread_works) { expect_clean_exit("plain_thread_sender"); }
 
@@ -354,7 +341,7 @@ static int main_waits_on_after(void *arg) {
     return 0;
 }
 
-CHILD(main_after) { child_run(main_waits_on_after); }
+CHILD(main_after) { test_run_main(main_waits_on_after); }
 
 TEST(no_report_while_timer_pending) { expect_clean_exit("main_after"); }
 
@@ -387,7 +374,7 @@ static int main_waits_on_firing_timers(void *arg) {
     return 0;
 }
 
-CHILD(timers_firing) { child_run(main_waits_on_firing_timers); }
+CHILD(timers_firing) { test_run_main(main_waits_on_firing_timers); }
 
 TEST(no_report_while_timers_fire) { expect_clean_exit("timers_firing"); }
 
@@ -402,7 +389,7 @@ static void sleep_then_send(void *arg) {
 static int main_waits_on_sleeper(void *arg) {
     (void)arg;
     goc_chan *c = goc_chan_make(sizeof(int), 0);
-    CHECK_EQ_INT(goc_go(sleep_then_send, goc_chan_retain(c)), 0);
+    TEST_GO(sleep_then_send, goc_chan_retain(c));
     int x = 0;
     CHECK(goc_chan_recv(c, &x));
     CHECK_EQ_INT(x, 3);
@@ -410,7 +397,7 @@ static int main_waits_on_sleeper(void *arg) {
     return 0;
 }
 
-CHILD(goroutine_sleeper) { child_run(main_waits_on_sleeper); }
+CHILD(goroutine_sleeper) { test_run_main(main_waits_on_sleeper); }
 
 TEST(no_report_while_goroutine_sleeps) { expect_clean_exit("goroutine_sleeper"); }
 
@@ -431,7 +418,7 @@ static int main_waits_on_after_func(void *arg) {
     return 0;
 }
 
-CHILD(after_func_wakes) { child_run(main_waits_on_after_func); }
+CHILD(after_func_wakes) { test_run_main(main_waits_on_after_func); }
 
 TEST(no_report_while_after_func_pending) { expect_clean_exit("after_func_wakes"); }
 
@@ -445,8 +432,8 @@ static int main_returns(void *arg) {
 }
 
 CHILD(blocked_after_main_returns) {
-    child_run(main_returns);
-    sleep_plain_ns(200 * MS); /* time for a (wrong) report */
+    test_run_main(main_returns);
+    test_sleep_ns(200 * MS); /* time for a (wrong) report */
 }
 
 TEST(no_report_after_main_returned) { expect_clean_exit("blocked_after_main_returns"); }
@@ -455,7 +442,7 @@ TEST(no_report_after_main_returned) { expect_clean_exit("blocked_after_main_retu
  * deadlock while the plain thread goes on. */
 CHILD(no_main_goroutine) {
     spawn_blocked(3);
-    sleep_plain_ns(200 * MS);
+    test_sleep_ns(200 * MS);
     fprintf(stderr, "goc_run returned 0\n");
 }
 
@@ -498,21 +485,6 @@ static void dump_sleeper(void *arg) {
     goc_wg_done(&s->done);
 }
 
-/* Dump into a temporary file and read it back. */
-static char *dump_to_string(void) {
-    FILE *f = tmpfile();
-    CHECK(f != NULL);
-    goc_dump(fileno(f));
-    long n = lseek(fileno(f), 0, SEEK_END);
-    CHECK(n >= 0);
-    char *buf = malloc((size_t)n + 1);
-    CHECK(buf != NULL);
-    CHECK_EQ_INT(pread(fileno(f), buf, (size_t)n, 0), n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* The header line of goroutine id in a dump, or NULL. */
 static const char *find_header(const char *dump, uint64_t id) {
     char pat[64];
@@ -551,14 +523,14 @@ GTEST(dump_lists_goroutines_with_state_and_backtrace) {
     goc_set_name("dump-main");
     goc_wg_add(&s.started, 2);
     goc_wg_add(&s.done, 2);
-    CHECK_EQ_INT(goc_go(dump_blocker, &s), 0);
-    CHECK_EQ_INT(goc_go(dump_sleeper, &s), 0);
+    TEST_GO(dump_blocker, &s);
+    TEST_GO(dump_sleeper, &s);
     goc_wg_wait(&s.started);
     goc_sleep(300 * MS);
     char *d = NULL;
     test_deadline dl = test_deadline_in(TEST_PATIENCE_S);
     for (;;) {
-        d = dump_to_string();
+        d = test_dump();
         if (dump_ready(d) || test_deadline_passed(&dl))
             break;
         free(d);
@@ -580,8 +552,7 @@ GTEST(dump_lists_goroutines_with_state_and_backtrace) {
     CHECK_MSG(fn && (!next || fn < next), "no goc_test_dump_blocked_in_recv frame:\n%s", d);
 
     const char *hs = find_header(d, atomic_load(&s.sleeper_id));
-    CHECK_MSG(hs && test_regex_match(hs, "^goroutine [0-9]+ \\[sleep, [^]]*\\]:$"), "dump:\n%s",
-              d);
+    CHECK_MSG(hs && test_regex_match(hs, "^goroutine [0-9]+ \\[sleep, [^]]*\\]:$"), "dump:\n%s", d);
     /* The dumping goroutine itself, running, under its name. */
     const char *hm = find_header(d, goc_id());
     CHECK_MSG(hm && test_regex_match(hm, "^goroutine [0-9]+ \"dump-main\" \\[running\\]:$"),
@@ -610,27 +581,27 @@ static void named_blocker(void *arg) {
 TEST(dump_from_plain_thread) {
     int base = goc_num_goroutine();
     goc_chan *c = goc_chan_make(sizeof(int), 0);
-    CHECK_EQ_INT(goc_go(named_blocker, c), 0);
+    TEST_GO(named_blocker, c);
     /* Dump once it is (about to be) parked: dumps of goroutines in the middle
      * of a switch are not what this case is about. */
     WAIT_UNTIL(atomic_load(&named_blocker_started), TEST_PATIENCE_S);
-    sleep_plain_ns(50 * MS);
+    test_sleep_ns(50 * MS);
     char *d = NULL;
     test_deadline dl = test_deadline_in(TEST_PATIENCE_S);
     const char *re = "^goroutine [0-9]+ \"plain-dump-blocker\" \\[chan receive, [^]]*\\]:$";
     for (;;) {
-        d = dump_to_string();
+        d = test_dump();
         if (test_regex_match(d, re) || test_deadline_passed(&dl))
             break;
         free(d);
-        sleep_plain_ns(5 * MS);
+        test_sleep_ns(5 * MS);
     }
     CHECK_MSG(test_regex_match(d, re), "dump:\n%s", d);
     CHECK_MSG(strstr(d, "goc_test_dump_blocked_in_recv"), "dump:\n%s", d);
     free(d);
     int x = 1;
     goc_chan_send(c, &x);
-    WAIT_UNTIL(goc_num_goroutine() == base, TEST_PATIENCE_S);
+    test_settle_goroutines(base);
     goc_chan_release(c);
 }
 
@@ -643,8 +614,8 @@ static int main_sigquit(void *arg) {
     s.c = goc_chan_make(sizeof(int), 0);
     goc_wg_add(&s.started, 2);
     goc_wg_add(&s.done, 1);
-    CHECK_EQ_INT(goc_go(dump_blocker, &s), 0);
-    CHECK_EQ_INT(goc_go(dump_sleeper, &s), 0);
+    TEST_GO(dump_blocker, &s);
+    TEST_GO(dump_sleeper, &s);
     goc_wg_wait(&s.started);
     goc_sleep(50 * MS);
     kill(getpid(), SIGQUIT);
@@ -652,12 +623,13 @@ static int main_sigquit(void *arg) {
     return 1;
 }
 
-CHILD(sigquit) { child_run(main_sigquit); }
+CHILD(sigquit) { test_run_main(main_sigquit); }
 
 TEST(sigquit_dumps_goroutines_and_exits_2) {
     struct child_opts o = {
         .expect = 2,
-        .regex = {"^SIGQUIT: quit$", "^goroutine [0-9]+ \"dump-blocker\" \\[chan receive, [^]]*\\]:$",
+        .regex = {"^SIGQUIT: quit$",
+                  "^goroutine [0-9]+ \"dump-blocker\" \\[chan receive, [^]]*\\]:$",
                   "^goroutine [0-9]+ \\[sleep, [^]]*\\]:$", "goc_test_dump_blocked_in_recv",
                   /* main has parked in its sleep, or is just getting there */
                   "^goroutine 1 \\[(sleep, [^]]*|running)\\]:$"},
@@ -675,11 +647,11 @@ CHILD(sigquit_idle) {
     static struct dump_state s;
     s.c = goc_chan_make(sizeof(int), 0);
     goc_wg_add(&s.started, 1);
-    CHECK_EQ_INT(goc_go(dump_blocker, &s), 0);
+    TEST_GO(dump_blocker, &s);
     goc_wg_wait(&s.started);
-    sleep_plain_ns(50 * MS);
+    test_sleep_ns(50 * MS);
     kill(getpid(), SIGQUIT);
-    sleep_plain_ns(30 * GOC_SECOND);
+    test_sleep_ns(30 * GOC_SECOND);
     fprintf(stderr, "SIGQUIT did not end the program\n");
 }
 

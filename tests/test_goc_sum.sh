@@ -9,7 +9,9 @@
 # directories, a fifo) and checks, for md5, sha1, sha256 and sha512, that
 # goc-sum's stdout equals
 #     find PATH -xtype f -print0 | LC_ALL=C sort -z | xargs -0 <algo>sum
-# (the same selection: regular files and symlinks to regular files). Then
+# (the same selection: regular files and symlinks to regular files), and
+# again with files read through the blocking-call handoff instead of
+# io_uring (GOCDEBUG=iouring=0; -v says which way was taken). Then
 # the error cases: dangling and looping symlinks, nonexistent paths with
 # names that coreutils must quote, an unreadable file and an unreadable
 # directory (as root, permission checks are bypassed: those run as user
@@ -90,6 +92,27 @@ for procs in 1 2; do
     GOCMAXPROCS=$procs timeout 120 "$sum" T >out.procs 2>/dev/null || fail "GOCMAXPROCS=$procs: exit status"
     compare "GOCMAXPROCS=$procs" ref.sha256 out.procs
 done
+# Files are read through io_uring where the kernel allows it, else through
+# the blocking-call handoff (forced by GOCDEBUG=iouring=0): the same bytes
+# either way. -v names the way on stderr and changes nothing else.
+for mode in "" iouring=0; do
+    for procs in 1 2; do
+        GOCDEBUG=$mode GOCMAXPROCS=$procs timeout 120 "$sum" -v T >out.mode 2>err.mode ||
+            fail "GOCDEBUG=$mode -v: exit status"
+        compare "GOCDEBUG=$mode GOCMAXPROCS=$procs -v" ref.sha256 out.mode
+        case $mode in
+        iouring=0) want='^goc-sum: reading files with the blocking-call handoff$' ;;
+        *) want='^goc-sum: reading files with (io_uring|the blocking-call handoff)$' ;;
+        esac
+        if [ "$(wc -l <err.mode)" -ne 1 ] || ! grep -Eq "$want" err.mode; then
+            fail "GOCDEBUG=$mode -v: stderr: $(head -3 err.mode)"
+        fi
+    done
+done
+GOCDEBUG=iouring=0 timeout 120 "$sum" -a md5 -j 3 T >out.mode 2>err.mode || fail "handoff md5: exit status"
+compare "GOCDEBUG=iouring=0 -a md5 -j 3" ref.md5 out.mode
+echo "note: $("$sum" -v T/empty 2>&1 >/dev/null)"
+
 lines=$(wc -l <ref.sha256)
 [ "$lines" -ge 510 ] || fail "reference has only $lines lines"
 grep -q '^\\.*T/new\\nline$' out.sha256 || fail "newline name not escaped"

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/failpoint.h"
+#include "base/failpoint.h"
 
 /* Keep the compiler from removing stores to a buffer that looks dead. */
 #define TOUCHED(p) __asm__ volatile("" : : "r"(p) : "memory")
@@ -28,10 +28,6 @@
 #else
 #define MANY_BLOCKED 1000000L
 #endif
-
-/* Wait (bounded) until NumGoroutine settles at `want`: goroutines that have
- * signalled a WaitGroup may still be on their way out. */
-static void settle_goroutines(int want) { WAIT_UNTIL(goc_num_goroutine() == want, TEST_PATIENCE_S); }
 
 /* A goroutine that adds 1 to a counter and signals a WaitGroup. */
 struct counter {
@@ -86,7 +82,7 @@ static void record_arg(void *arg) {
 
 GTEST(go_runs_function_with_arg) {
     static struct seen_arg s;
-    CHECK_EQ_INT(goc_go(record_arg, &s), 0);
+    TEST_GO(record_arg, &s);
     WAIT_UNTIL(atomic_load(&s.ran) == 1, TEST_PATIENCE_S);
     CHECK_EQ_PTR(atomic_load(&s.got), &s);
 }
@@ -103,7 +99,7 @@ static int spawn_100_and_count(void *arg) {
     atomic_store(&c.n, 0);
     goc_wg_add(&c.wg, 100);
     for (int i = 0; i < 100; i++)
-        CHECK_EQ_INT(goc_go(count_yield_done, &c), 0);
+        TEST_GO(count_yield_done, &c);
     goc_wg_wait(&c.wg);
     return (int)atomic_load(&c.n);
 }
@@ -122,7 +118,7 @@ static int spawn_gated_and_return(void *arg) {
     goc_wg_add(&outlive.started, 10);
     goc_wg_add(&outlive.done, 10);
     for (int i = 0; i < 10; i++)
-        CHECK_EQ_INT(goc_go(gated, &outlive), 0);
+        TEST_GO(gated, &outlive);
     goc_wg_wait(&outlive.started);
     return 5;
 }
@@ -140,7 +136,7 @@ CHILD(go_before_run) {
     static struct counter c;
     goc_wg_add(&c.wg, 100);
     for (int i = 0; i < 100; i++)
-        CHECK_EQ_INT(goc_go(count_and_done, &c), 0);
+        TEST_GO(count_and_done, &c);
     goc_wg_wait(&c.wg);
     CHECK_EQ_INT(atomic_load(&c.n), 100);
     CHECK_EQ_INT(goc_run(return_arg, (void *)(intptr_t)9), 9);
@@ -161,7 +157,7 @@ static void set_flag_after_yields(void *arg) {
 GTEST(yield_lets_others_run) {
     static atomic_int flag;
     atomic_store(&flag, 0);
-    CHECK_EQ_INT(goc_go(set_flag_after_yields, &flag), 0);
+    TEST_GO(set_flag_after_yields, &flag);
     test_deadline d = test_deadline_in(TEST_PATIENCE_S);
     while (!atomic_load(&flag) && !test_deadline_passed(&d))
         goc_yield(); /* no sleeping: only yield makes room */
@@ -190,7 +186,7 @@ GTEST(yield_loops_all_complete) {
     const int g = 8, iters = TEST_SCALE(5000, 1000);
     goc_wg_add(&wg, g);
     for (int i = 0; i < g; i++)
-        CHECK_EQ_INT(GOC_GO(yield_loop, struct yielder, iters, &total, &wg), 0);
+        TEST_GO_ARGS(yield_loop, struct yielder, iters, &total, &wg);
     goc_wg_wait(&wg);
     CHECK_EQ_INT(atomic_load(&total), (long)g * iters);
 }
@@ -230,17 +226,17 @@ static void exiting_goroutine(void *arg) {
 GTEST(exit_stops_only_that_goroutine) {
     static goc_waitgroup wg;
     static struct counter normal;
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     atomic_store(&exit_after_ran, 0);
     goc_wg_add(&wg, 100);
     goc_wg_add(&normal.wg, 100);
     for (int i = 0; i < 100; i++) {
-        CHECK_EQ_INT(goc_go(exiting_goroutine, &wg), 0);
-        CHECK_EQ_INT(goc_go(count_yield_done, &normal), 0);
+        TEST_GO(exiting_goroutine, &wg);
+        TEST_GO(count_yield_done, &normal);
     }
     goc_wg_wait(&wg);
     goc_wg_wait(&normal.wg);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     CHECK_EQ_INT(atomic_load(&exit_after_ran), 0);
     CHECK_EQ_INT(atomic_load(&normal.n), 100);
 }
@@ -262,20 +258,20 @@ static void locked_then_return(void *arg) {
 GTEST(exit_while_locked_to_thread) {
     static goc_waitgroup wg;
     static struct counter after;
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     atomic_store(&exit_after_ran, 0);
     for (int round = 0; round < 5; round++) {
         goc_wg_add(&wg, 2);
-        CHECK_EQ_INT(goc_go(locked_then_exit, &wg), 0);
-        CHECK_EQ_INT(goc_go(locked_then_return, &wg), 0);
+        TEST_GO(locked_then_exit, &wg);
+        TEST_GO(locked_then_return, &wg);
         goc_wg_wait(&wg);
     }
     goc_wg_add(&after.wg, 1000);
     for (int i = 0; i < 1000; i++)
-        CHECK_EQ_INT(goc_go(count_yield_done, &after), 0);
+        TEST_GO(count_yield_done, &after);
     goc_wg_wait(&after.wg);
     CHECK_EQ_INT(atomic_load(&after.n), 1000);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     CHECK_EQ_INT(atomic_load(&exit_after_ran), 0);
 }
 
@@ -310,7 +306,7 @@ GTEST(ids_unique_and_nonzero) {
     for (int w = 0; w < waves; w++) {
         goc_wg_add(&wg, per);
         for (int i = 0; i < per; i++)
-            CHECK_EQ_INT(GOC_GO(record_id, struct id_slot, &ids[w * per + i], &wg), 0);
+            TEST_GO_ARGS(record_id, struct id_slot, &ids[w * per + i], &wg);
         goc_wg_wait(&wg); /* dead goroutines get reused by the next wave */
     }
     ids[n - 1] = goc_id(); /* the main goroutine */
@@ -353,7 +349,7 @@ static void *plain_thread_ids(void *arg) {
     p->before = goc_id();
     goc_wg_add(&p->c.wg, 10);
     for (int i = 0; i < 10; i++)
-        CHECK_EQ_INT(goc_go(count_yield_done, &p->c), 0);
+        TEST_GO(count_yield_done, &p->c);
     goc_wg_wait(&p->c.wg); /* blocks this thread in goc */
     p->after = goc_id();
     return NULL;
@@ -363,9 +359,7 @@ static void *plain_thread_ids(void *arg) {
 TEST(id_zero_on_plain_thread) {
     CHECK_EQ_U64(goc_id(), 0);
     static struct plain_id p;
-    pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, plain_thread_ids, &p), 0);
-    CHECK_EQ_INT(pthread_join(th, NULL), 0);
+    test_thread_join(test_thread_start(plain_thread_ids, &p));
     CHECK_EQ_U64(p.before, 0);
     CHECK_EQ_U64(p.after, 0);
     CHECK_EQ_INT(atomic_load(&p.c.n), 10);
@@ -378,41 +372,41 @@ TEST(id_zero_on_plain_thread) {
 GTEST(num_goroutine_exact) {
     static struct gate g;
     const int n = 1000;
-    settle_goroutines(1); /* just the main goroutine */
+    test_settle_goroutines(1); /* just the main goroutine */
     goc_wg_add(&g.gate, 1);
     goc_wg_add(&g.started, n);
     goc_wg_add(&g.done, n);
     for (int i = 0; i < n; i++)
-        CHECK_EQ_INT(goc_go(gated, &g), 0);
+        TEST_GO(gated, &g);
     goc_wg_wait(&g.started);
     CHECK_EQ_INT(goc_num_goroutine(), n + 1); /* all blocked: exact */
     goc_wg_done(&g.gate);
     goc_wg_wait(&g.done);
     CHECK_EQ_INT(atomic_load(&g.passed), n);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
 }
 
 /* Spawned goroutines count from goc_go's return, before they first run. */
 GTEST(num_goroutine_counts_runnable) {
     static struct gate g;
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     goc_wg_add(&g.gate, 1);
     goc_wg_add(&g.started, 3);
     goc_wg_add(&g.done, 3);
     for (int i = 0; i < 3; i++) {
-        CHECK_EQ_INT(goc_go(gated, &g), 0);
+        TEST_GO(gated, &g);
         CHECK_GE_INT(goc_num_goroutine(), i + 2);
     }
     goc_wg_wait(&g.started);
     CHECK_EQ_INT(goc_num_goroutine(), 4);
     goc_wg_done(&g.gate);
     goc_wg_wait(&g.done);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
 }
 
 TEST(num_goroutine_zero_when_idle) {
     CHECK_EQ_INT(goc_run(spawn_100_and_count, NULL), 100);
-    settle_goroutines(0);
+    test_settle_goroutines(0);
 }
 
 /* ================================================================== */
@@ -489,8 +483,8 @@ static void check_two_goroutines_run_in_parallel(void) {
     memset(&s, 0, sizeof s);
     s.deadline = test_now_ns() + (int64_t)(TEST_PATIENCE_S * 1e9);
     goc_wg_add(&s.wg, 2);
-    CHECK_EQ_INT(GOC_GO(spin_until_both_seen, struct spin_arg, &s, 0), 0);
-    CHECK_EQ_INT(GOC_GO(spin_until_both_seen, struct spin_arg, &s, 1), 0);
+    TEST_GO_ARGS(spin_until_both_seen, struct spin_arg, &s, 0);
+    TEST_GO_ARGS(spin_until_both_seen, struct spin_arg, &s, 1);
     goc_wg_wait(&s.wg);
     CHECK_MSG(atomic_load(&s.seen[0]) && atomic_load(&s.seen[1]),
               "two CPU-bound goroutines never ran at the same time on two threads "
@@ -537,7 +531,7 @@ static void exclusive_worker(void *arg) {
 
 GTEST(maxprocs_lower_takes_effect) {
     static struct excl e;
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     int old = goc_maxprocs(1);
     /* Let a processor that is being retired reach its next schedule. */
     CHECK_EQ_INT(spawn_100_and_count(NULL), 100);
@@ -545,7 +539,7 @@ GTEST(maxprocs_lower_takes_effect) {
     atomic_store(&e.active, 1); /* the main goroutine itself runs */
     goc_wg_add(&e.wg, 8);
     for (int i = 0; i < 8; i++)
-        CHECK_EQ_INT(goc_go(exclusive_worker, &e), 0);
+        TEST_GO(exclusive_worker, &e);
     atomic_fetch_sub(&e.active, 1);
     goc_wg_wait(&e.wg);
     goc_maxprocs(old);
@@ -576,12 +570,12 @@ GTEST(maxprocs_changes_during_stress) {
     static struct counter c;
     int old = goc_maxprocs(0);
     goc_wg_add(&t.wg, 1);
-    CHECK_EQ_INT(goc_go(toggle_maxprocs, &t), 0);
+    TEST_GO(toggle_maxprocs, &t);
     const int rounds = TEST_SCALE(100, 30), per = 1000;
     for (int r = 0; r < rounds; r++) {
         goc_wg_add(&c.wg, per);
         for (int i = 0; i < per; i++)
-            CHECK_EQ_INT(goc_go(i & 1 ? count_yield_done : count_and_done, &c), 0);
+            TEST_GO(i & 1 ? count_yield_done : count_and_done, &c);
         goc_wg_wait(&c.wg);
         CHECK_EQ_INT(atomic_load(&c.n), (long)(r + 1) * per);
     }
@@ -616,7 +610,7 @@ GTEST(million_blocked_goroutines) {
     goc_wg_done(&g.gate);
     goc_wg_wait(&g.done);
     CHECK_EQ_INT(atomic_load(&g.passed), n);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
 }
 
 struct plain_spawn {
@@ -645,9 +639,7 @@ static void *spawn_from_thread(void *arg) {
 TEST(spawn_100k_from_plain_thread) {
     static struct plain_spawn ps;
     ps.n = TEST_SCALE(100000, 20000);
-    pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, spawn_from_thread, &ps), 0);
-    CHECK_EQ_INT(pthread_join(th, NULL), 0);
+    test_thread_join(test_thread_start(spawn_from_thread, &ps));
     CHECK_EQ_INT(ps.failures, 0);
     CHECK_EQ_INT(ps.counted, ps.n);
     CHECK_EQ_U64(ps.id_after, 0);
@@ -669,10 +661,10 @@ TEST(spawn_from_threads_and_goroutine_at_once) {
     for (int i = 0; i <= T; i++)
         ps[i].n = n;
     for (int i = 0; i < T; i++)
-        CHECK_EQ_INT(pthread_create(&th[i], NULL, spawn_from_thread, &ps[i]), 0);
+        th[i] = test_thread_start(spawn_from_thread, &ps[i]);
     CHECK_EQ_INT(goc_run(spawn_10k_in_goroutine, &ps[T]), 0);
     for (int i = 0; i < T; i++)
-        CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
+        test_thread_join(th[i]);
     for (int i = 0; i <= T; i++) {
         CHECK_EQ_INT(ps[i].failures, 0);
         CHECK_EQ_INT(ps[i].counted, n);
@@ -686,7 +678,7 @@ GTEST(no_lost_wakeups_rounds) {
     for (int r = 0; r < rounds; r++) {
         goc_wg_add(&c.wg, per);
         for (int i = 0; i < per; i++)
-            CHECK_EQ_INT(goc_go(i % 3 == 0 ? count_yield_done : count_and_done, &c), 0);
+            TEST_GO(i % 3 == 0 ? count_yield_done : count_and_done, &c);
         goc_wg_wait(&c.wg);
         CHECK_EQ_INT(atomic_load(&c.n), (long)(r + 1) * per);
     }
@@ -707,8 +699,8 @@ static void tree_node(void *arg) {
     atomic_fetch_add(&a->t->nodes, 1);
     if (a->depth > 0) {
         goc_wg_add(&a->t->wg, 2);
-        CHECK_EQ_INT(GOC_GO(tree_node, struct node_args, a->t, a->depth - 1), 0);
-        CHECK_EQ_INT(GOC_GO(tree_node, struct node_args, a->t, a->depth - 1), 0);
+        TEST_GO_ARGS(tree_node, struct node_args, a->t, a->depth - 1);
+        TEST_GO_ARGS(tree_node, struct node_args, a->t, a->depth - 1);
     }
     goc_wg_done(&a->t->wg);
 }
@@ -719,7 +711,7 @@ GTEST(nested_spawn_tree) {
     for (int rep = 0; rep < TEST_SCALE(5, 2); rep++) {
         atomic_store(&t.nodes, 0);
         goc_wg_add(&t.wg, 1);
-        CHECK_EQ_INT(GOC_GO(tree_node, struct node_args, &t, 12), 0);
+        TEST_GO_ARGS(tree_node, struct node_args, &t, 12);
         goc_wg_wait(&t.wg);
         CHECK_EQ_INT(atomic_load(&t.nodes), (1L << 13) - 1);
     }
@@ -971,7 +963,7 @@ GTEST(stacks_are_distinct) {
         CHECK_EQ_INT(goc_go_sized(fill_entry, &(struct fill_args){i, 256u << 10, &g, &bad},
                                   sizeof(struct fill_args), 1u << 20),
                      0);
-        CHECK_EQ_INT(GOC_GO(fill_entry, struct fill_args, n + i, 64u << 10, &g, &bad), 0);
+        TEST_GO_ARGS(fill_entry, struct fill_args, n + i, 64u << 10, &g, &bad);
     }
     goc_wg_wait(&g.started);
     goc_wg_done(&g.gate);
@@ -984,9 +976,7 @@ GTEST(stacks_are_distinct) {
 
 static goc_waitgroup never; /* blocks forever once its counter is 1 */
 
-__attribute__((noinline)) void goc_test_panicking_function(int v) {
-    goc_panic("boom %d", v);
-}
+__attribute__((noinline)) void goc_test_panicking_function(int v) { goc_panic("boom %d", v); }
 
 static void panicking_goroutine(void *p) {
     (void)p;
@@ -999,15 +989,14 @@ static void (*child_goroutine)(void *);
 static int spawn_and_block(void *p) {
     (void)p;
     goc_wg_add(&never, 1);
-    CHECK_EQ_INT(goc_go(child_goroutine, NULL), 0);
+    TEST_GO(child_goroutine, NULL);
     goc_wg_wait(&never);
     return 0;
 }
 
 CHILD(panic_in_goroutine) {
     child_goroutine = panicking_goroutine;
-    goc_run(spawn_and_block, NULL);
-    fprintf(stderr, "not reached\n");
+    test_run_main(spawn_and_block);
     exit(3);
 }
 
@@ -1046,7 +1035,7 @@ static int panic_in_main(void *p) {
 }
 
 CHILD(panic_in_main_goroutine) {
-    goc_run(panic_in_main, NULL);
+    test_run_main(panic_in_main);
     exit(3);
 }
 
@@ -1067,7 +1056,7 @@ static void named_panicking_goroutine(void *p) {
 
 CHILD(panic_named_goroutine) {
     child_goroutine = named_panicking_goroutine;
-    goc_run(spawn_and_block, NULL);
+    test_run_main(spawn_and_block);
     exit(3);
 }
 
@@ -1104,7 +1093,7 @@ static void overflowing_goroutine(void *p) {
 
 CHILD(stack_overflow_default_stack) {
     child_goroutine = overflowing_goroutine;
-    goc_run(spawn_and_block, NULL);
+    test_run_main(spawn_and_block);
     exit(3);
 }
 
@@ -1117,7 +1106,7 @@ static int spawn_small_stack_and_block(void *p) {
 }
 
 CHILD(stack_overflow_small_stack) {
-    goc_run(spawn_small_stack_and_block, NULL);
+    test_run_main(spawn_small_stack_and_block);
     exit(3);
 }
 
@@ -1199,7 +1188,7 @@ static void locked_worker(void *p) {
         if (i % 50 == 0) {
             goc_waitgroup w = {0};
             goc_wg_add(&w, 1);
-            CHECK_EQ_INT(goc_go(done_after_yields, &w), 0);
+            TEST_GO(done_after_yields, &w);
             goc_wg_wait(&w); /* parks this goroutine */
         }
         if (test_gettid() != t0)
@@ -1217,10 +1206,10 @@ static void run_locked_case(int nest) {
     k.nest = nest;
     goc_wg_add(&k.busy, 4);
     for (int i = 0; i < 4; i++)
-        CHECK_EQ_INT(goc_go(busy_yielder, &k), 0);
+        TEST_GO(busy_yielder, &k);
     goc_wg_add(&k.done, 2);
-    CHECK_EQ_INT(goc_go(locked_worker, &k), 0);
-    CHECK_EQ_INT(goc_go(locked_worker, &k), 0);
+    TEST_GO(locked_worker, &k);
+    TEST_GO(locked_worker, &k);
     goc_wg_wait(&k.done);
     atomic_store(&k.stop, 1);
     goc_wg_wait(&k.busy);
@@ -1240,7 +1229,7 @@ GTEST(lock_os_thread_main_goroutine) {
     for (int r = 0; r < 20; r++) {
         goc_wg_add(&c.wg, 50);
         for (int i = 0; i < 50; i++)
-            CHECK_EQ_INT(goc_go(count_yield_done, &c), 0);
+            TEST_GO(count_yield_done, &c);
         goc_wg_wait(&c.wg);
         goc_yield();
         CHECK_EQ_INT(test_gettid(), t0);
@@ -1268,8 +1257,7 @@ static int negative_wg_main(void *p) {
 }
 
 CHILD(wg_negative_in_goroutine) {
-    goc_run(negative_wg_main, NULL);
-    fprintf(stderr, "not reached\n");
+    test_run_main(negative_wg_main);
     exit(3);
 }
 
@@ -1293,7 +1281,7 @@ GTEST(wg_reuse_after_wait) {
         int k = 1 + cycle % 17;
         goc_wg_add(&c.wg, k);
         for (int i = 0; i < k; i++)
-            CHECK_EQ_INT(goc_go(i & 1 ? count_yield_done : count_and_done, &c), 0);
+            TEST_GO(i & 1 ? count_yield_done : count_and_done, &c);
         goc_wg_wait(&c.wg);
         total += k;
         CHECK_EQ_INT(atomic_load(&c.n), total);
@@ -1319,7 +1307,7 @@ TEST(wg_wait_from_plain_thread) {
     for (int r = 0; r < 10; r++) {
         goc_wg_add(&c.wg, n);
         for (int i = 0; i < n; i++)
-            CHECK_EQ_INT(goc_go(count_yield_done, &c), 0);
+            TEST_GO(count_yield_done, &c);
         goc_wg_wait(&c.wg);
         CHECK_EQ_INT(atomic_load(&c.n), (long)(r + 1) * n);
     }
@@ -1328,21 +1316,12 @@ TEST(wg_wait_from_plain_thread) {
 struct many_waiters {
     goc_waitgroup work;
     atomic_int released;
-    goc_waitgroup waiters_done;
 };
 
-static void goroutine_waiter(void *p) {
+static void waiter(void *p) {
     struct many_waiters *m = p;
     goc_wg_wait(&m->work);
     atomic_fetch_add(&m->released, 1);
-    goc_wg_done(&m->waiters_done);
-}
-
-static void *thread_waiter(void *p) {
-    struct many_waiters *m = p;
-    goc_wg_wait(&m->work);
-    atomic_fetch_add(&m->released, 1);
-    return NULL;
 }
 
 static void done_slowly(void *p) {
@@ -1354,29 +1333,22 @@ static void done_slowly(void *p) {
 /* Goroutines and plain threads waiting on one WaitGroup are all released. */
 TEST(wg_many_waiters_released) {
     static struct many_waiters m;
+    static test_group waiters;
     enum { T = 3, G = 50 };
     goc_wg_add(&m.work, 20);
-    pthread_t th[T];
-    for (int i = 0; i < T; i++)
-        CHECK_EQ_INT(pthread_create(&th[i], NULL, thread_waiter, &m), 0);
-    goc_wg_add(&m.waiters_done, G);
-    for (int i = 0; i < G; i++)
-        CHECK_EQ_INT(goc_go(goroutine_waiter, &m), 0);
+    test_group_thread(&waiters, T, waiter, &m);
+    test_group_go(&waiters, G, waiter, &m);
     for (int i = 0; i < 20; i++)
-        CHECK_EQ_INT(goc_go(done_slowly, &m.work), 0);
-    goc_wg_wait(&m.waiters_done);
-    for (int i = 0; i < T; i++)
-        CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
+        TEST_GO(done_slowly, &m.work);
+    test_group_wait(&waiters);
     CHECK_EQ_INT(atomic_load(&m.released), T + G);
 }
-
-static void add_to_counter(void *p) { atomic_fetch_add((atomic_long *)p, 1); }
 
 GTEST(wg_go_runs_and_signals) {
     static goc_waitgroup wg;
     static atomic_long n;
     for (int i = 0; i < 1000; i++)
-        CHECK_EQ_INT(goc_wg_go(&wg, add_to_counter, &n), 0);
+        CHECK_EQ_INT(goc_wg_go(&wg, test_count, &n), 0);
     goc_wg_wait(&wg);
     CHECK_EQ_INT(atomic_load(&n), 1000);
 }
@@ -1385,7 +1357,7 @@ TEST(wg_go_from_plain_thread) {
     static goc_waitgroup wg;
     static atomic_long n;
     for (int i = 0; i < 1000; i++)
-        CHECK_EQ_INT(goc_wg_go(&wg, add_to_counter, &n), 0);
+        CHECK_EQ_INT(goc_wg_go(&wg, test_count, &n), 0);
     goc_wg_wait(&wg);
     CHECK_EQ_INT(atomic_load(&n), 1000);
 }
@@ -1399,7 +1371,7 @@ static struct gate fp_gate;
  * reused first, so the injected allocation failure comes once they run out. */
 static int fp_g_alloc_main(void *p) {
     (void)p;
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     goc_wg_add(&fp_gate.gate, 1);
     long spawned = 0;
     int rc = 0;
@@ -1424,7 +1396,7 @@ static int fp_g_alloc_main(void *p) {
     static goc_waitgroup wg;
     static atomic_long n;
     goc_failpoint_set("g_alloc", 1);
-    CHECK_EQ_INT(goc_wg_go(&wg, add_to_counter, &n), -ENOMEM);
+    CHECK_EQ_INT(goc_wg_go(&wg, test_count, &n), -ENOMEM);
     goc_failpoint_set("g_alloc", 0);
     goc_wg_wait(&wg); /* counter back at 0: returns at once */
     CHECK_EQ_INT(goc_num_goroutine(), 1 + spawned);
@@ -1432,14 +1404,14 @@ static int fp_g_alloc_main(void *p) {
     /* Disarmed: spawning works again. */
     goc_wg_add(&fp_gate.started, 1);
     goc_wg_add(&fp_gate.done, 1);
-    CHECK_EQ_INT(goc_go(gated, &fp_gate), 0);
-    CHECK_EQ_INT(goc_wg_go(&wg, add_to_counter, &n), 0);
+    TEST_GO(gated, &fp_gate);
+    CHECK_EQ_INT(goc_wg_go(&wg, test_count, &n), 0);
     goc_wg_wait(&wg);
     CHECK_EQ_INT(atomic_load(&n), 1);
     goc_wg_done(&fp_gate.gate);
     goc_wg_wait(&fp_gate.done);
     CHECK_EQ_INT(atomic_load(&fp_gate.passed), spawned + 1);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     fprintf(stderr, "g_alloc: -ENOMEM after %ld goroutines\n", spawned);
     return 0;
 }
@@ -1463,7 +1435,7 @@ static int fp_stack_alloc_main(void *p) {
     (void)p;
     static long result;
     long *pr = &result;
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     int before = goc_num_goroutine();
     /* A non-default size always maps a fresh stack (no cache to hide behind). */
     goc_failpoint_set("stack_alloc", 1);
@@ -1477,7 +1449,7 @@ static int fp_stack_alloc_main(void *p) {
     WAIT_UNTIL(atomic_load(&big_stack_ran) == 1, TEST_PATIENCE_S);
     CHECK_EQ_INT(result, expected_recursion(2000));
     CHECK_EQ_INT(spawn_100_and_count(NULL), 100);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     return 0;
 }
 

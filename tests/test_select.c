@@ -15,36 +15,6 @@
 /* ================================================================== */
 /* helpers                                                             */
 
-/* The calling goroutine lets others run for a while: many yields and a
- * short sleep, so that anything runnable has had every chance to run. */
-static void let_others_run(void) {
-    for (int i = 0; i < 1000; i++)
-        goc_yield();
-    goc_sleep(20 * GOC_MILLISECOND);
-    for (int i = 0; i < 200; i++)
-        goc_yield();
-}
-
-static void check_stays_blocked(atomic_int *started, atomic_int *finished) {
-    WAIT_UNTIL(atomic_load(started) == 1, TEST_PATIENCE_S);
-    let_others_run();
-    CHECK_EQ_INT(atomic_load(finished), 0);
-}
-
-static goc_chan *make_chan(size_t elem_size, size_t cap) {
-    goc_chan *c = goc_chan_make(elem_size, cap);
-    CHECK_MSG(c != NULL, "goc_chan_make(%zu, %zu) failed", elem_size, cap);
-    return c;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 /* |count - expected| within 10% of expected. */
 static void check_near(long count, long expected, int which) {
     long slack = expected / 10;
@@ -64,7 +34,7 @@ static void check_uniform_recv(int k) {
     goc_case cases[4];
     long counts[4] = {0};
     for (int i = 0; i < k; i++) {
-        ch[i] = make_chan(sizeof(int), 1);
+        ch[i] = test_chan_make(sizeof(int), 1);
         int v = 100 + i;
         goc_chan_send(ch[i], &v);
         cases[i] = GOC_RECV(ch[i], &vals[i], NULL);
@@ -94,7 +64,7 @@ GTEST(uniform_among_four_ready_sends) {
     goc_case cases[4];
     long counts[4] = {0};
     for (int i = 0; i < 4; i++) {
-        ch[i] = make_chan(sizeof(int), 1);
+        ch[i] = test_chan_make(sizeof(int), 1);
         vals[i] = 200 + i;
         cases[i] = GOC_SEND(ch[i], &vals[i]);
     }
@@ -117,9 +87,9 @@ GTEST(uniform_among_four_ready_sends) {
 /* select with a default (goc_select_try)                              */
 
 GTEST(try_returns_minus_one_when_nothing_ready) {
-    goc_chan *empty = make_chan(sizeof(int), 3);
-    goc_chan *unbuf = make_chan(sizeof(int), 0);
-    goc_chan *full = make_chan(sizeof(int), 1);
+    goc_chan *empty = test_chan_make(sizeof(int), 3);
+    goc_chan *unbuf = test_chan_make(sizeof(int), 0);
+    goc_chan *full = test_chan_make(sizeof(int), 1);
     int v = 5, out = 0;
     goc_chan_send(full, &v);
     goc_case cases[] = {
@@ -147,8 +117,8 @@ GTEST(try_never_defaults_when_a_case_is_ready) {
     goc_chan *rx[K], *tx[K];
     int in[K], outv[K];
     for (int i = 0; i < K; i++) {
-        rx[i] = make_chan(sizeof(int), 1);
-        tx[i] = make_chan(sizeof(int), 1);
+        rx[i] = test_chan_make(sizeof(int), 1);
+        tx[i] = test_chan_make(sizeof(int), 1);
         outv[i] = 300 + i;
     }
     goc_case cases[2 * K];
@@ -159,7 +129,7 @@ GTEST(try_never_defaults_when_a_case_is_ready) {
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
     const int rounds = TEST_SCALE(20000, 5000);
     for (int r = 0; r < rounds; r++) {
-        unsigned mask = (unsigned)(rng_next(&seed) & 0xff);
+        unsigned mask = (unsigned)(test_rand(&seed) & 0xff);
         /* bit i < K: rx[i] holds a value; bit K+i: tx[i] is full (not ready). */
         for (int i = 0; i < K; i++) {
             if (mask & (1u << i)) {
@@ -191,7 +161,7 @@ GTEST(try_never_defaults_when_a_case_is_ready) {
         }
     }
     /* A closed channel is always ready to receive from. */
-    goc_chan *closed = make_chan(sizeof(int), 0);
+    goc_chan *closed = test_chan_make(sizeof(int), 0);
     goc_chan_close(closed);
     goc_case with_closed[] = {GOC_RECV(rx[0], &in[0], NULL), GOC_RECV(closed, &in[1], NULL)};
     for (int r = 0; r < 1000; r++)
@@ -205,25 +175,12 @@ GTEST(try_never_defaults_when_a_case_is_ready) {
 
 /* A sender parked on an unbuffered channel makes a receive ready:
  * select_try takes each value, in order, without blocking. */
-struct seq_sender {
-    goc_chan *c;
-    long n;
-    goc_waitgroup *wg;
-};
-
-static void send_seq(void *arg) {
-    struct seq_sender *s = arg;
-    for (long i = 0; i < s->n; i++)
-        goc_chan_send(s->c, &i);
-    goc_wg_done(s->wg);
-}
-
 GTEST(try_receives_from_parked_sender) {
     static goc_waitgroup wg;
     const long n = TEST_SCALE(2000, 500);
-    goc_chan *c = make_chan(sizeof(long), 0);
+    goc_chan *c = test_chan_make(sizeof(long), 0);
     goc_wg_add(&wg, 1);
-    CHECK_EQ_INT(GOC_GO(send_seq, struct seq_sender, c, n, &wg), 0);
+    test_go_send_seq(c, 0, n, false, &wg);
     long v = -1;
     goc_case cases[] = {GOC_RECV(c, &v, NULL)};
     test_deadline d = test_deadline_in(TEST_PATIENCE_S);
@@ -261,12 +218,12 @@ static void select_send_a_or_recv_b(void *arg) {
 
 GTEST(send_and_recv_cases_together) {
     static struct duplex d;
-    d.a = make_chan(sizeof(long), 0);
-    d.b = make_chan(sizeof(long), 0);
+    d.a = test_chan_make(sizeof(long), 0);
+    d.b = test_chan_make(sizeof(long), 0);
     for (int round = 0; round < TEST_SCALE(200, 50); round++) {
         atomic_store(&d.started, 0);
         goc_wg_add(&d.done, 1);
-        CHECK_EQ_INT(goc_go(select_send_a_or_recv_b, &d), 0);
+        TEST_GO(select_send_a_or_recv_b, &d);
         if (round % 4 < 2)
             WAIT_UNTIL(atomic_load(&d.started) == 1, TEST_PATIENCE_S);
         if (round % 2 == 0) {
@@ -285,7 +242,7 @@ GTEST(send_and_recv_cases_together) {
         }
     }
     /* Both ready (buffered): each is taken sometimes. */
-    goc_chan *a = make_chan(sizeof(long), 1), *b = make_chan(sizeof(long), 1);
+    goc_chan *a = test_chan_make(sizeof(long), 1), *b = test_chan_make(sizeof(long), 1);
     long out = 1, in = 0;
     goc_case cases[] = {GOC_SEND(a, &out), GOC_RECV(b, &in, NULL)};
     long counts[2] = {0};
@@ -316,7 +273,7 @@ GTEST(send_and_recv_cases_together) {
 
 GTEST(same_channel_twice_recv_buffered) {
     const long rounds = TEST_SCALE(20000, 10000);
-    goc_chan *c = make_chan(sizeof(long), 2);
+    goc_chan *c = test_chan_make(sizeof(long), 2);
     long x = -1, y = -1, next_in = 0, next_out = 0;
     goc_case cases[] = {GOC_RECV(c, &x, NULL), GOC_RECV(c, &y, NULL)};
     long counts[2] = {0};
@@ -358,12 +315,12 @@ static void select_recv_twice(void *arg) {
 
 GTEST(same_channel_twice_recv_blocking) {
     static struct twice t;
-    t.c = make_chan(sizeof(long), 0);
+    t.c = test_chan_make(sizeof(long), 0);
     long counts[2] = {0};
     for (long round = 0; round < TEST_SCALE(400, 100); round++) {
         atomic_store(&t.started, 0);
         goc_wg_add(&t.done, 1);
-        CHECK_EQ_INT(goc_go(select_recv_twice, &t), 0);
+        TEST_GO(select_recv_twice, &t);
         WAIT_UNTIL(atomic_load(&t.started) == 1, TEST_PATIENCE_S);
         goc_chan_send(t.c, &round);
         goc_wg_wait(&t.done);
@@ -372,8 +329,7 @@ GTEST(same_channel_twice_recv_blocking) {
         CHECK_EQ_INT(t.result == 0 ? t.x : t.y, round);
         CHECK_EQ_INT(t.result == 0 ? t.y : t.x, -1);
         long v = 0;
-        goc_case probe[] = {GOC_SEND(t.c, &v)};
-        CHECK_EQ_INT(goc_select_try(probe, 1), -1); /* nobody left receiving */
+        CHECK_EQ_INT(test_try_send(t.c, &v), -1); /* nobody left receiving */
     }
     CHECK_GT_INT(counts[0], 0);
     CHECK_GT_INT(counts[1], 0);
@@ -383,7 +339,7 @@ GTEST(same_channel_twice_recv_blocking) {
 /* Send and receive on one buffered channel: only the send is ready when it
  * is empty, only the receive when it is full, either when in between. */
 GTEST(same_channel_send_and_recv_buffered) {
-    goc_chan *c = make_chan(sizeof(long), 2);
+    goc_chan *c = test_chan_make(sizeof(long), 2);
     long out = 7, in = -1;
     goc_case cases[] = {GOC_SEND(c, &out), GOC_RECV(c, &in, NULL)};
     for (int r = 0; r < 200; r++) {
@@ -421,7 +377,7 @@ GTEST(same_channel_send_and_recv_buffered) {
 /* nil channels                                                        */
 
 GTEST(nil_cases_never_fire_ready_path) {
-    goc_chan *c = make_chan(sizeof(int), 1);
+    goc_chan *c = test_chan_make(sizeof(int), 1);
     int v = 0, out = 1;
     goc_case cases[] = {
         GOC_RECV(NULL, &v, NULL), GOC_SEND(NULL, &out),     GOC_RECV(c, &v, NULL),
@@ -457,11 +413,11 @@ static void select_nil_mix(void *arg) {
 
 GTEST(nil_cases_never_fire_blocking_path) {
     static struct nil_mix m;
-    m.c = make_chan(sizeof(int), 0);
+    m.c = test_chan_make(sizeof(int), 0);
     for (int round = 0; round < 100; round++) {
         atomic_store(&m.started, 0);
         goc_wg_add(&m.done, 1);
-        CHECK_EQ_INT(goc_go(select_nil_mix, &m), 0);
+        TEST_GO(select_nil_mix, &m);
         WAIT_UNTIL(atomic_load(&m.started) == 1, TEST_PATIENCE_S);
         int x = 1000 + round;
         goc_chan_send(m.c, &x);
@@ -491,8 +447,8 @@ static void select_all_nil(void *arg) {
 }
 
 GTEST(all_nil_blocks_forever) {
-    CHECK_EQ_INT(goc_go(select_all_nil, NULL), 0);
-    check_stays_blocked(&all_nil_started, &all_nil_finished);
+    TEST_GO(select_all_nil, NULL);
+    test_check_stays_blocked(&all_nil_started, &all_nil_finished);
     /* It stays blocked when the test ends. */
 }
 
@@ -506,8 +462,8 @@ static void select_no_cases(void *arg) {
 }
 
 GTEST(zero_cases_blocks_forever) {
-    CHECK_EQ_INT(goc_go(select_no_cases, NULL), 0);
-    check_stays_blocked(&no_cases_started, &no_cases_finished);
+    TEST_GO(select_no_cases, NULL);
+    test_check_stays_blocked(&no_cases_started, &no_cases_finished);
 }
 
 /* ================================================================== */
@@ -532,9 +488,9 @@ static void select_send_recv_same(void *arg) {
 
 GTEST(never_matches_itself) {
     static struct self s;
-    s.c = make_chan(sizeof(long), 0);
-    CHECK_EQ_INT(goc_go(select_send_recv_same, &s), 0);
-    check_stays_blocked(&s.started, &s.finished);
+    s.c = test_chan_make(sizeof(long), 0);
+    TEST_GO(select_send_recv_same, &s);
+    test_check_stays_blocked(&s.started, &s.finished);
     long v = -1;
     CHECK(goc_chan_recv(s.c, &v));
     CHECK_EQ_INT(v, 77);
@@ -574,10 +530,10 @@ GTEST(two_selects_pair_never_self) {
     static goc_waitgroup wg;
     static atomic_long sends, recvs;
     const long iters = TEST_SCALE(20000, 3000);
-    goc_chan *c = make_chan(sizeof(long), 0);
+    goc_chan *c = test_chan_make(sizeof(long), 0);
     goc_wg_add(&wg, 2);
     for (long me = 0; me < 2; me++)
-        CHECK_EQ_INT(GOC_GO(self_pair, struct selfpair, c, me, iters, &wg, &sends, &recvs), 0);
+        TEST_GO_ARGS(self_pair, struct selfpair, c, me, iters, &wg, &sends, &recvs);
     goc_wg_wait(&wg);
     CHECK_EQ_INT(atomic_load(&sends), iters);
     CHECK_EQ_INT(atomic_load(&recvs), iters);
@@ -590,113 +546,65 @@ GTEST(two_selects_pair_never_self) {
 enum { ST_CHANS = 4, ST_PRODUCERS = 8, ST_CONSUMERS = 4 };
 #define ST_PER TEST_SCALE(10000L, 1500L)
 
-static atomic_uchar st_seen[ST_PRODUCERS * 10000L];
-static atomic_long st_count, st_sum;
-
-static void st_reset(void) {
-    for (long i = 0; i < ST_PRODUCERS * ST_PER; i++)
-        atomic_store(&st_seen[i], 0);
-    atomic_store(&st_count, 0);
-    atomic_store(&st_sum, 0);
-}
-
-static void st_take(long v) {
-    CHECK_MSG(v >= 0 && v < ST_PRODUCERS * ST_PER, "value %ld out of range", v);
-    CHECK_MSG(atomic_fetch_add(&st_seen[v], 1) == 0, "value %ld received twice", v);
-    atomic_fetch_add(&st_count, 1);
-    atomic_fetch_add(&st_sum, v);
-}
-
-static void st_check(void) {
-    const long n = ST_PRODUCERS * ST_PER;
-    CHECK_EQ_INT(atomic_load(&st_count), n);
-    CHECK_EQ_INT(atomic_load(&st_sum), n * (n - 1) / 2);
-    for (long i = 0; i < n; i++)
-        CHECK_MSG(atomic_load(&st_seen[i]) == 1, "value %ld received %d times", i,
-                  (int)atomic_load(&st_seen[i]));
-}
+/* Producer p sends p*ST_PER .. (p+1)*ST_PER-1; every value is received
+ * exactly once (st_tally). */
+static test_tally st_tally;
+static goc_chan *st_chans[ST_CHANS];
 
 static size_t st_cap(int i) { return i % 2 ? 8 : 0; } /* half unbuffered */
 
-struct st_producer {
-    goc_chan *c;
-    long id;
-    goc_waitgroup *wg;
-};
-
-static void st_send_plain(void *arg) {
-    struct st_producer *p = arg;
-    for (long i = 0; i < ST_PER; i++) {
-        long v = p->id * ST_PER + i;
-        goc_chan_send(p->c, &v);
-    }
-    goc_wg_done(p->wg);
+static void st_setup(void) {
+    test_tally_init(&st_tally, ST_PRODUCERS * ST_PER);
+    for (int i = 0; i < ST_CHANS; i++)
+        st_chans[i] = test_chan_make(sizeof(long), st_cap(i));
 }
 
-struct st_closer {
-    goc_chan *c;
-    goc_waitgroup *wg;
-};
-
-static void st_close_when_done(void *arg) {
-    struct st_closer *k = arg;
-    goc_wg_wait(k->wg);
-    goc_chan_close(k->c);
+static void st_finish(void) {
+    test_tally_check(&st_tally);
+    for (int i = 0; i < ST_CHANS; i++)
+        goc_chan_release(st_chans[i]);
 }
-
-struct st_consumer {
-    goc_chan **chans;
-    goc_waitgroup *wg;
-};
 
 /* Receive from every channel through one select until all are closed; a
  * closed channel's case becomes nil, as in Go. */
 static void st_select_consume(void *arg) {
-    struct st_consumer *k = arg;
+    (void)arg;
     long vals[ST_CHANS];
     bool oks[ST_CHANS];
     goc_case cases[ST_CHANS];
     for (int i = 0; i < ST_CHANS; i++)
-        cases[i] = GOC_RECV(k->chans[i], &vals[i], &oks[i]);
+        cases[i] = GOC_RECV(st_chans[i], &vals[i], &oks[i]);
     int open = ST_CHANS;
     while (open > 0) {
         int i = goc_select(cases, ST_CHANS);
         CHECK(i >= 0 && i < ST_CHANS);
         if (oks[i]) {
-            st_take(vals[i]);
+            test_tally_take(&st_tally, vals[i]);
         } else {
             CHECK_EQ_INT(vals[i], 0);
             cases[i].ch = NULL;
             open--;
         }
     }
-    goc_wg_done(k->wg);
 }
 
 GTEST(stress_select_receivers_exact) {
-    static goc_waitgroup per_chan[ST_CHANS], consumers;
-    static goc_chan *chans[ST_CHANS];
-    st_reset();
-    for (int i = 0; i < ST_CHANS; i++)
-        chans[i] = make_chan(sizeof(long), st_cap(i));
-    goc_wg_add(&consumers, ST_CONSUMERS);
-    for (int i = 0; i < ST_CONSUMERS; i++)
-        CHECK_EQ_INT(GOC_GO(st_select_consume, struct st_consumer, chans, &consumers), 0);
+    static goc_waitgroup per_chan[ST_CHANS];
+    static test_group consumers;
+    st_setup();
+    test_group_go(&consumers, ST_CONSUMERS, st_select_consume, NULL);
     for (long p = 0; p < ST_PRODUCERS; p++) {
         int ci = (int)(p % ST_CHANS);
         goc_wg_add(&per_chan[ci], 1);
-        CHECK_EQ_INT(GOC_GO(st_send_plain, struct st_producer, chans[ci], p, &per_chan[ci]), 0);
+        test_go_send_seq(st_chans[ci], p * ST_PER, ST_PER, false, &per_chan[ci]);
     }
     for (int i = 0; i < ST_CHANS; i++)
-        CHECK_EQ_INT(GOC_GO(st_close_when_done, struct st_closer, chans[i], &per_chan[i]), 0);
-    goc_wg_wait(&consumers);
-    st_check();
-    for (int i = 0; i < ST_CHANS; i++)
-        goc_chan_release(chans[i]);
+        test_go_close_after_wait(&per_chan[i], &st_chans[i], 1);
+    test_group_wait(&consumers);
+    st_finish();
 }
 
 struct st_sel_producer {
-    goc_chan **chans;
     long id;
     goc_waitgroup *wg;
 };
@@ -707,7 +615,7 @@ static void st_send_select(void *arg) {
     long v;
     goc_case cases[ST_CHANS];
     for (int i = 0; i < ST_CHANS; i++)
-        cases[i] = GOC_SEND(p->chans[i], &v);
+        cases[i] = GOC_SEND(st_chans[i], &v);
     for (long i = 0; i < ST_PER; i++) {
         v = p->id * ST_PER + i;
         int k = goc_select(cases, ST_CHANS);
@@ -716,69 +624,36 @@ static void st_send_select(void *arg) {
     goc_wg_done(p->wg);
 }
 
-struct st_plain_consumer {
-    goc_chan *c;
-    goc_waitgroup *wg;
-};
+static void st_recv_plain(void *arg) { test_recv_tally(arg, &st_tally); }
 
-static void st_recv_plain(void *arg) {
-    struct st_plain_consumer *k = arg;
-    long v;
-    while (goc_chan_recv(k->c, &v))
-        st_take(v);
-    goc_wg_done(k->wg);
-}
-
-struct st_close_all {
-    goc_chan **chans;
-    goc_waitgroup *wg;
-};
-
-static void st_close_all_when_done(void *arg) {
-    struct st_close_all *k = arg;
-    goc_wg_wait(k->wg);
-    for (int i = 0; i < ST_CHANS; i++)
-        goc_chan_close(k->chans[i]);
+/* The select producers, then a goroutine that closes every channel once
+ * they are done. */
+static void st_start_select_producers(void) {
+    static goc_waitgroup producers;
+    goc_wg_add(&producers, ST_PRODUCERS);
+    for (long p = 0; p < ST_PRODUCERS; p++)
+        TEST_GO_ARGS(st_send_select, struct st_sel_producer, p, &producers);
+    test_go_close_after_wait(&producers, st_chans, ST_CHANS);
 }
 
 GTEST(stress_select_senders_exact) {
-    static goc_waitgroup producers, consumers;
-    static goc_chan *chans[ST_CHANS];
-    st_reset();
-    for (int i = 0; i < ST_CHANS; i++)
-        chans[i] = make_chan(sizeof(long), st_cap(i));
-    goc_wg_add(&consumers, 2 * ST_CHANS);
+    static test_group consumers;
+    st_setup();
     for (int i = 0; i < 2 * ST_CHANS; i++)
-        CHECK_EQ_INT(
-            GOC_GO(st_recv_plain, struct st_plain_consumer, chans[i % ST_CHANS], &consumers), 0);
-    goc_wg_add(&producers, ST_PRODUCERS);
-    for (long p = 0; p < ST_PRODUCERS; p++)
-        CHECK_EQ_INT(GOC_GO(st_send_select, struct st_sel_producer, chans, p, &producers), 0);
-    CHECK_EQ_INT(GOC_GO(st_close_all_when_done, struct st_close_all, chans, &producers), 0);
-    goc_wg_wait(&consumers);
-    st_check();
-    for (int i = 0; i < ST_CHANS; i++)
-        goc_chan_release(chans[i]);
+        test_group_go(&consumers, 1, st_recv_plain, st_chans[i % ST_CHANS]);
+    st_start_select_producers();
+    test_group_wait(&consumers);
+    st_finish();
 }
 
 /* Selects on both sides: select senders meet select receivers. */
 GTEST(stress_select_both_sides_exact) {
-    static goc_waitgroup producers, consumers;
-    static goc_chan *chans[ST_CHANS];
-    st_reset();
-    for (int i = 0; i < ST_CHANS; i++)
-        chans[i] = make_chan(sizeof(long), st_cap(i));
-    goc_wg_add(&consumers, ST_CONSUMERS);
-    for (int i = 0; i < ST_CONSUMERS; i++)
-        CHECK_EQ_INT(GOC_GO(st_select_consume, struct st_consumer, chans, &consumers), 0);
-    goc_wg_add(&producers, ST_PRODUCERS);
-    for (long p = 0; p < ST_PRODUCERS; p++)
-        CHECK_EQ_INT(GOC_GO(st_send_select, struct st_sel_producer, chans, p, &producers), 0);
-    CHECK_EQ_INT(GOC_GO(st_close_all_when_done, struct st_close_all, chans, &producers), 0);
-    goc_wg_wait(&consumers);
-    st_check();
-    for (int i = 0; i < ST_CHANS; i++)
-        goc_chan_release(chans[i]);
+    static test_group consumers;
+    st_setup();
+    test_group_go(&consumers, ST_CONSUMERS, st_select_consume, NULL);
+    st_start_select_producers();
+    test_group_wait(&consumers);
+    st_finish();
 }
 
 /* ================================================================== */
@@ -788,8 +663,8 @@ GTEST(recv_on_closed_reports_not_ok_and_zeroes) {
     struct pair {
         long a, b;
     };
-    goc_chan *c = make_chan(sizeof(struct pair), 2);
-    goc_chan *never = make_chan(sizeof(struct pair), 0);
+    goc_chan *c = test_chan_make(sizeof(struct pair), 2);
+    goc_chan *never = test_chan_make(sizeof(struct pair), 0);
     struct pair p = {5, 6}, out;
     goc_chan_send(c, &p);
     goc_chan_close(c);
@@ -842,27 +717,26 @@ static void select_until_closed(void *arg) {
 
 GTEST(close_wakes_blocked_select) {
     static struct closewait w;
-    w.a = make_chan(sizeof(long), 0);
-    w.b = make_chan(sizeof(long), 0);
+    w.a = test_chan_make(sizeof(long), 0);
+    w.b = test_chan_make(sizeof(long), 0);
     goc_wg_add(&w.done, 1);
-    CHECK_EQ_INT(goc_go(select_until_closed, &w), 0);
+    TEST_GO(select_until_closed, &w);
     WAIT_UNTIL(atomic_load(&w.started) == 1, TEST_PATIENCE_S);
-    let_others_run();
+    test_let_others_run();
     goc_chan_close(w.b);
     goc_wg_wait(&w.done);
     CHECK_EQ_INT(w.result, 1);
     CHECK(!w.ok);
     CHECK_EQ_INT(w.v, 0);
     long v = 1;
-    goc_case probe[] = {GOC_SEND(w.a, &v)};
-    CHECK_EQ_INT(goc_select_try(probe, 1), -1); /* its case on a is gone */
+    CHECK_EQ_INT(test_try_send(w.a, &v), -1); /* its case on a is gone */
     goc_chan_release(w.a);
     goc_chan_release(w.b);
 }
 
 static int select_send_closed_main(void *arg) {
     (void)arg;
-    goc_chan *c = make_chan(sizeof(long), 4);
+    goc_chan *c = test_chan_make(sizeof(long), 4);
     goc_chan_close(c);
     long v = 1;
     goc_case cases[] = {GOC_SEND(c, &v)};
@@ -890,10 +764,10 @@ static void select_send_blocked(void *arg) {
 
 static int close_under_select_sender(void *arg) {
     (void)arg;
-    goc_chan *c = make_chan(sizeof(long), 0);
-    CHECK_EQ_INT(goc_go(select_send_blocked, c), 0);
+    goc_chan *c = test_chan_make(sizeof(long), 0);
+    TEST_GO(select_send_blocked, c);
     WAIT_UNTIL(atomic_load(&blocked_select_started) == 1, TEST_PATIENCE_S);
-    let_others_run();
+    test_let_others_run();
     goc_chan_close(c);
     goc_sleep(5 * GOC_SECOND); /* the panic ends the process first */
     fprintf(stderr, "no panic\n");
@@ -934,7 +808,7 @@ static void select_many(void *arg) {
 GTEST(many_cases) {
     static struct many m;
     for (int i = 0; i < MANY; i++) {
-        m.chans[i] = make_chan(sizeof(int), 1);
+        m.chans[i] = test_chan_make(sizeof(int), 1);
         m.cases[i] = GOC_RECV(m.chans[i], &m.vals[i], NULL);
     }
     /* Ready path: one channel ready at a time. */
@@ -961,10 +835,10 @@ GTEST(many_cases) {
         int target = (k * 53 + 7) % MANY;
         atomic_store(&m.started, 0);
         goc_wg_add(&m.done, 1);
-        CHECK_EQ_INT(goc_go(select_many, &m), 0);
+        TEST_GO(select_many, &m);
         WAIT_UNTIL(atomic_load(&m.started) == 1, TEST_PATIENCE_S);
         if (k % 2)
-            let_others_run();
+            test_let_others_run();
         int v = 5000 + k;
         goc_chan_send(m.chans[target], &v);
         goc_wg_wait(&m.done);
@@ -1000,7 +874,7 @@ static void race_send(void *arg) {
 GTEST(two_racing_senders_one_wins) {
     static goc_waitgroup wg;
     static atomic_int done[2];
-    goc_chan *ch[2] = {make_chan(sizeof(long), 0), make_chan(sizeof(long), 0)};
+    goc_chan *ch[2] = {test_chan_make(sizeof(long), 0), test_chan_make(sizeof(long), 0)};
     long wins[2] = {0};
     const int rounds = TEST_SCALE(1000, 200);
     for (int round = 0; round < rounds; round++) {
@@ -1010,8 +884,8 @@ GTEST(two_racing_senders_one_wins) {
         long got[2] = {-1, -1};
         goc_case cases[] = {GOC_RECV(ch[0], &got[0], NULL), GOC_RECV(ch[1], &got[1], NULL)};
         goc_wg_add(&wg, 2);
-        CHECK_EQ_INT(GOC_GO(race_send, struct racer, ch[0], va, &done[0], &wg), 0);
-        CHECK_EQ_INT(GOC_GO(race_send, struct racer, ch[1], vb, &done[1], &wg), 0);
+        TEST_GO_ARGS(race_send, struct racer, ch[0], va, &done[0], &wg);
+        TEST_GO_ARGS(race_send, struct racer, ch[1], vb, &done[1], &wg);
         for (int y = 0; y < round % 4; y++)
             goc_yield(); /* sometimes select first, sometimes the senders */
         int w = goc_select(cases, 2);
@@ -1076,14 +950,13 @@ static int feed_thread_select(void *arg) {
 
 TEST(select_on_plain_thread) {
     static struct thread_sel t;
-    t.a = make_chan(sizeof(long), 0);
-    t.b = make_chan(sizeof(long), 0);
-    t.c = make_chan(sizeof(long), 0);
+    t.a = test_chan_make(sizeof(long), 0);
+    t.b = test_chan_make(sizeof(long), 0);
+    t.c = test_chan_make(sizeof(long), 0);
     t.n = TEST_SCALE(5000, 1000);
-    pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, thread_select, &t), 0);
+    pthread_t th = test_thread_start(thread_select, &t);
     CHECK_EQ_INT(run_in_goc(feed_thread_select, &t), TEST_GOC_OK);
-    CHECK_EQ_INT(pthread_join(th, NULL), 0);
+    test_thread_join(th);
     goc_chan_release(t.a);
     goc_chan_release(t.b);
     goc_chan_release(t.c);
@@ -1091,24 +964,6 @@ TEST(select_on_plain_thread) {
 
 /* ================================================================== */
 /* large elements through select                                       */
-
-struct big {
-    uint64_t seq;
-    unsigned char bytes[1016];
-};
-
-static void fill_big(struct big *b, uint64_t seq) {
-    b->seq = seq;
-    for (size_t j = 0; j < sizeof b->bytes; j++)
-        b->bytes[j] = (unsigned char)(seq * 13 + j * 5);
-}
-
-static void check_big(const struct big *b, uint64_t seq) {
-    CHECK_EQ_U64(b->seq, seq);
-    for (size_t j = 0; j < sizeof b->bytes; j++)
-        CHECK_MSG(b->bytes[j] == (unsigned char)(seq * 13 + j * 5), "element %llu byte %zu",
-                  (unsigned long long)seq, j);
-}
 
 struct big_xfer {
     goc_chan *c;
@@ -1118,10 +973,10 @@ struct big_xfer {
 
 static void select_send_bigs(void *arg) {
     struct big_xfer *x = arg;
-    struct big b;
+    struct test_big b;
     goc_case cases[] = {GOC_SEND(x->c, &b), GOC_SEND(NULL, &b)};
     for (int i = 0; i < x->n; i++) {
-        fill_big(&b, (uint64_t)i);
+        test_big_fill(&b, (uint64_t)i);
         CHECK_EQ_INT(goc_select(cases, 2), 0);
     }
     goc_wg_done(x->wg);
@@ -1130,10 +985,10 @@ static void select_send_bigs(void *arg) {
 GTEST(large_elements_through_select) {
     static goc_waitgroup wg;
     const int n = TEST_SCALE(2000, 300);
-    goc_chan *c = make_chan(sizeof(struct big), 0);
+    goc_chan *c = test_chan_make(sizeof(struct test_big), 0);
     goc_wg_add(&wg, 1);
-    CHECK_EQ_INT(GOC_GO(select_send_bigs, struct big_xfer, c, n, &wg), 0);
-    struct big b;
+    TEST_GO_ARGS(select_send_bigs, struct big_xfer, c, n, &wg);
+    struct test_big b;
     bool ok;
     goc_case cases[] = {GOC_RECV(NULL, &b, NULL), GOC_RECV(c, &b, &ok)};
     for (int i = 0; i < n; i++) {
@@ -1143,7 +998,7 @@ GTEST(large_elements_through_select) {
             goc_yield();
         CHECK_EQ_INT(goc_select(cases, 2), 1);
         CHECK(ok);
-        check_big(&b, (uint64_t)i);
+        test_big_check(&b, (uint64_t)i);
     }
     goc_wg_wait(&wg);
     goc_chan_release(c);

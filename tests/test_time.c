@@ -19,44 +19,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan/chan.h"
+
 #define MS GOC_MILLISECOND
 /* A generous upper bound for anything that should take a few milliseconds. */
 #define SLOW_NS (2 * GOC_SECOND)
 
 /* ---- helpers ---- */
 
-/* select { case v := <-c: return 0; default: return -1 } */
-static int try_recv_i64(goc_chan *c, int64_t *v) {
-    goc_case cs = GOC_RECV(c, v, NULL);
-    return goc_select_try(&cs, 1);
-}
-
 static int64_t recv_i64(goc_chan *c) {
     int64_t v = -1;
     bool ok = goc_chan_recv(c, &v);
     CHECK(ok);
     return v;
-}
-
-/* A small per-caller PRNG (xorshift64*). */
-static uint64_t rnd_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t rnd_seed(uint64_t salt) {
-    uint64_t s = (uint64_t)test_now_ns() ^ (salt * 0x9E3779B97F4A7C15ULL);
-    return s ? s : 1;
-}
-
-static void sleep_plain_ns(int64_t ns) {
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
 }
 
 static int64_t cpu_time_ns(void) {
@@ -79,7 +54,7 @@ TEST(now_is_monotonic) {
     }
     /* It advances with real time, in nanoseconds. */
     int64_t a = goc_now();
-    sleep_plain_ns(20 * MS);
+    test_sleep_ns(20 * MS);
     int64_t b = goc_now();
     CHECK_GE_INT(b - a, 20 * MS);
     CHECK_LT_INT(b - a, SLOW_NS);
@@ -126,10 +101,9 @@ static void *plain_thread_sleeps(void *arg) {
 /* A plain thread started with pthread_create (not the test's main thread)
  * sleeping while the runtime is busy with goroutines. */
 GTEST(sleep_on_other_plain_thread_while_runtime_runs) {
-    pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, plain_thread_sleeps, NULL), 0);
+    pthread_t th = test_thread_start(plain_thread_sleeps, NULL);
     check_sleeps_at_least(5 * MS);
-    CHECK_EQ_INT(pthread_join(th, NULL), 0);
+    test_thread_join(th);
 }
 
 static void check_returns_at_once(void) {
@@ -166,13 +140,13 @@ GTEST(many_sleepers_all_wake_never_early) {
     static goc_waitgroup wg;
     static atomic_int woke;
     const int n = 1000;
-    uint64_t seed = rnd_seed(1);
+    uint64_t seed = test_rand_seed(1);
     atomic_store(&woke, 0);
     int64_t t0 = goc_now();
     goc_wg_add(&wg, n);
     for (int i = 0; i < n; i++) {
-        goc_duration d = (goc_duration)(1 + rnd_next(&seed) % 20) * MS;
-        CHECK_EQ_INT(GOC_GO(sleeper_fn, struct sleeper, d, &wg, &woke), 0);
+        goc_duration d = (goc_duration)(1 + test_rand(&seed) % 20) * MS;
+        TEST_GO_ARGS(sleeper_fn, struct sleeper, d, &wg, &woke);
     }
     goc_wg_wait(&wg);
     CHECK_EQ_INT(atomic_load(&woke), n);
@@ -207,7 +181,7 @@ static void shuffle(int *a, int n, uint64_t *seed) {
     for (int i = 0; i < n; i++)
         a[i] = i;
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)(rnd_next(seed) % (uint64_t)(i + 1));
+        int j = (int)(test_rand(seed) % (uint64_t)(i + 1));
         int t = a[i];
         a[i] = a[j];
         a[j] = t;
@@ -227,7 +201,7 @@ GTEST(timers_fire_in_deadline_order) {
     static struct order_rec rec[4];
     static struct order_arg args[4][ORDER_N];
     warm_up_timers();
-    uint64_t seed = rnd_seed(2);
+    uint64_t seed = test_rand_seed(2);
     for (int round = 0; round < 4; round++) {
         struct order_rec *r = &rec[round];
         goc_timer *t[ORDER_N];
@@ -264,7 +238,7 @@ GTEST(timers_fire_in_deadline_order) {
 GTEST(timer_values_follow_deadline_order) {
     enum { N = 32 };
     warm_up_timers();
-    uint64_t seed = rnd_seed(3);
+    uint64_t seed = test_rand_seed(3);
     for (int round = 0; round < 4; round++) {
         goc_timer *t[N];
         int64_t slack[N]; /* how long making timer k took */
@@ -293,8 +267,8 @@ GTEST(timer_values_follow_deadline_order) {
                       (long long)(v - base - k * step), (long long)slack[k]);
             CHECK_MSG(got >= v, "timer %d received %lld ns before it was due", k,
                       (long long)(v - got));
-            CHECK_MSG(v > prev, "timer %d due at %lld, not after timer %d (%lld)", k,
-                      (long long)v, k - 1, (long long)prev);
+            CHECK_MSG(v > prev, "timer %d due at %lld, not after timer %d (%lld)", k, (long long)v,
+                      k - 1, (long long)prev);
             prev = v;
         }
         for (int k = 0; k < N; k++)
@@ -322,7 +296,7 @@ static void check_after(goc_duration d) {
     CHECK_LT_INT(t1 - t0, d + SLOW_NS);
     /* Exactly one value. */
     goc_sleep(2 * MS);
-    CHECK_EQ_INT(try_recv_i64(c, &v), -1);
+    CHECK_EQ_INT(test_try_recv(c, &v), -1);
     goc_chan_release(c);
 }
 
@@ -366,7 +340,7 @@ GTEST(timer_fires_once) {
     int64_t v = recv_i64(c);
     CHECK_GE_INT(v, t0 + 10 * MS);
     goc_sleep(30 * MS);
-    CHECK_EQ_INT(try_recv_i64(c, &v), -1);
+    CHECK_EQ_INT(test_try_recv(c, &v), -1);
     goc_timer_free(t);
 }
 
@@ -376,7 +350,7 @@ GTEST(timer_stop_before_firing) {
     CHECK(goc_timer_stop(t));
     goc_sleep(100 * MS); /* well past the deadline */
     int64_t v;
-    CHECK_EQ_INT(try_recv_i64(goc_timer_chan(t), &v), -1);
+    CHECK_EQ_INT(test_try_recv(goc_timer_chan(t), &v), -1);
     CHECK(!goc_timer_stop(t)); /* already stopped */
     goc_timer_free(t);
 }
@@ -390,9 +364,11 @@ GTEST(timer_stop_after_firing_returns_false) {
     goc_timer_free(t);
 }
 
-/* Wait until the timer has fired into its channel (the value not received). */
+/* Wait until the timer has fired into its channel (the value not received).
+ * goc_chan_len reports 0 for timer channels (as in Go 1.23): ask the
+ * channel's real buffer count. */
 static void wait_fired_unreceived(goc_timer *t) {
-    WAIT_UNTIL(goc_chan_len(goc_timer_chan(t)) == 1, TEST_PATIENCE_S);
+    WAIT_UNTIL(gchan_buffered(goc_timer_chan(t)) == 1, TEST_PATIENCE_S);
 }
 
 /* Go 1.23: Stop on a timer that fired but whose value nobody received
@@ -403,9 +379,9 @@ GTEST(timer_stop_drops_unreceived_value) {
     wait_fired_unreceived(t);
     (void)goc_timer_stop(t);
     int64_t v;
-    CHECK_EQ_INT(try_recv_i64(goc_timer_chan(t), &v), -1);
+    CHECK_EQ_INT(test_try_recv(goc_timer_chan(t), &v), -1);
     goc_sleep(20 * MS);
-    CHECK_EQ_INT(try_recv_i64(goc_timer_chan(t), &v), -1);
+    CHECK_EQ_INT(test_try_recv(goc_timer_chan(t), &v), -1);
     CHECK(!goc_timer_stop(t));
     goc_timer_free(t);
 }
@@ -419,7 +395,7 @@ GTEST(timer_reset_drops_unreceived_value) {
     int64_t tr = goc_now();
     (void)goc_timer_reset(t, 50 * MS);
     int64_t v = 0;
-    CHECK_EQ_INT(try_recv_i64(goc_timer_chan(t), &v), -1);
+    CHECK_EQ_INT(test_try_recv(goc_timer_chan(t), &v), -1);
     v = recv_i64(goc_timer_chan(t));
     CHECK_MSG(v >= tr + 50 * MS, "received a value from %lld ns before the reset deadline",
               (long long)(tr + 50 * MS - v));
@@ -455,7 +431,7 @@ GTEST(timer_reset_moves_deadline) {
     CHECK(!goc_timer_reset(t, 1 * MS));
     CHECK(goc_timer_reset(t, 60 * MS)); /* later, before the first deadline */
     goc_sleep(20 * MS);
-    CHECK_EQ_INT(try_recv_i64(goc_timer_chan(t), &v), -1);
+    CHECK_EQ_INT(test_try_recv(goc_timer_chan(t), &v), -1);
     v = recv_i64(goc_timer_chan(t));
     CHECK_GE_INT(v, t0 + 60 * MS);
     goc_timer_free(t);
@@ -504,14 +480,12 @@ struct creator {
     goc_chan *out;  /* receives the goc_timer * */
     goc_chan *hold; /* closed when the creator may return */
     int func;       /* make an AfterFunc timer */
-    atomic_int *ran;
+    atomic_long *ran;
 };
-
-static void set_ran(void *arg) { atomic_store((atomic_int *)arg, 1); }
 
 static void creator_fn(void *arg) {
     struct creator *c = arg;
-    goc_timer *t = c->func ? goc_after_func(60 * MS, set_ran, c->ran) : goc_timer_new(60 * MS);
+    goc_timer *t = c->func ? goc_after_func(60 * MS, test_count, c->ran) : goc_timer_new(60 * MS);
     CHECK(t != NULL);
     goc_chan_send(c->out, &t);
     goc_chan_recv(c->hold, NULL);
@@ -520,11 +494,11 @@ static void creator_fn(void *arg) {
 /* A timer made on one goroutine, stopped by another. */
 GTEST(timer_stopped_from_other_goroutine) {
     for (int func = 0; func <= 1; func++) {
-        static atomic_int ran;
+        static atomic_long ran;
         atomic_store(&ran, 0);
         goc_chan *out = goc_chan_make(sizeof(goc_timer *), 0);
         goc_chan *hold = goc_chan_make(0, 0);
-        CHECK_EQ_INT(GOC_GO(creator_fn, struct creator, out, hold, func, &ran), 0);
+        TEST_GO_ARGS(creator_fn, struct creator, out, hold, func, &ran);
         goc_timer *t = NULL;
         CHECK(goc_chan_recv(out, &t));
         CHECK(goc_timer_stop(t));
@@ -534,7 +508,7 @@ GTEST(timer_stopped_from_other_goroutine) {
             CHECK_EQ_INT(atomic_load(&ran), 0);
         } else {
             int64_t v;
-            CHECK_EQ_INT(try_recv_i64(goc_timer_chan(t), &v), -1);
+            CHECK_EQ_INT(test_try_recv(goc_timer_chan(t), &v), -1);
         }
         goc_timer_free(t);
         goc_chan_release(out);
@@ -557,23 +531,22 @@ static void *plain_stopper(void *arg) {
 /* A timer made on a goroutine, stopped from a plain thread. */
 GTEST(timer_stopped_from_plain_thread) {
     for (int func = 0; func <= 1; func++) {
-        static atomic_int ran;
+        static atomic_long ran;
         atomic_store(&ran, 0);
-        goc_timer *t = func ? goc_after_func(60 * MS, set_ran, &ran) : goc_timer_new(60 * MS);
+        goc_timer *t = func ? goc_after_func(60 * MS, test_count, &ran) : goc_timer_new(60 * MS);
         CHECK(t != NULL);
         struct plain_stop ps = {t, goc_chan_make(sizeof(int), 0)};
-        pthread_t th;
-        CHECK_EQ_INT(pthread_create(&th, NULL, plain_stopper, &ps), 0);
+        pthread_t th = test_thread_start(plain_stopper, &ps);
         int r = -1;
         CHECK(goc_chan_recv(ps.result, &r));
         CHECK_EQ_INT(r, 1);
-        CHECK_EQ_INT(pthread_join(th, NULL), 0);
+        test_thread_join(th);
         goc_sleep(120 * MS);
         if (func) {
             CHECK_EQ_INT(atomic_load(&ran), 0);
         } else {
             int64_t v;
-            CHECK_EQ_INT(try_recv_i64(goc_timer_chan(t), &v), -1);
+            CHECK_EQ_INT(test_try_recv(goc_timer_chan(t), &v), -1);
         }
         goc_timer_free(t);
         goc_chan_release(ps.result);
@@ -695,7 +668,7 @@ GTEST(ticker_drops_ticks_for_slow_receiver) {
     CHECK_LE_INT(goc_chan_len(c), 1);
     int64_t a = goc_now(), v = 0;
     int n = 0;
-    while (try_recv_i64(c, &v) == 0)
+    while (test_try_recv(c, &v) == 0)
         n++;
     int64_t b = goc_now();
     if (b - a < d / 2)
@@ -726,7 +699,7 @@ GTEST(ticker_reset_changes_period) {
     tr = goc_now();
     goc_ticker_reset(tk, 150 * MS);
     int64_t v;
-    CHECK_EQ_INT(try_recv_i64(c, &v), -1);
+    CHECK_EQ_INT(test_try_recv(c, &v), -1);
     v = recv_i64(c);
     CHECK_MSG(v >= tr + 150 * MS, "tick %lld ns after the reset to 150 ms", (long long)(v - tr));
     v = recv_i64(c);
@@ -743,9 +716,9 @@ GTEST(ticker_stop_stops_ticking) {
     goc_sleep(12 * MS); /* very likely a tick buffered now */
     goc_ticker_stop(tk);
     int64_t v;
-    CHECK_EQ_INT(try_recv_i64(c, &v), -1); /* no stale tick after Stop */
+    CHECK_EQ_INT(test_try_recv(c, &v), -1); /* no stale tick after Stop */
     goc_sleep(50 * MS);
-    CHECK_EQ_INT(try_recv_i64(c, &v), -1);
+    CHECK_EQ_INT(test_try_recv(c, &v), -1);
     /* Reset restarts a stopped ticker. */
     int64_t tr = goc_now();
     goc_ticker_reset(tk, 5 * MS);
@@ -783,10 +756,7 @@ static int ticker_new_zero_in_goroutine(void *arg) {
     return 0;
 }
 
-CHILD(ticker_new_zero_goroutine) {
-    goc_run(ticker_new_zero_in_goroutine, NULL);
-    fprintf(stderr, "goc_ticker_new(0) returned\n");
-}
+CHILD(ticker_new_zero_goroutine) { test_run_main(ticker_new_zero_in_goroutine); }
 
 CHILD(ticker_reset_zero) {
     goc_ticker *tk = goc_ticker_new(GOC_SECOND);
@@ -870,12 +840,12 @@ GTEST(timeout_with_quit_pattern) {
     goc_chan *quit = goc_chan_make(0, 0);
     goc_wg_add(&wg, 3);
     for (int i = 0; i < 3; i++)
-        CHECK_EQ_INT(GOC_GO(quitter_fn, struct quitter, quit, &wg, &timeouts), 0);
+        TEST_GO_ARGS(quitter_fn, struct quitter, quit, &wg, &timeouts);
     goc_sleep(60 * MS);
     int64_t tq = goc_now();
     goc_chan_close(quit);
     goc_wg_wait(&wg);
-    CHECK_LT_INT(goc_now() - tq, SLOW_NS); /* quit is seen at once, not after a timeout */
+    CHECK_LT_INT(goc_now() - tq, SLOW_NS);   /* quit is seen at once, not after a timeout */
     CHECK_GE_INT(atomic_load(&timeouts), 3); /* 60 ms: each worker timed out at least once */
     goc_chan_release(quit);
 }
@@ -903,7 +873,7 @@ GTEST(timeout_then_quit_stops_producer) {
     goc_chan *reply = goc_chan_make(sizeof(int), 1);
     goc_chan *quit = goc_chan_make(0, 0);
     goc_wg_add(&wg, 1);
-    CHECK_EQ_INT(GOC_GO(slow_producer, struct producer, reply, quit, &wg), 0);
+    TEST_GO_ARGS(slow_producer, struct producer, reply, quit, &wg);
     int64_t t0 = goc_now();
     goc_chan *to = goc_after(20 * MS);
     int v = 0;
@@ -973,7 +943,7 @@ GTEST(no_goroutine_left_after_timers) {
         (void)recv_i64(goc_ticker_chan(k[i]));
         goc_ticker_stop(k[i]);
     }
-    WAIT_UNTIL(goc_num_goroutine() == base, TEST_PATIENCE_S);
+    test_settle_goroutines(base);
     for (int i = 0; i < NF; i++)
         goc_timer_free(f[i]);
     for (int i = 0; i < NT; i++)
@@ -991,13 +961,11 @@ enum { STRESS_TIMERS = 4, STRESS_FUNCS = 2, STRESS_G = 8 };
 struct stress {
     goc_timer *t[STRESS_TIMERS];
     goc_timer *f[STRESS_FUNCS];
-    atomic_int fcalls;
+    atomic_long fcalls;
     atomic_long received;
     goc_waitgroup wg;
     int iters;
 };
-
-static void stress_fcall(void *arg) { atomic_fetch_add(&((struct stress *)arg)->fcalls, 1); }
 
 struct stress_arg {
     struct stress *s;
@@ -1007,9 +975,9 @@ struct stress_arg {
 static void stress_worker(void *arg) {
     struct stress_arg *a = arg;
     struct stress *s = a->s;
-    uint64_t seed = rnd_seed(a->salt);
+    uint64_t seed = test_rand_seed(a->salt);
     for (int i = 0; i < s->iters; i++) {
-        uint64_t r = rnd_next(&seed);
+        uint64_t r = test_rand(&seed);
         int which = (int)(r % (STRESS_TIMERS + STRESS_FUNCS));
         goc_timer *t = which < STRESS_TIMERS ? s->t[which] : s->f[which - STRESS_TIMERS];
         goc_duration d = (goc_duration)((r >> 8) % 2000) * GOC_MICROSECOND;
@@ -1023,7 +991,7 @@ static void stress_worker(void *arg) {
         default:
             if (which < STRESS_TIMERS) {
                 int64_t v;
-                if (try_recv_i64(goc_timer_chan(t), &v) == 0)
+                if (test_try_recv(goc_timer_chan(t), &v) == 0)
                     atomic_fetch_add(&s->received, 1);
             } else if ((r >> 40) % 8 == 0) {
                 goc_yield();
@@ -1044,11 +1012,11 @@ GTEST(stress_concurrent_reset_stop_receive) {
     for (int i = 0; i < STRESS_TIMERS; i++)
         CHECK((s.t[i] = goc_timer_new((goc_duration)(i + 1) * 100 * GOC_MICROSECOND)) != NULL);
     for (int i = 0; i < STRESS_FUNCS; i++)
-        CHECK((s.f[i] = goc_after_func((goc_duration)(i + 1) * 100 * GOC_MICROSECOND,
-                                       stress_fcall, &s)) != NULL);
+        CHECK((s.f[i] = goc_after_func((goc_duration)(i + 1) * 100 * GOC_MICROSECOND, test_count,
+                                       &s.fcalls)) != NULL);
     goc_wg_add(&s.wg, STRESS_G);
     for (int i = 0; i < STRESS_G; i++)
-        CHECK_EQ_INT(GOC_GO(stress_worker, struct stress_arg, &s, (uint64_t)i + 100), 0);
+        TEST_GO_ARGS(stress_worker, struct stress_arg, &s, (uint64_t)i + 100);
     goc_wg_wait(&s.wg);
     for (int i = 0; i < STRESS_TIMERS; i++)
         (void)goc_timer_stop(s.t[i]);
@@ -1057,16 +1025,16 @@ GTEST(stress_concurrent_reset_stop_receive) {
     /* After the final Stop nothing arrives and no AfterFunc starts. */
     int64_t v;
     for (int i = 0; i < STRESS_TIMERS; i++)
-        CHECK_EQ_INT(try_recv_i64(goc_timer_chan(s.t[i]), &v), -1);
+        CHECK_EQ_INT(test_try_recv(goc_timer_chan(s.t[i]), &v), -1);
     goc_sleep(20 * MS); /* AfterFunc goroutines started before the Stop finish */
-    int calls = atomic_load(&s.fcalls);
+    long calls = atomic_load(&s.fcalls);
     goc_sleep(30 * MS); /* > every deadline the workers set */
     for (int i = 0; i < STRESS_TIMERS; i++) {
-        CHECK_EQ_INT(try_recv_i64(goc_timer_chan(s.t[i]), &v), -1);
+        CHECK_EQ_INT(test_try_recv(goc_timer_chan(s.t[i]), &v), -1);
         CHECK(!goc_timer_stop(s.t[i]));
     }
     CHECK_EQ_INT(atomic_load(&s.fcalls), calls);
-    test_note("stress: %ld values received, %d AfterFunc calls", atomic_load(&s.received), calls);
+    test_note("stress: %ld values received, %ld AfterFunc calls", atomic_load(&s.received), calls);
     /* The timers still work. */
     for (int i = 0; i < STRESS_TIMERS; i++) {
         int64_t t0 = goc_now();

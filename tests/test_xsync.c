@@ -12,31 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../src/failpoint.h"
+#include "base/failpoint.h"
 
 /* A gate: goroutines block on recv until it is closed. */
-static goc_chan *gate_new(void) {
-    goc_chan *c = goc_chan_make(0, 0);
-    CHECK(c != NULL);
-    return c;
-}
+static goc_chan *gate_new(void) { return test_chan_make(0, 0); }
 
 static void gate_open(goc_chan *c) { goc_chan_close(c); }
 
-static void settle_goroutines(int want) {
-    WAIT_UNTIL(goc_num_goroutine() == want, TEST_PATIENCE_S);
-}
-
 /* Track how many goroutines are inside a region at once, and the maximum. */
 struct inflight {
-    atomic_int now, max, total;
+    atomic_long now, max, total;
 };
 
 static void inflight_enter(struct inflight *f) {
-    int n = atomic_fetch_add(&f->now, 1) + 1;
-    int m = atomic_load(&f->max);
-    while (n > m && !atomic_compare_exchange_weak(&f->max, &m, n)) {
-    }
+    test_atomic_max(&f->max, atomic_fetch_add(&f->now, 1) + 1);
     atomic_fetch_add(&f->total, 1);
 }
 
@@ -256,7 +245,7 @@ GTEST(eg_go_blocks_at_limit) {
     b.gate = gate_new();
     goc_errgroup_set_limit(b.g, 1);
     goc_errgroup_go(b.g, eg_block_on, b.gate);
-    CHECK_EQ_INT(goc_go(eg_go_second, &b), 0);
+    TEST_GO(eg_go_second, &b);
     goc_sleep(20 * GOC_MILLISECOND);
     CHECK_EQ_INT(atomic_load(&b.returned), 0);
     CHECK_EQ_INT(atomic_load(&eg_ran), 0);
@@ -279,11 +268,9 @@ GTEST(eg_try_go_refuses_at_limit) {
     CHECK(!goc_errgroup_try_go(g, eg_count, NULL));
     gate_open(gate1);
     /* The slot frees once the first goroutine has returned. */
-    test_deadline d = test_deadline_in(TEST_PATIENCE_S);
-    while (!goc_errgroup_try_go(g, eg_block_on, gate1)) {
-        CHECK_MSG(!test_deadline_passed(&d), "try_go never succeeded after a slot freed");
-        test_pause(&d);
-    }
+    bool started = false;
+    WAIT_FOR((started = goc_errgroup_try_go(g, eg_block_on, gate1)), TEST_PATIENCE_S);
+    CHECK_MSG(started, "try_go never succeeded after a slot freed");
     CHECK(!goc_errgroup_try_go(g, eg_count, NULL)); /* full again */
     gate_open(gate2);
     CHECK_EQ_INT(goc_errgroup_wait(g), 0);
@@ -392,7 +379,7 @@ TEST(eg_on_plain_thread) {
  * leaked slot. try_go reports false; go returns normally. */
 static int eg_spawn_failure_main(void *p) {
     (void)p;
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     goc_chan *gate = gate_new();
     goc_errgroup *g = goc_errgroup_new(goc_ctx_background());
     goc_errgroup_set_limit(g, 1000000);
@@ -425,7 +412,7 @@ static int eg_spawn_failure_main(void *p) {
     CHECK_EQ_INT(goc_ctx_cause(goc_errgroup_ctx(g2)), -ENOMEM);
     gate_open(gate2);
     CHECK_EQ_INT(goc_errgroup_wait(g2), -ENOMEM);
-    settle_goroutines(1);
+    test_settle_goroutines(1);
     goc_errgroup_free(g);
     goc_errgroup_free(g2);
     goc_chan_release(gate);
@@ -517,25 +504,26 @@ static void fifo_small(void *arg) {
     atomic_fetch_add(&f->small_got, 1);
 }
 
+/* Can one unit be had right now? (it is given back at once) */
+static bool unit_free(goc_sema *s) {
+    if (!goc_sema_try_acquire(s, 1))
+        return false;
+    goc_sema_release(s, 1);
+    return true;
+}
+
 /* Wait until somebody is queued on s: with one unit free, try_acquire(1)
  * fails only because of a waiter. */
-static void wait_until_queued(goc_sema *s) {
-    test_deadline d = test_deadline_in(TEST_PATIENCE_S);
-    while (goc_sema_try_acquire(s, 1)) {
-        goc_sema_release(s, 1);
-        CHECK_MSG(!test_deadline_passed(&d), "nobody queued on the semaphore");
-        test_pause(&d);
-    }
-}
+static void wait_until_queued(goc_sema *s) { WAIT_UNTIL(!unit_free(s), TEST_PATIENCE_S); }
 
 GTEST(sema_fifo_big_request_first) {
     static struct fifo f;
     f.s = goc_sema_new(10);
     CHECK_EQ_INT(goc_sema_acquire(f.s, 9, NULL), 0); /* one unit free */
-    CHECK_EQ_INT(goc_go(fifo_big, &f), 0);
+    TEST_GO(fifo_big, &f);
     wait_until_queued(f.s);
     for (int i = 0; i < 3; i++)
-        CHECK_EQ_INT(goc_go(fifo_small, &f), 0);
+        TEST_GO(fifo_small, &f);
     goc_sleep(20 * GOC_MILLISECOND);
     /* One unit is free, but the big request is ahead: no barging. */
     CHECK_EQ_INT(atomic_load(&f.small_got), 0);
@@ -588,7 +576,7 @@ GTEST(sema_acquire_honours_cancel) {
     a.ctx = goc_ctx_with_cancel(NULL);
     a.n = 2;
     CHECK_EQ_INT(goc_sema_acquire(a.s, 2, NULL), 0); /* one free: a waits */
-    CHECK_EQ_INT(goc_go(ctx_acquirer, &a), 0);
+    TEST_GO(ctx_acquirer, &a);
     wait_until_queued(a.s);
     goc_sleep(2 * GOC_MILLISECOND);
     CHECK_EQ_INT(atomic_load(&a.finished), 0);
@@ -623,9 +611,9 @@ GTEST(sema_canceled_head_lets_followers_in) {
     CHECK_EQ_INT(goc_sema_acquire(s, 8, NULL), 0); /* two free */
     big = (struct ctx_acq){.s = s, .ctx = goc_ctx_with_cancel(NULL), .n = 5};
     small = (struct ctx_acq){.s = s, .ctx = NULL, .n = 2};
-    CHECK_EQ_INT(goc_go(ctx_acquirer, &big), 0);
+    TEST_GO(ctx_acquirer, &big);
     wait_until_queued(s);
-    CHECK_EQ_INT(goc_go(ctx_acquirer, &small), 0);
+    TEST_GO(ctx_acquirer, &small);
     goc_sleep(10 * GOC_MILLISECOND);
     CHECK_EQ_INT(atomic_load(&small.finished), 0); /* behind the big one */
     goc_ctx_cancel(big.ctx);
@@ -647,7 +635,7 @@ GTEST(sema_oversize_request_waits_for_ctx) {
     int64_t t0 = goc_now(); /* before the deadline is set */
     huge =
         (struct ctx_acq){.s = s, .ctx = goc_ctx_with_timeout(NULL, 30 * GOC_MILLISECOND), .n = 4};
-    CHECK_EQ_INT(goc_go(ctx_acquirer, &huge), 0);
+    TEST_GO(ctx_acquirer, &huge);
     goc_sleep(2 * GOC_MILLISECOND);
     CHECK_EQ_INT(goc_sema_acquire(s, 3, NULL), 0); /* not blocked behind it */
     goc_sema_release(s, 3);
@@ -681,7 +669,7 @@ static void release_later(void *arg) {
 TEST(sema_acquire_on_plain_thread) {
     goc_sema *s = goc_sema_new(2);
     CHECK(goc_sema_try_acquire(s, 2));
-    CHECK_EQ_INT(goc_go(release_later, s), 0);
+    TEST_GO(release_later, s);
     CHECK_EQ_INT(goc_sema_acquire(s, 2, NULL), 0);
     goc_sema_release(s, 2);
     goc_ctx *ctx = goc_ctx_with_timeout(NULL, 5 * GOC_MILLISECOND);
@@ -756,15 +744,14 @@ GTEST(sema_grant_cancel_race_keeps_accounting) {
         r.ctx = goc_ctx_with_cancel(NULL);
         atomic_store(&r.go, 0);
         goc_wg_add(&r.wg, mode == 0 ? 3 : 2);
-        CHECK_EQ_INT(goc_go(race_waiter, &r), 0);
+        TEST_GO(race_waiter, &r);
         wait_until_queued(r.s); /* it waits for both units */
         if (mode == 0) {
-            CHECK_EQ_INT(goc_go(race_canceler, &r), 0);
-            CHECK_EQ_INT(goc_go(race_releaser, &r), 0);
+            TEST_GO(race_canceler, &r);
+            TEST_GO(race_releaser, &r);
             atomic_store(&r.go, 1);
         } else {
-            CHECK_EQ_INT(
-                goc_go(mode == 1 ? race_release_then_cancel : race_cancel_then_release, &r), 0);
+            TEST_GO(mode == 1 ? race_release_then_cancel : race_cancel_then_release, &r);
         }
         goc_wg_wait(&r.wg);
         if (r.rc == 0) {
@@ -799,31 +786,22 @@ struct stress {
     int iters;
 };
 
-static uint32_t xorshift(uint32_t *x) {
-    *x ^= *x << 13;
-    *x ^= *x >> 17;
-    *x ^= *x << 5;
-    return *x;
-}
-
 static void stress_worker(void *arg) {
     struct stress *st = arg;
-    uint32_t rnd = (uint32_t)goc_id() * 2654435761u | 1;
+    uint64_t rnd = goc_id() * 2654435761u | 1;
     for (int i = 0; i < st->iters; i++) {
-        int64_t n = 1 + xorshift(&rnd) % 24;
+        int64_t n = 1 + test_rand(&rnd) % 24;
         goc_ctx *ctx = NULL;
-        if (xorshift(&rnd) % 8 == 0)
-            ctx = goc_ctx_with_timeout(NULL, (xorshift(&rnd) % 200) * GOC_MICROSECOND);
+        if (test_rand(&rnd) % 8 == 0)
+            ctx = goc_ctx_with_timeout(NULL, (test_rand(&rnd) % 200) * GOC_MICROSECOND);
         int rc = goc_sema_acquire(st->s, n, ctx);
         if (rc == 0) {
             long now = atomic_fetch_add(&st->in_use, n) + n;
             CHECK_LE_INT(now, STRESS_CAP);
-            long m = atomic_load(&st->max_in_use);
-            while (now > m && !atomic_compare_exchange_weak(&st->max_in_use, &m, now)) {
-            }
+            test_atomic_max(&st->max_in_use, now);
             atomic_fetch_add(&st->acquired, 1);
-            if (xorshift(&rnd) % 4 == 0)
-                goc_sleep(xorshift(&rnd) % 50 * GOC_MICROSECOND);
+            if (test_rand(&rnd) % 4 == 0)
+                goc_sleep(test_rand(&rnd) % 50 * GOC_MICROSECOND);
             else
                 goc_yield();
             atomic_fetch_sub(&st->in_use, n);
@@ -844,7 +822,7 @@ GTEST(sema_stress_exact_accounting) {
     int workers = TEST_SCALE(64, 24);
     goc_wg_add(&st.wg, workers);
     for (int i = 0; i < workers; i++)
-        CHECK_EQ_INT(goc_go(stress_worker, &st), 0);
+        TEST_GO(stress_worker, &st);
     goc_wg_wait(&st.wg);
     CHECK_EQ_INT(atomic_load(&st.in_use), 0);
     CHECK_EQ_INT(atomic_load(&st.acquired) + atomic_load(&st.timed_out), (long)workers * st.iters);
@@ -862,7 +840,7 @@ CHILD(sema_free_while_waiting) {
     a.s = goc_sema_new(2);
     a.n = 2;
     CHECK(goc_sema_try_acquire(a.s, 1));
-    CHECK_EQ_INT(goc_go(ctx_acquirer, &a), 0);
+    TEST_GO(ctx_acquirer, &a);
     wait_until_queued(a.s);
     goc_sema_free(a.s);
 }

@@ -1,5 +1,5 @@
-/* testing.c — the goc test harness: case table, main(), death tests.
- * See testing.h. */
+/* testing.c — the goc test harness: case table, main(), death tests, and
+ * the helpers the test programs share. See testing.h. */
 #include "testing.h"
 
 #include <errno.h>
@@ -54,8 +54,8 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
     if (gid)
         n = snprintf(out, sizeof out, "%s:%d: FAIL (goroutine %llu): %s\n", file, line, gid, msg);
     else
-        n = snprintf(out, sizeof out, "%s:%d: FAIL (thread %ld): %s\n", file, line,
-                     test_gettid(), msg);
+        n = snprintf(out, sizeof out, "%s:%d: FAIL (thread %ld): %s\n", file, line, test_gettid(),
+                     msg);
     if (n > (int)sizeof out - 1)
         n = (int)sizeof out - 1;
     fflush(stdout);
@@ -121,6 +121,313 @@ void test_pause(test_deadline *d) {
         struct timespec ts = {0, 200 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+void test_sleep_ns(int64_t ns) {
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* ---- goroutines and plain threads ---- */
+
+pthread_t test_thread_start(void *(*fn)(void *), void *arg) {
+    pthread_t th;
+    int rc = pthread_create(&th, NULL, fn, arg);
+    CHECK_MSG(rc == 0, "pthread_create: %s", strerror(rc));
+    return th;
+}
+
+void test_thread_join(pthread_t th) {
+    int rc = pthread_join(th, NULL);
+    CHECK_MSG(rc == 0, "pthread_join: %s", strerror(rc));
+}
+
+static void group_goroutine(void *p) {
+    struct test_group_call *c = p;
+    goc_wg_done(c->started);
+    c->fn(c->arg);
+    goc_wg_done(c->wg);
+}
+
+void test_group_go(test_group *g, int n, void (*fn)(void *), void *arg) {
+    goc_wg_add(&g->started, n);
+    goc_wg_add(&g->wg, n);
+    for (int i = 0; i < n; i++)
+        TEST_GO_ARGS(group_goroutine, struct test_group_call, fn, arg, &g->started, &g->wg);
+}
+
+static void *group_thread(void *p) {
+    struct test_group_call *c = p;
+    c->fn(c->arg);
+    return NULL;
+}
+
+void test_group_thread(test_group *g, int n, void (*fn)(void *), void *arg) {
+    for (int i = 0; i < n; i++) {
+        CHECK_MSG(g->nthreads < TEST_GROUP_MAX_THREADS, "test_group: more than %d threads",
+                  TEST_GROUP_MAX_THREADS);
+        struct test_group_call *c = &g->call[g->nthreads];
+        *c = (struct test_group_call){fn, arg, NULL, NULL};
+        g->th[g->nthreads++] = test_thread_start(group_thread, c);
+    }
+}
+
+void test_group_wait_started(test_group *g) { goc_wg_wait(&g->started); }
+
+void test_group_wait(test_group *g) {
+    goc_wg_wait(&g->wg);
+    for (int i = 0; i < g->nthreads; i++)
+        test_thread_join(g->th[i]);
+    g->nthreads = 0;
+}
+
+void test_count(void *counter) { atomic_fetch_add((atomic_long *)counter, 1); }
+
+int test_run_main(int (*fn)(void *)) {
+    int rc = goc_run(fn, NULL);
+    fprintf(stderr, "goc_run returned %d\n", rc);
+    return rc;
+}
+
+void test_atomic_max(atomic_long *max, long v) {
+    long m = atomic_load(max);
+    while (v > m && !atomic_compare_exchange_weak(max, &m, v)) {
+    }
+}
+
+/* ---- waiting for goroutines ---- */
+
+void test_settle_goroutines(int want) { WAIT_UNTIL(goc_num_goroutine() == want, TEST_PATIENCE_S); }
+
+void test_let_others_run(void) {
+    for (int i = 0; i < 1000; i++)
+        goc_yield();
+    goc_sleep(20 * GOC_MILLISECOND);
+    for (int i = 0; i < 200; i++)
+        goc_yield();
+}
+
+void test_check_stays_blocked(atomic_int *started, atomic_int *finished) {
+    WAIT_UNTIL(atomic_load(started) == 1, TEST_PATIENCE_S);
+    test_let_others_run();
+    CHECK_EQ_INT(atomic_load(finished), 0);
+}
+
+struct wg_closer {
+    goc_waitgroup *wg;
+    goc_chan *fin;
+};
+
+static void wg_closer_fn(void *arg) {
+    struct wg_closer *w = arg;
+    goc_wg_wait(w->wg);
+    goc_chan_close(w->fin);
+    goc_chan_release(w->fin);
+}
+
+void test_wg_wait_bounded(goc_waitgroup *wg, double seconds, const char *what) {
+    goc_chan *fin = test_chan_make(0, 0);
+    TEST_GO_ARGS(wg_closer_fn, struct wg_closer, wg, goc_chan_retain(fin));
+    goc_chan *t = goc_after((goc_duration)(seconds * 1e9));
+    CHECK(t != NULL);
+    goc_case cs[] = {GOC_RECV(fin, NULL, NULL), GOC_RECV(t, NULL, NULL)};
+    int i = goc_select(cs, 2);
+    if (i != 0) {
+        goc_dump(2);
+        FAIL("%s: not finished after %g s (deadlock?)", what, seconds);
+    }
+    goc_chan_release(t);
+    goc_chan_release(fin);
+}
+
+char *test_dump(void) {
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    goc_dump(fileno(f));
+    long n = lseek(fileno(f), 0, SEEK_END);
+    CHECK(n >= 0);
+    char *buf = malloc((size_t)n + 1);
+    CHECK(buf != NULL);
+    CHECK_EQ_INT(pread(fileno(f), buf, (size_t)n, 0), n);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int test_count_parked(const char *reason) {
+    char *buf = test_dump();
+    char pat[64];
+    snprintf(pat, sizeof pat, "[%s,", reason);
+    int count = 0;
+    for (const char *p = buf; (p = strstr(p, pat)) != NULL; p++)
+        count++;
+    free(buf);
+    return count;
+}
+
+/* ---- channels, producers and consumers ---- */
+
+goc_chan *test_chan_make(size_t elem_size, size_t cap) {
+    goc_chan *c = goc_chan_make(elem_size, cap);
+    CHECK_MSG(c != NULL, "goc_chan_make(%zu, %zu) failed", elem_size, cap);
+    return c;
+}
+
+int test_try_recv(goc_chan *c, void *out) {
+    goc_case cs[] = {GOC_RECV(c, out, NULL)};
+    return goc_select_try(cs, 1);
+}
+
+int test_try_send(goc_chan *c, const void *v) {
+    goc_case cs[] = {GOC_SEND(c, v)};
+    return goc_select_try(cs, 1);
+}
+
+void test_send_seq(goc_chan *c, long from, long n) {
+    for (long i = 0; i < n; i++) {
+        long v = from + i;
+        goc_chan_send(c, &v);
+    }
+}
+
+struct seq_sender {
+    goc_chan *c;
+    long from, n;
+    bool close_after;
+    goc_waitgroup *wg;
+};
+
+static void seq_sender_fn(void *arg) {
+    struct seq_sender *s = arg;
+    test_send_seq(s->c, s->from, s->n);
+    if (s->close_after)
+        goc_chan_close(s->c);
+    if (s->wg)
+        goc_wg_done(s->wg);
+}
+
+void test_go_send_seq(goc_chan *c, long from, long n, bool close_after, goc_waitgroup *wg) {
+    TEST_GO_ARGS(seq_sender_fn, struct seq_sender, c, from, n, close_after, wg);
+}
+
+struct closer {
+    goc_waitgroup *wg;
+    goc_chan *chans[8];
+    int n;
+};
+
+static void closer_fn(void *arg) {
+    struct closer *k = arg;
+    goc_wg_wait(k->wg);
+    for (int i = 0; i < k->n; i++)
+        goc_chan_close(k->chans[i]);
+}
+
+void test_go_close_after_wait(goc_waitgroup *wg, goc_chan *const *chans, int n) {
+    struct closer k = {.wg = wg, .n = n};
+    CHECK(n >= 0 && n <= 8);
+    for (int i = 0; i < n; i++)
+        k.chans[i] = chans[i];
+    CHECK_EQ_INT(goc_go_args(closer_fn, &k, sizeof k), 0);
+}
+
+void test_tally_init(test_tally *t, long n) {
+    t->n = n;
+    t->seen = calloc(n > 0 ? (size_t)n : 1, sizeof *t->seen);
+    CHECK(t->seen != NULL);
+    atomic_store(&t->count, 0);
+    atomic_store(&t->sum, 0);
+}
+
+void test_tally_take(test_tally *t, long v) {
+    CHECK_MSG(v >= 0 && v < t->n, "value %ld out of range", v);
+    CHECK_MSG(atomic_fetch_add(&t->seen[v], 1) == 0, "value %ld received twice", v);
+    atomic_fetch_add(&t->count, 1);
+    atomic_fetch_add(&t->sum, v);
+}
+
+void test_tally_check(test_tally *t) {
+    CHECK_EQ_INT(atomic_load(&t->count), t->n);
+    CHECK_EQ_INT(atomic_load(&t->sum), t->n * (t->n - 1) / 2);
+    for (long i = 0; i < t->n; i++)
+        CHECK_MSG(atomic_load(&t->seen[i]) == 1, "value %ld received %d times", i,
+                  (int)atomic_load(&t->seen[i]));
+    free(t->seen);
+    t->seen = NULL;
+}
+
+long test_recv_tally(goc_chan *c, test_tally *t) {
+    long v, got = 0;
+    while (goc_chan_recv(c, &v)) {
+        test_tally_take(t, v);
+        got++;
+    }
+    return got;
+}
+
+static unsigned char big_byte(uint64_t seq, size_t j) {
+    return (unsigned char)(seq * 31 + j * 7 + (j >> 8));
+}
+
+void test_big_fill(struct test_big *b, uint64_t seq) {
+    b->seq = seq;
+    for (size_t j = 0; j < sizeof b->bytes; j++)
+        b->bytes[j] = big_byte(seq, j);
+}
+
+void test_big_check(const struct test_big *b, uint64_t seq) {
+    CHECK_EQ_U64(b->seq, seq);
+    for (size_t j = 0; j < sizeof b->bytes; j++)
+        CHECK_MSG(b->bytes[j] == big_byte(seq, j), "element %llu byte %zu corrupted",
+                  (unsigned long long)seq, j);
+}
+
+/* ---- random numbers ---- */
+
+uint64_t test_rand(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+uint64_t test_rand_seed(uint64_t salt) {
+    uint64_t s = (uint64_t)test_now_ns() ^ (salt * 0x9E3779B97F4A7C15ULL);
+    return s ? s : 1;
+}
+
+/* ---- contexts ---- */
+
+bool test_ctx_done_closed(goc_ctx *c) {
+    goc_chan *d = goc_ctx_done(c);
+    if (!d)
+        return false;
+    bool ok = true;
+    goc_case cs[] = {GOC_RECV(d, NULL, &ok)};
+    return goc_select_try(cs, 1) == 0 && !ok;
+}
+
+bool test_ctx_done_open(goc_ctx *c) {
+    goc_chan *d = goc_ctx_done(c);
+    return d && test_try_recv(d, NULL) == -1;
+}
+
+struct delayed_cancel {
+    goc_ctx *ctx; /* a reference of its own */
+    goc_duration after;
+};
+
+static void delayed_cancel_fn(void *arg) {
+    struct delayed_cancel *d = arg;
+    goc_sleep(d->after);
+    goc_ctx_cancel_cause(d->ctx, 0);
+    goc_ctx_release(d->ctx);
+}
+
+void test_cancel_later(goc_ctx *c, goc_duration after) {
+    TEST_GO_ARGS(delayed_cancel_fn, struct delayed_cancel, goc_ctx_retain(c), after);
 }
 
 /* ---- regexes ---- */

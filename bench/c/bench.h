@@ -33,25 +33,31 @@
 #endif
 
 /* Monotonic clock in nanoseconds. */
-static inline int64_t bench_now_ns(void)
-{
+static inline int64_t bench_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Peak resident set size of the process so far, in KiB. */
-static inline long bench_peak_rss_kb(void)
-{
+static inline long bench_peak_rss_kb(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return -1;
     return ru.ru_maxrss;
 }
 
+/* CPU time (user + system, every thread) the process has used, in ns. */
+static inline int64_t bench_cpu_ns(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
 /* Current resident set size (VmRSS from /proc/self/status), in KiB. */
-static inline long bench_vmrss_kb(void)
-{
+static inline long bench_vmrss_kb(void) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return -1;
@@ -68,8 +74,7 @@ static inline long bench_vmrss_kb(void)
 }
 
 /* N from argv[1] if given (for quick smoke runs), else def. */
-static inline int64_t bench_arg_n(int argc, char **argv, int64_t def)
-{
+static inline int64_t bench_arg_n(int argc, char **argv, int64_t def) {
     if (argc < 2)
         return def;
     char *end = NULL;
@@ -82,16 +87,13 @@ static inline int64_t bench_arg_n(int argc, char **argv, int64_t def)
 }
 
 /* Print the one machine-readable result line. */
-static inline void bench_report(const char *name, double value, const char *unit)
-{
-    printf("name=%s value=%.3f unit=%s rss_kb=%ld\n", name, value, unit,
-           bench_peak_rss_kb());
+static inline void bench_report(const char *name, double value, const char *unit) {
+    printf("name=%s value=%.3f unit=%s rss_kb=%ld\n", name, value, unit, bench_peak_rss_kb());
     fflush(stdout);
 }
 
 /* Report a failed validation on stderr; the caller then exits 1. */
-static inline void bench_fail(const char *name, const char *fmt, ...)
-{
+static inline void bench_fail(const char *name, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "bench %s: FAILED: ", name);
     va_start(ap, fmt);
@@ -102,23 +104,18 @@ static inline void bench_fail(const char *name, const char *fmt, ...)
 }
 
 /* Abort on an error from goc_go & co. (out of memory/threads: no result). */
-static inline void bench_check_go(const char *name, int rc)
-{
+static inline void bench_check_go(const char *name, int rc) {
     if (rc != 0) {
         bench_fail(name, "goc_go failed: %s (%d)", goc_strerror(rc), rc);
         exit(1);
     }
 }
 
-static inline void bench_warmup_fn_(void *arg)
-{
-    goc_wg_done((goc_waitgroup *)arg);
-}
+static inline void bench_warmup_fn_(void *arg) { goc_wg_done((goc_waitgroup *)arg); }
 
 /* Start the runtime's machinery (a goroutine spawned, run, finished and
  * waited for) before the clock starts, so start-up is not timed. */
-static inline void bench_warmup(void)
-{
+static inline void bench_warmup(void) {
     goc_waitgroup wg = {0};
     goc_wg_add(&wg, 1);
     bench_check_go("warmup", goc_go(bench_warmup_fn_, &wg));

@@ -6,16 +6,14 @@
 static int64_t N;
 static double result;
 
-static void producer(void *arg)
-{
+static void producer(void *arg) {
     goc_chan *c = arg;
     for (int64_t i = 0; i < N; i++)
         goc_chan_send(c, &i);
     goc_chan_close(c);
 }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     goc_chan *c = goc_chan_make(sizeof(int64_t), 128);
     if (!c) {
@@ -36,16 +34,17 @@ static int bench(void *arg)
 
     int64_t want = N * (N - 1) / 2;
     if (count != N || sum != want) {
-        bench_fail("buffered", "received %" PRId64 " items summing to %" PRId64
-                   ", want %" PRId64 " summing to %" PRId64, count, sum, N, want);
+        bench_fail("buffered",
+                   "received %" PRId64 " items summing to %" PRId64 ", want %" PRId64
+                   " summing to %" PRId64,
+                   count, sum, N, want);
         return 1;
     }
     result = (double)(t1 - t0) / (double)N;
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 10000000);
     if (goc_run(bench, NULL) != 0)
         return 1;

@@ -8,8 +8,7 @@
 static int64_t N;
 static double result;
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     bench_warmup();
     int64_t bad = 0;
@@ -32,8 +31,7 @@ static int bench(void *arg)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 1000000);
     if (goc_run(bench, NULL) != 0)
         return 1;

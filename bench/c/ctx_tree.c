@@ -10,8 +10,7 @@ enum { KIDS = 1000 };
 static int64_t N;
 static double result;
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     static goc_ctx *kids[KIDS];
     bench_warmup();
@@ -41,8 +40,7 @@ static int bench(void *arg)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 1000);
     if (goc_run(bench, NULL) != 0)
         return 1;

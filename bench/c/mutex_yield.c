@@ -11,8 +11,7 @@ static goc_mutex mu; /* zero value: unlocked */
 static int64_t counter;
 static goc_waitgroup wg;
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     (void)arg;
     for (int64_t i = 0; i < N; i++) {
         goc_mutex_lock(&mu);
@@ -23,8 +22,7 @@ static void worker(void *arg)
     goc_wg_done(&wg);
 }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     bench_warmup();
 
@@ -46,8 +44,7 @@ static int bench(void *arg)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 1000000);
     if (goc_run(bench, NULL) != 0)
         return 1;

@@ -21,8 +21,7 @@ static atomic_llong arrived;
 static atomic_llong woke_closed;
 static goc_waitgroup wg;
 
-static void waiter(void *arg)
-{
+static void waiter(void *arg) {
     goc_chan *c = arg;
     atomic_fetch_add_explicit(&arrived, 1, memory_order_relaxed);
     bool ok = goc_chan_recv(c, NULL);
@@ -31,8 +30,7 @@ static void waiter(void *arg)
     goc_wg_done(&wg);
 }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     goc_chan *c = goc_chan_make(0, 0); /* chan struct{} */
     if (!c) {
@@ -62,20 +60,21 @@ static int bench(void *arg)
         return 1;
     }
     if (live < N + 1 || atomic_load(&woke_closed) != N) {
-        bench_fail("parked", "%d goroutines live while parked (want %" PRId64 "), "
+        bench_fail("parked",
+                   "%d goroutines live while parked (want %" PRId64 "), "
                    "%lld woken by the close (want %" PRId64 ")",
                    live, N + 1, (long long)atomic_load(&woke_closed), N);
         return 1;
     }
     if (live != N + 1)
-        fprintf(stderr, "parked: note: goc_num_goroutine() = %d while parked, expected %"
-                PRId64 "\n", live, N + 1);
+        fprintf(stderr,
+                "parked: note: goc_num_goroutine() = %d while parked, expected %" PRId64 "\n", live,
+                N + 1);
     result = (double)(after - before) * 1024.0 / (double)N;
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 100000);
     if (goc_run(bench, NULL) != 0)
         return 1;

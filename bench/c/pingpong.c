@@ -10,8 +10,7 @@ struct pp {
     goc_waitgroup wg;
 };
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     struct pp *p = arg;
     int64_t v;
     while (goc_chan_recv(p->a, &v))
@@ -19,8 +18,7 @@ static void worker(void *arg)
     goc_wg_done(&p->wg);
 }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     static struct pp p;
     p.a = goc_chan_make(sizeof(int64_t), 0);
@@ -52,16 +50,15 @@ static int bench(void *arg)
 
     int64_t want = N * (N - 1) / 2;
     if (bad != 0 || sum != want) {
-        bench_fail("pingpong", "%" PRId64 " wrong replies, sum %" PRId64 " want %" PRId64,
-                   bad, sum, want);
+        bench_fail("pingpong", "%" PRId64 " wrong replies, sum %" PRId64 " want %" PRId64, bad, sum,
+                   want);
         return 1;
     }
     result = (double)(t1 - t0) / (double)N;
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 1000000);
     if (goc_run(bench, NULL) != 0)
         return 1;

@@ -6,15 +6,13 @@
 static int64_t N, HALF;
 static double result;
 
-static void producer(void *arg)
-{
+static void producer(void *arg) {
     goc_chan *c = arg;
     for (int64_t i = 0; i < HALF; i++)
         goc_chan_send(c, &i);
 }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     goc_chan *a = goc_chan_make(sizeof(int64_t), 0);
     goc_chan *b = goc_chan_make(sizeof(int64_t), 0);
@@ -51,7 +49,8 @@ static int bench(void *arg)
 
     int64_t want = HALF * (HALF - 1); /* 2 x (0 + ... + HALF-1) */
     if (from[0] != HALF || from[1] != HALF || other != 0 || sum != want) {
-        bench_fail("select", "%" PRId64 "+%" PRId64 " messages (%" PRId64 " bad indices)"
+        bench_fail("select",
+                   "%" PRId64 "+%" PRId64 " messages (%" PRId64 " bad indices)"
                    " summing to %" PRId64 ", want %" PRId64 "+%" PRId64 " summing to %" PRId64,
                    from[0], from[1], other, sum, HALF, HALF, want);
         return 1;
@@ -60,8 +59,7 @@ static int bench(void *arg)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 1000000);
     HALF = N / 2 > 0 ? N / 2 : 1;
     if (goc_run(bench, NULL) != 0)

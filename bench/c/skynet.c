@@ -15,8 +15,7 @@ struct sky {
     int64_t size;
 };
 
-static void skynet(void *arg)
-{
+static void skynet(void *arg) {
     const struct sky *s = arg;
     if (s->size == 1) {
         goc_chan_send(s->parent, &s->num);
@@ -40,8 +39,7 @@ static void skynet(void *arg)
     goc_chan_send(s->parent, &sum);
 }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     goc_chan *c = goc_chan_make(sizeof(int64_t), 0);
     if (!c) {
@@ -66,8 +64,7 @@ static int bench(void *arg)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     LEAVES = bench_arg_n(argc, argv, 1000000);
     int64_t p = 1;
     while (p < LEAVES)

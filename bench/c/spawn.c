@@ -5,13 +5,9 @@
 static int64_t N;
 static double result;
 
-static void worker(void *arg)
-{
-    goc_wg_done((goc_waitgroup *)arg);
-}
+static void worker(void *arg) { goc_wg_done((goc_waitgroup *)arg); }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     static goc_waitgroup wg;
     bench_warmup();
@@ -29,8 +25,7 @@ static int bench(void *arg)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 1000000);
     if (goc_run(bench, NULL) != 0)
         return 1;

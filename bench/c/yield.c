@@ -9,8 +9,7 @@ static int64_t N;
 static double result;
 static atomic_llong yields;
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     int64_t half = N / 2;
     for (int64_t i = 0; i < half; i++)
         goc_yield();
@@ -18,8 +17,7 @@ static void worker(void *arg)
     goc_wg_done((goc_waitgroup *)arg);
 }
 
-static int bench(void *arg)
-{
+static int bench(void *arg) {
     (void)arg;
     static goc_waitgroup wg;
     goc_maxprocs(1);
@@ -41,8 +39,7 @@ static int bench(void *arg)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     N = bench_arg_n(argc, argv, 10000000);
     if (N < 2)
         N = 2;

@@ -14,8 +14,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +45,9 @@ var workloads = map[string]workload{
 	"mutex_yield": {1000000, "ns/op", func(n int64) (float64, error) { return mutexBench(n, true) }},
 	"ctx_tree":    {1000, "ns/op", ctxTree},
 	"ctx_cancel":  {1000000, "ns/op", ctxCancel},
+	"dump":        {10000, "ms", dumpBench},
+	"echo":        {100000, "ns/op", echo},
+	"idleconn":    {8000, "B/conn", idleconn},
 }
 
 // ctx_tree: a WithCancel root with 1,000 WithCancel children, then cancel
@@ -87,6 +92,9 @@ func ctxCancel(n int64) (float64, error) {
 }
 
 func main() {
+	if netMain(os.Args) {
+		return
+	}
 	if len(os.Args) < 2 || len(os.Args) > 3 {
 		usage()
 	}
@@ -109,7 +117,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench %s: FAILED: %v\n", name, err)
 		os.Exit(1)
 	}
-	fmt.Printf("name=%s value=%.3f unit=%s rss_kb=%d\n", name, value, w.unit, peakRSSKB())
+	extra := ""
+	if name == "echo" {
+		extra = fmt.Sprintf(" cpu_ns=%.1f", echoCPU)
+	}
+	fmt.Printf("name=%s value=%.3f unit=%s rss_kb=%d%s\n", name, value, w.unit, peakRSSKB(), extra)
 }
 
 func usage() {
@@ -377,6 +389,51 @@ func parked(n int64) (float64, error) {
 			live, n+1, atomic.LoadInt64(&wokeClosed), n)
 	}
 	return float64(after-before) * 1024 / float64(n), nil
+}
+
+// dump: N goroutines blocked receiving from one channel (established as in
+// parked), then Go's full goroutine profile, pprof.Lookup("goroutine").
+// WriteTo(io.Discard, 2) (the text of a SIGQUIT dump), dumpRounds times;
+// ms per dump. The same method as the C program's goc_dump to /dev/null.
+const dumpRounds = 10
+
+func dumpBench(n int64) (float64, error) {
+	c := make(chan struct{})
+	var wg sync.WaitGroup
+	var arrived, wokeClosed int64
+	wg.Add(int(n))
+	for i := int64(0); i < n; i++ {
+		go func() {
+			atomic.AddInt64(&arrived, 1)
+			if _, ok := <-c; !ok {
+				atomic.AddInt64(&wokeClosed, 1)
+			}
+			wg.Done()
+		}()
+	}
+	for atomic.LoadInt64(&arrived) < n {
+		runtime.Gosched()
+	}
+	settleEnd := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(settleEnd) {
+		runtime.Gosched()
+	}
+	live := runtime.NumGoroutine()
+	prof := pprof.Lookup("goroutine")
+	t0 := time.Now()
+	for i := 0; i < dumpRounds; i++ {
+		if err := prof.WriteTo(io.Discard, 2); err != nil {
+			return 0, err
+		}
+	}
+	el := time.Since(t0)
+	close(c)
+	wg.Wait()
+	if int64(live) < n+1 || atomic.LoadInt64(&wokeClosed) != n {
+		return 0, fmt.Errorf("%d goroutines live while parked (want %d), %d woken by the close (want %d)",
+			live, n+1, atomic.LoadInt64(&wokeClosed), n)
+	}
+	return float64(el.Nanoseconds()) / 1e6 / dumpRounds, nil
 }
 
 // mutex / mutex_yield: 4 goroutines x N times lock; counter++; [Gosched;]

@@ -35,12 +35,13 @@ extern "C" {
 
 /* A mutual-exclusion lock. Zero value: unlocked. 8 bytes. */
 typedef struct goc_mutex {
-    _Atomic int32_t state; /* locked, woken, starving bits; waiter count above */
-    uint32_t sema;         /* address key of the waiters' semaphore */
+    GOC_ATOMIC(int32_t) state; /* locked, woken, starving bits; waiter count above */
+    uint32_t sema;             /* address key of the waiters' semaphore */
 } goc_mutex;
 
 /* Static initializer (the same as zeroing it). */
-#define GOC_MUTEX_INIT {0, 0}
+#define GOC_MUTEX_INIT                                                                             \
+    { 0, 0 }
 
 /* m.Lock(): lock m, waiting until it is available. A goroutine that waits is
  * parked; a plain thread blocks. The lock is not tied to a goroutine: it may
@@ -71,14 +72,16 @@ GOC_API void goc_mutex_unlock(goc_mutex *m);
  * block until that writer has had it (so writers do not starve), which also
  * means a reader must not take a read lock it already holds recursively. */
 typedef struct goc_rwmutex {
-    goc_mutex w;                  /* held by the active or pending writer */
-    uint32_t writer_sem;          /* the writer waits here for departing readers */
-    uint32_t reader_sem;          /* readers wait here for the writer to finish */
-    _Atomic int32_t reader_count; /* readers; minus 2^30 while a writer is pending */
-    _Atomic int32_t reader_wait;  /* departing readers the writer still waits for */
+    goc_mutex w;                      /* held by the active or pending writer */
+    uint32_t writer_sem;              /* the writer waits here for departing readers */
+    uint32_t reader_sem;              /* readers wait here for the writer to finish */
+    GOC_ATOMIC(int32_t) reader_count; /* readers; minus 2^30 while a writer is pending */
+    GOC_ATOMIC(int32_t) reader_wait;  /* departing readers the writer still waits for */
 } goc_rwmutex;
 
-#define GOC_RWMUTEX_INIT {GOC_MUTEX_INIT, 0, 0, 0, 0}
+/* Static initializer (the same as zeroing it). */
+#define GOC_RWMUTEX_INIT                                                                           \
+    { GOC_MUTEX_INIT, 0, 0, 0, 0 }
 
 /* rw.RLock(): lock for reading; waits while a writer holds or waits for the
  * lock. At most 2^30 - 1 simultaneous readers. */
@@ -105,18 +108,26 @@ GOC_API void goc_rwmutex_unlock(goc_rwmutex *rw);
 
 /* sync.WaitGroup. Zero value: counter 0. */
 typedef struct goc_waitgroup {
-    _Atomic uint64_t state; /* high 32 bits: counter; low 32 bits: waiters */
-    uint32_t sema;          /* address key of the waiters' semaphore */
+    GOC_ATOMIC(uint64_t) state; /* high 32 bits: counter; low 32 bits: waiters */
+    uint32_t sema;              /* address key of the waiters' semaphore */
 } goc_waitgroup;
 
-/* Add delta to the counter; a negative counter panics
- * "sync: negative WaitGroup counter". */
+/* wg.Add(delta): add delta (may be negative) to the counter; when it
+ * reaches zero every waiter is released. Call it before starting the
+ * goroutine it counts. A negative counter panics "sync: negative WaitGroup
+ * counter"; an Add from zero racing with Wait panics "sync: WaitGroup
+ * misuse: Add called concurrently with Wait". Never blocks. */
 GOC_API void goc_wg_add(goc_waitgroup *wg, int delta);
+/* wg.Done(): goc_wg_add(wg, -1). */
 GOC_API void goc_wg_done(goc_waitgroup *wg);
-/* Block until the counter is zero. The group is reusable once Wait returns. */
+/* wg.Wait(): block until the counter is zero (at once if it is). The group
+ * is reusable once Wait returns; reusing it earlier panics "sync: WaitGroup
+ * is reused before previous Wait has returned". goc_wg_wait_ctx
+ * (goc/context.h) also stops when a context ends. */
 GOC_API void goc_wg_wait(goc_waitgroup *wg);
-/* wg.Go(fn): Add(1), then go { fn(arg); Done() }. Returns 0 or -errno
- * (the counter is restored on failure). */
+/* wg.Go(fn): Add(1), then go { fn(arg); Done() }. Returns 0, -EINVAL (fn
+ * is NULL), -ENOMEM or -EAGAIN (as goc_go; the counter is restored on
+ * failure). Done does not run if fn ends its goroutine with goc_exit. */
 GOC_API int goc_wg_go(goc_waitgroup *wg, void (*fn)(void *arg), void *arg);
 
 /* ------------------------------------------------------------------ */
@@ -124,11 +135,13 @@ GOC_API int goc_wg_go(goc_waitgroup *wg, void (*fn)(void *arg), void *arg);
 
 /* Zero value: not yet done. */
 typedef struct goc_once {
-    _Atomic uint32_t done; /* 1 once fn has returned */
-    goc_mutex m;           /* serializes the first callers */
+    GOC_ATOMIC(uint32_t) done; /* 1 once fn has returned */
+    goc_mutex m;               /* serializes the first callers */
 } goc_once;
 
-#define GOC_ONCE_INIT {0, GOC_MUTEX_INIT}
+/* Static initializer (the same as zeroing it). */
+#define GOC_ONCE_INIT                                                                              \
+    { 0, GOC_MUTEX_INIT }
 
 /* once.Do(f): call fn(arg) if and only if this is the first call of
  * goc_once_do for `once`. Every concurrent caller waits until that first
@@ -149,16 +162,17 @@ GOC_API void goc_once_do(goc_once *once, void (*fn)(void *arg), void *arg);
  * are woken in the order they started to wait (Go's notify list: each Wait
  * takes a ticket; Signal wakes the oldest ticket). */
 typedef struct goc_cond {
-    goc_mutex *L;              /* the mutex Wait releases; set by goc_cond_init */
-    _Atomic uintptr_t checker; /* the cond's own address: detects copies */
-    _Atomic uint32_t wait;     /* ticket of the next waiter */
-    _Atomic uint32_t notify;   /* ticket of the next waiter to wake */
-    _Atomic uint32_t lock;     /* runtime lock over notify, head and tail */
-    void *head, *tail;         /* parked waiters in ticket order */
+    goc_mutex *L;                  /* the mutex Wait releases; set by goc_cond_init */
+    GOC_ATOMIC(uintptr_t) checker; /* the cond's own address: detects copies */
+    GOC_ATOMIC(uint32_t) wait;     /* ticket of the next waiter */
+    GOC_ATOMIC(uint32_t) notify;   /* ticket of the next waiter to wake */
+    uint64_t lock[2];              /* runtime lock over notify, head and tail */
+    void *head, *tail;             /* parked waiters in ticket order */
 } goc_cond;
 
 /* Static initializer: goc_cond c = GOC_COND_INIT(&mu); (as goc_cond_init). */
-#define GOC_COND_INIT(mutex) {(mutex), 0, 0, 0, 0, NULL, NULL}
+#define GOC_COND_INIT(mutex)                                                                       \
+    { (mutex), 0, 0, 0, {0, 0}, NULL, NULL }
 
 /* sync.NewCond(mutex) in place: make c an empty condition variable bound to
  * mutex. Call before any use, not while goroutines wait on c. */
@@ -186,9 +200,9 @@ GOC_API void goc_cond_broadcast(goc_cond *c);
  * Capacity: per processor one private item and a ring of 16; plus 32 for
  * plain threads. */
 typedef struct goc_pool {
-    void *(*new_fn)(void);      /* immutable after init */
-    void (*free_fn)(void *);    /* immutable after init */
-    void *_Atomic impl;         /* per-processor caches, made on first use */
+    void *(*new_fn)(void);   /* immutable after init */
+    void (*free_fn)(void *); /* immutable after init */
+    GOC_ATOMIC(void *) impl; /* per-processor caches, made on first use */
 } goc_pool;
 
 /* Set the constructor and destructor. new_fn makes an item when the pool is
@@ -205,9 +219,10 @@ GOC_API void *goc_pool_get(goc_pool *p);
  * processor's cache is full the item is freed with free_fn. If memory for
  * the caches cannot be had, the pool degrades to new_fn/free_fn per call. */
 GOC_API void goc_pool_put(goc_pool *p, void *item);
-/* Free every cached item with free_fn and the caches themselves. No other
- * call on p may be in progress. Afterwards p is an empty pool with the same
- * functions and may be used again. */
+/* Free every cached item with free_fn and the caches themselves (Go leaves
+ * this to the garbage collector). A pool that was used holds memory until
+ * destroyed. No other call on p may be in progress. Afterwards p is an
+ * empty pool with the same functions and may be used again. */
 GOC_API void goc_pool_destroy(goc_pool *p);
 
 /* ------------------------------------------------------------------ */
@@ -227,10 +242,12 @@ GOC_API void goc_pool_destroy(goc_pool *p);
  * callback. An empty map costs about 8 KiB. */
 typedef struct goc_map goc_map;
 
-/* A new, empty map; NULL if memory could not be had. */
+/* A new, empty map (Go: var m sync.Map). Free it with goc_map_free. NULL
+ * with errno ENOMEM if memory could not be had. */
 GOC_API goc_map *goc_map_new(void);
-/* Free the map and its copies of the keys (not the values). No other call
- * on m may be in progress. NULL is ignored. */
+/* Free the map and its copies of the keys (not the values: free those
+ * first, e.g. in a goc_map_range, if the map owns them). No other call on
+ * m may be in progress. NULL is ignored. */
 GOC_API void goc_map_free(goc_map *m);
 
 /* m.Load(key): true and *val = the value if key is present; false (and
@@ -252,7 +269,7 @@ GOC_API int goc_map_load_or_store(goc_map *m, const void *key, size_t len, void 
  * present, false (*val = NULL) if not. val may be NULL. */
 GOC_API bool goc_map_load_and_delete(goc_map *m, const void *key, size_t len, void **val);
 
-/* m.Delete(key). */
+/* m.Delete(key): remove key if present. Never allocates. */
 GOC_API void goc_map_delete(goc_map *m, const void *key, size_t len);
 
 /* m.Swap(key, val): store val; if key was present, *previous = its old value
@@ -278,9 +295,8 @@ GOC_API bool goc_map_compare_and_delete(goc_map *m, const void *key, size_t len,
  * snapshot. No lock is held while fn runs, so fn may call anything on m
  * (store, delete, another range) and may block. `key` points to the map's
  * own copy, valid until fn returns. Never allocates. */
-GOC_API void goc_map_range(goc_map *m,
-                           bool (*fn)(const void *key, size_t len, void *val, void *arg),
-                           void *arg);
+GOC_API void
+goc_map_range(goc_map *m, bool (*fn)(const void *key, size_t len, void *val, void *arg), void *arg);
 
 /* The number of keys (Go's sync.Map has none; this is what counting in
  * Range gives, without walking). Exact when no call is modifying m; with

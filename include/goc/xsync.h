@@ -75,34 +75,55 @@ extern "C" {
 
 typedef struct goc_errgroup goc_errgroup;
 
-/* A new group. NULL (errno ENOMEM) if memory is short. */
+/* errgroup.WithContext(parent) (parent NULL: a zero errgroup.Group). A new
+ * group; free it with goc_errgroup_free. NULL (errno ENOMEM) if memory is
+ * short. */
 GOC_API goc_errgroup *goc_errgroup_new(goc_ctx *parent);
-/* The group's context; NULL if the group was made with a NULL parent. */
+/* The ctx WithContext returns: the group's context, owned by the group
+ * (valid until goc_errgroup_free; retain it to keep it longer). NULL if the
+ * group was made with a NULL parent. */
 GOC_API goc_ctx *goc_errgroup_ctx(goc_errgroup *g);
-/* go fn(ctx, arg) in a new goroutine of the group (waits for a free slot
- * when a limit is set). */
+/* g.Go(f): go fn(ctx, arg) in a new goroutine of the group (waits for a
+ * free slot when a limit is set). fn returns 0 for success or an error
+ * (a negative errno by convention). fn NULL panics "errgroup: nil
+ * function". */
 GOC_API void goc_errgroup_go(goc_errgroup *g, int (*fn)(goc_ctx *ctx, void *arg), void *arg);
 /* As goc_errgroup_go, but returns false instead of waiting when the limit
  * is reached. Also false (with the error recorded in the group, as for
  * goc_errgroup_go) if the goroutine could not be started. */
 GOC_API bool goc_errgroup_try_go(goc_errgroup *g, int (*fn)(goc_ctx *ctx, void *arg), void *arg);
-/* At most n active goroutines; n < 0: no limit. */
+/* g.SetLimit(n): at most n active goroutines; n < 0: no limit. Panics
+ * "errgroup: modify limit while N goroutines in the group are still
+ * active" when goroutines counted against a limit are active. */
 GOC_API void goc_errgroup_set_limit(goc_errgroup *g, int n);
-/* Wait for every goroutine of the group, cancel the group's context, and
- * return the first non-zero value a fn returned (or a start failure), else 0. */
+/* g.Wait(): wait for every goroutine of the group, cancel the group's
+ * context, and return the first non-zero value a fn returned (or a start
+ * failure), else 0. */
 GOC_API int goc_errgroup_wait(goc_errgroup *g);
+/* Free the group and release its context (which cancels it). NULL is
+ * ignored. Panics "errgroup: freed while N goroutines in the group are
+ * still active" if any are. No Go counterpart (garbage collector). */
 GOC_API void goc_errgroup_free(goc_errgroup *g);
 
 typedef struct goc_sema goc_sema;
 
-/* A semaphore with `capacity` units (>= 0), all free. NULL (errno EINVAL
- * for a negative capacity, ENOMEM) on failure. */
+/* semaphore.NewWeighted(capacity): a semaphore with `capacity` units
+ * (>= 0), all free; free it with goc_sema_free. NULL (errno EINVAL for a
+ * negative capacity, ENOMEM) on failure. */
 GOC_API goc_sema *goc_sema_new(int64_t capacity);
-/* 0, the ctx error (-ECANCELED, -ETIMEDOUT), -EINVAL (n < 0) or -ENOMEM. */
+/* s.Acquire(ctx, n): take n units, waiting (FIFO) until they are free or
+ * ctx is done (ctx NULL: background, never done). 0, the ctx error
+ * (-ECANCELED, -ETIMEDOUT; nothing taken), -EINVAL (n < 0) or -ENOMEM. */
 GOC_API int goc_sema_acquire(goc_sema *s, int64_t n, goc_ctx *ctx);
-/* Take n units without waiting: false if they are not free or others wait. */
+/* s.TryAcquire(n): take n units without waiting: false if they are not
+ * free, others wait, or n < 0. */
 GOC_API bool goc_sema_try_acquire(goc_sema *s, int64_t n);
+/* s.Release(n): give back n units and wake the waiters they satisfy, in
+ * order. Never blocks. Panics "semaphore: released more than held", and
+ * for a negative n. */
 GOC_API void goc_sema_release(goc_sema *s, int64_t n);
+/* Free the semaphore. NULL is ignored. Panics "semaphore: freed while
+ * goroutines are waiting on it" if any are. No Go counterpart. */
 GOC_API void goc_sema_free(goc_sema *s);
 
 #ifdef __cplusplus

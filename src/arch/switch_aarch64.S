@@ -1,10 +1,10 @@
 /* aarch64 (AAPCS64) context switch; see arch/arch.h for the contract.
  *
- * Saved frame (176 bytes), from the saved stack pointer upwards:
- *   0: x19 x20  16: x21 x22  32: x23 x24  48: x25 x26  64: x27 x28
- *   80: x29 (fp) x30 (lr)  96: d8 d9  112: d10 d11  128: d12 d13
- *   144: d14 d15  160: fpcr  168: pad
+ * The saved frame's layout is in arch/frame.h (GARCH_FRAME_*), shared
+ * with frame.c.
  */
+#include "arch/frame.h"
+
     .text
 
     .globl  garch_switch
@@ -13,35 +13,35 @@
     .p2align 4
 garch_switch:                   /* x0 = void **save_sp, x1 = void *new_sp */
     .cfi_startproc
-    sub     sp, sp, #176
-    stp     x19, x20, [sp, #0]
-    stp     x21, x22, [sp, #16]
-    stp     x23, x24, [sp, #32]
-    stp     x25, x26, [sp, #48]
-    stp     x27, x28, [sp, #64]
-    stp     x29, x30, [sp, #80]
-    stp     d8, d9, [sp, #96]
-    stp     d10, d11, [sp, #112]
-    stp     d12, d13, [sp, #128]
-    stp     d14, d15, [sp, #144]
+    sub     sp, sp, #GARCH_FRAME_SIZE
+    stp     x19, x20, [sp, #GARCH_FRAME_X19]
+    stp     x21, x22, [sp, #GARCH_FRAME_X21]
+    stp     x23, x24, [sp, #GARCH_FRAME_X23]
+    stp     x25, x26, [sp, #GARCH_FRAME_X25]
+    stp     x27, x28, [sp, #GARCH_FRAME_X27]
+    stp     x29, x30, [sp, #GARCH_FRAME_X29]
+    stp     d8, d9, [sp, #GARCH_FRAME_D8]
+    stp     d10, d11, [sp, #GARCH_FRAME_D10]
+    stp     d12, d13, [sp, #GARCH_FRAME_D12]
+    stp     d14, d15, [sp, #GARCH_FRAME_D14]
     mrs     x9, fpcr
-    str     x9, [sp, #160]
+    str     x9, [sp, #GARCH_FRAME_FPCR]
     mov     x9, sp
     str     x9, [x0]
     mov     sp, x1
-    ldr     x9, [sp, #160]
+    ldr     x9, [sp, #GARCH_FRAME_FPCR]
     msr     fpcr, x9
-    ldp     x19, x20, [sp, #0]
-    ldp     x21, x22, [sp, #16]
-    ldp     x23, x24, [sp, #32]
-    ldp     x25, x26, [sp, #48]
-    ldp     x27, x28, [sp, #64]
-    ldp     x29, x30, [sp, #80]
-    ldp     d8, d9, [sp, #96]
-    ldp     d10, d11, [sp, #112]
-    ldp     d12, d13, [sp, #128]
-    ldp     d14, d15, [sp, #144]
-    add     sp, sp, #176
+    ldp     x19, x20, [sp, #GARCH_FRAME_X19]
+    ldp     x21, x22, [sp, #GARCH_FRAME_X21]
+    ldp     x23, x24, [sp, #GARCH_FRAME_X23]
+    ldp     x25, x26, [sp, #GARCH_FRAME_X25]
+    ldp     x27, x28, [sp, #GARCH_FRAME_X27]
+    ldp     x29, x30, [sp, #GARCH_FRAME_X29]
+    ldp     d8, d9, [sp, #GARCH_FRAME_D8]
+    ldp     d10, d11, [sp, #GARCH_FRAME_D10]
+    ldp     d12, d13, [sp, #GARCH_FRAME_D12]
+    ldp     d14, d15, [sp, #GARCH_FRAME_D14]
+    add     sp, sp, #GARCH_FRAME_SIZE
     ret
     .cfi_endproc
     .size   garch_switch, .-garch_switch

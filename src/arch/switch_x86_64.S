@@ -1,10 +1,10 @@
 /* x86_64 (SysV ABI) context switch; see arch/arch.h for the contract.
  *
- * Saved frame, from the saved stack pointer upwards:
- *   0: MXCSR (4 bytes, only with GOC_SWITCH_MXCSR)  4: x87 control word
- *   (8 bytes in all)
- *   8: r15  16: r14  24: r13  32: r12  40: rbx  48: rbp  56: return address
+ * The saved frame's layout is in arch/frame.h (GARCH_FRAME_*), shared
+ * with frame.c: the pushes below must produce exactly that layout.
  */
+#include "arch/frame.h"
+
     .text
 
     .globl  garch_switch
@@ -19,18 +19,18 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
     pushq   %r13
     pushq   %r14
     pushq   %r15
-    subq    $8, %rsp
+    subq    $GARCH_FRAME_R15, %rsp
 #ifdef GOC_SWITCH_MXCSR
-    stmxcsr (%rsp)
+    stmxcsr GARCH_FRAME_MXCSR(%rsp)
 #endif
-    fnstcw  4(%rsp)
+    fnstcw  GARCH_FRAME_X87CW(%rsp)
     movq    %rsp, (%rdi)
     movq    %rsi, %rsp
 #ifdef GOC_SWITCH_MXCSR
-    ldmxcsr (%rsp)
+    ldmxcsr GARCH_FRAME_MXCSR(%rsp)
 #endif
-    fldcw   4(%rsp)
-    addq    $8, %rsp
+    fldcw   GARCH_FRAME_X87CW(%rsp)
+    addq    $GARCH_FRAME_R15, %rsp
     popq    %r15
     popq    %r14
     popq    %r13

@@ -24,9 +24,16 @@
  *   winning sudog in g.param. The select then relocks everything and removes
  *   its other sudogs.
  *
+ * Creators' hooks (chan/chan.h)
+ *   The layer that makes a channel may hide its buffer (len and cap then
+ *   report 0) and register a callback that the last goc_chan_release calls,
+ *   with no lock held, just before the free. Both are generic: time uses
+ *   them for its timer channels, and chan knows nothing of time.
+ *
  * Invariants
  *   - At most one of recvq, sendq is non-empty (unless its waiters are
- *     selects already claimed, which dequeue() skips).
+ *     selects already claimed, which dequeue() skips, or one select has
+ *     both a send and a receive case on the channel).
  *   - qcount <= dataqsiz; buffered elements occupy [recvx, recvx+qcount).
  *   - closed never goes back to false.
  *   - A sudog is in a queue only while its goroutine is parked on it; it is
@@ -44,81 +51,125 @@
 #define _GNU_SOURCE
 #include <goc/chan.h>
 
+#include "chan/chan.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "debug.h"
-#include "failpoint.h"
+#include "chan/chan.h"
+
+#include "base/assert.h"
+#include "base/failpoint.h"
 #include "sched/sched.h"
 
-#if defined(GOC_RACE)
-#include <sanitizer/tsan_interface.h>
-#define RACE_RELEASE(a) __tsan_release(a)
-#define RACE_ACQUIRE(a) __tsan_acquire(a)
-#else
-#define RACE_RELEASE(a) ((void)0)
-#define RACE_ACQUIRE(a) ((void)0)
-#endif
+#include "base/race.h"
 
-typedef struct waitq {
-    sudog *first, *last;
-} waitq;
+typedef glist waitq; /* of sudog.link, FIFO */
 
 struct goc_chan {
     glock lock;
-    bool closed;         /* lock */
-    size_t qcount;       /* lock; read racily by len */
-    size_t dataqsiz;     /* immutable */
-    size_t elemsize;     /* immutable */
-    size_t sendx, recvx; /* lock */
-    waitq recvq, sendq;  /* lock */
-    _Atomic long refs;   /* references; the last release frees */
+    bool closed;            /* lock */
+    bool hidebuf;           /* immutable once shared: len and cap report 0 */
+    size_t qcount;          /* lock (len takes it too) */
+    size_t dataqsiz;        /* immutable */
+    size_t elemsize;        /* immutable */
+    size_t sendx, recvx;    /* lock */
+    waitq recvq, sendq;     /* lock */
+    _Atomic long refs;      /* references; the last release frees */
+    void (*onlast)(void *); /* immutable once shared: called by the last release */
+    void *onlast_arg;
     _Alignas(16) unsigned char buf[];
 };
 
 enum { MAX_CHAN_BYTES = 1L << 40 };
 
-/* ---- wait queues ---- */
+/* ---- invariants (Debug builds) ---- */
 
-static void enqueue(waitq *q, sudog *s) {
-    s->next = NULL;
-    s->prev = q->last;
-    if (q->last)
-        q->last->next = s;
-    else
-        q->first = s;
-    q->last = s;
+#ifdef GOC_DEBUG
+/* The goroutine of q's first live waiter, or NULL when every sudog in q is
+ * a select's that some other waker already claimed (such a sudog stays
+ * queued until its owner relocks and removes it; dequeue() skips it).
+ * Stops at the first live waiter, so it is O(1) when there is one and
+ * short otherwise (claimed sudogs are removed promptly). */
+static const g *waitq_first_live(const waitq *q) {
+    glist_for_each(n, q) {
+        const sudog *s = glist_entry(n, sudog, link);
+        if (!s->isselect || atomic_load(&s->g->selectdone) == 0)
+            return s->g;
+    }
+    return NULL;
+}
+#define waitq_only_claimed(q) (waitq_first_live(q) == NULL)
+#endif
+
+/* The design comment's invariants; c locked. A select's claim only ever
+ * goes from 0 to 1 while its sudog is queued here, which can only make
+ * waitq_only_claimed truer, so the checks hold without the other locks. */
+static inline void chan_assert(goc_chan *c) {
+#ifdef GOC_DEBUG
+    glock_assert_held(&c->lock);
+    GOC_ASSERT(c->qcount <= c->dataqsiz);
+    if (c->dataqsiz == 0) {
+        GOC_ASSERT(c->sendx == 0 && c->recvx == 0);
+    } else {
+        GOC_ASSERT(c->sendx < c->dataqsiz && c->recvx < c->dataqsiz);
+        /* buffered elements occupy [recvx, recvx+qcount) */
+        GOC_ASSERT((c->recvx + c->qcount) % c->dataqsiz == c->sendx);
+    }
+    GOC_ASSERT((c->recvq.first == NULL) == (c->recvq.last == NULL));
+    GOC_ASSERT((c->sendq.first == NULL) == (c->sendq.last == NULL));
+    GOC_ASSERT(!c->recvq.first || (!c->recvq.first->prev && !c->recvq.last->next));
+    GOC_ASSERT(!c->sendq.first || (!c->sendq.first->prev && !c->sendq.last->next));
+    /* At most one queue holds live waiters, except for one select that
+     * both sends and receives on c (it never pairs with itself); any other
+     * arrival would have paired with it. */
+    if (!waitq_only_claimed(&c->recvq)) {
+        const g *sg = waitq_first_live(&c->sendq);
+        GOC_ASSERT(sg == NULL || sg == waitq_first_live(&c->recvq));
+    }
+    /* Live receivers wait only on an empty buffer, live senders only on a
+     * full one; a closed channel has no live waiter at all. */
+    if (c->qcount > 0 || c->closed)
+        GOC_ASSERT(waitq_only_claimed(&c->recvq));
+    if (c->qcount < c->dataqsiz || c->closed)
+        GOC_ASSERT(waitq_only_claimed(&c->sendq));
+    GOC_ASSERT(atomic_load_explicit(&c->refs, memory_order_relaxed) >= 0);
+#else
+    (void)c;
+#endif
 }
 
-static void remove_sudog(waitq *q, sudog *s) {
-    if (s->prev)
-        s->prev->next = s->next;
-    else if (q->first == s)
-        q->first = s->next;
-    else
+/* ---- wait queues (c locked) ---- */
+
+static inline void enqueue(goc_chan *c, waitq *q, sudog *s) {
+    glock_assert_held(&c->lock);
+    GOC_ASSERT(q == &c->recvq || q == &c->sendq);
+    GOC_ASSERT(s->c == c && s->g != NULL);
+    GOC_ASSERT(!s->link.next && !s->link.prev && q->first != &s->link);
+    glist_push_back(q, &s->link);
+}
+
+static void remove_sudog(goc_chan *c, waitq *q, sudog *s) {
+    glock_assert_held(&c->lock);
+    GOC_ASSERT(s->c == c);
+    if (!glist_contains_node(q, &s->link))
         return; /* not queued (already taken by a waker) */
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        q->last = s->prev;
-    s->next = s->prev = NULL;
+    glist_remove(q, &s->link);
 }
 
 /* Pop the first waiter that can still be woken: a select's sudog counts
  * only if this waker wins the select. */
-static sudog *dequeue(waitq *q) {
+static inline __attribute__((always_inline)) sudog *dequeue(goc_chan *c, waitq *q) {
+    glock_assert_held(&c->lock);
+    GOC_ASSERT(q == &c->recvq || q == &c->sendq);
     for (;;) {
-        sudog *s = q->first;
-        if (!s)
+        glist_node *n = glist_pop_front(q);
+        if (!n)
             return NULL;
-        q->first = s->next;
-        if (q->first)
-            q->first->prev = NULL;
-        else
-            q->last = NULL;
-        s->next = s->prev = NULL;
+        sudog *s = glist_entry(n, sudog, link);
+        GOC_ASSERT(s->c == c && s->g != NULL);
         if (s->isselect) {
             uint32_t z = 0;
             if (!atomic_compare_exchange_strong(&s->g->selectdone, &z, 1))
@@ -154,6 +205,7 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
         errno = ENOMEM;
         return NULL;
     }
+    glock_init(&c->lock, LR_HCHAN);
     c->dataqsiz = cap;
     c->elemsize = elem_size;
     atomic_init(&c->refs, 1);
@@ -175,15 +227,35 @@ void goc_chan_release(goc_chan *c) {
     if (r < 1)
         goc_panic("goc_chan_release: channel released more times than retained");
     glock_lock(&c->lock);
+    chan_assert(c);
     bool busy = c->recvq.first || c->sendq.first;
     glock_unlock(&c->lock);
     if (busy)
         goc_panic("goc_chan_release: channel freed while goroutines are blocked on it");
+    if (c->onlast)
+        c->onlast(c->onlast_arg);
     free(c);
 }
 
-size_t goc_chan_len(goc_chan *c) {
+void gchan_hide_buffer(goc_chan *c) { c->hidebuf = true; }
+
+void gchan_on_last_release(goc_chan *c, void (*fn)(void *arg), void *arg) {
+    c->onlast = fn;
+    c->onlast_arg = arg;
+}
+
+size_t gchan_buffered(goc_chan *c) {
     if (!c)
+        return 0;
+    glock_lock(&c->lock);
+    chan_assert(c);
+    size_t n = c->qcount;
+    glock_unlock(&c->lock);
+    return n;
+}
+
+size_t goc_chan_len(goc_chan *c) {
+    if (!c || c->hidebuf)
         return 0;
     glock_lock(&c->lock);
     size_t n = c->qcount;
@@ -191,7 +263,9 @@ size_t goc_chan_len(goc_chan *c) {
     return n;
 }
 
-size_t goc_chan_cap(goc_chan *c) { return c ? c->dataqsiz : 0; }
+size_t goc_chan_cap(goc_chan *c) { return c && !c->hidebuf ? c->dataqsiz : 0; }
+
+size_t gchan_elemsize(const goc_chan *c) { return c->elemsize; }
 
 /* ---- send / recv ---- */
 
@@ -209,10 +283,12 @@ static void send_direct(goc_chan *c, sudog *sg, const void *ep) {
         c->sendx = c->recvx;
     }
     elem_copy(sg->elem, ep, c->elemsize);
-    RACE_RELEASE(sg);
+    grace_release(sg);
     g *gp = sg->g;
-    gp->param = sg;
+    G_STORE(gp->param, sg);
     sg->success = true;
+    GOC_ASSERT(!sg->link.next && !sg->link.prev); /* dequeued before readied */
+    chan_assert(c);
     glock_unlock(&c->lock);
     goready(gp);
 }
@@ -229,10 +305,12 @@ static void recv_direct(goc_chan *c, sudog *sg, void *ep) {
         c->recvx = (c->recvx + 1) % c->dataqsiz;
         c->sendx = c->recvx;
     }
-    RACE_ACQUIRE(sg);
+    grace_acquire(sg);
     g *gp = sg->g;
-    gp->param = sg;
+    G_STORE(gp->param, sg);
     sg->success = true;
+    GOC_ASSERT(!sg->link.next && !sg->link.prev); /* dequeued before readied */
+    chan_assert(c);
     glock_unlock(&c->lock);
     goready(gp);
 }
@@ -246,21 +324,23 @@ void goc_chan_send(goc_chan *c, const void *ep) {
     if (!c)
         block_forever(WAIT_CHAN_SEND_NIL);
     glock_lock(&c->lock);
+    chan_assert(c);
     if (c->closed) {
         glock_unlock(&c->lock);
         goc_panic("send on closed channel");
     }
-    sudog *sg = dequeue(&c->recvq);
+    sudog *sg = dequeue(c, &c->recvq);
     if (sg) {
         send_direct(c, sg, ep);
         return;
     }
     if (c->qcount < c->dataqsiz) {
         elem_copy(chanbuf(c, c->sendx), ep, c->elemsize);
-        RACE_RELEASE(chanbuf(c, c->sendx));
+        grace_release(chanbuf(c, c->sendx));
         if (++c->sendx == c->dataqsiz)
             c->sendx = 0;
         c->qcount++;
+        chan_assert(c);
         glock_unlock(&c->lock);
         return;
     }
@@ -269,9 +349,12 @@ void goc_chan_send(goc_chan *c, const void *ep) {
     my.g = gp;
     my.elem = (void *)ep;
     my.c = c;
-    gp->param = NULL;
-    enqueue(&c->sendq, &my);
+    G_STORE(gp->param, NULL);
+    enqueue(c, &c->sendq, &my);
+    chan_assert(c);
+    glock_race_release(&c->lock);
     gopark(unlock_chan, c, WAIT_CHAN_SEND);
+    GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
     if (!my.success)
         goc_panic("send on closed channel");
 }
@@ -280,23 +363,25 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
     if (!c)
         block_forever(WAIT_CHAN_RECEIVE_NIL);
     glock_lock(&c->lock);
+    chan_assert(c);
     if (c->closed && c->qcount == 0) {
         glock_unlock(&c->lock);
         elem_zero(ep, c->elemsize);
         return false;
     }
-    sudog *sg = dequeue(&c->sendq);
+    sudog *sg = dequeue(c, &c->sendq);
     if (sg) {
         recv_direct(c, sg, ep);
         return true;
     }
     if (c->qcount > 0) {
         void *qp = chanbuf(c, c->recvx);
-        RACE_ACQUIRE(qp);
+        grace_acquire(qp);
         elem_copy(ep, qp, c->elemsize);
         if (++c->recvx == c->dataqsiz)
             c->recvx = 0;
         c->qcount--;
+        chan_assert(c);
         glock_unlock(&c->lock);
         return true;
     }
@@ -305,11 +390,14 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
     my.g = gp;
     my.elem = ep;
     my.c = c;
-    gp->param = NULL;
-    enqueue(&c->recvq, &my);
+    G_STORE(gp->param, NULL);
+    enqueue(c, &c->recvq, &my);
+    chan_assert(c);
+    glock_race_release(&c->lock);
     gopark(unlock_chan, c, WAIT_CHAN_RECEIVE);
+    GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
     if (my.success)
-        RACE_ACQUIRE(&my);
+        grace_acquire(&my);
     return my.success;
 }
 
@@ -317,26 +405,28 @@ void goc_chan_close(goc_chan *c) {
     if (!c)
         goc_panic("close of nil channel");
     glock_lock(&c->lock);
+    chan_assert(c);
     if (c->closed) {
         glock_unlock(&c->lock);
         goc_panic("close of closed channel");
     }
     c->closed = true;
-    RACE_RELEASE(c);
+    grace_release(c);
     sudog *wake = NULL, *s;
-    while ((s = dequeue(&c->recvq))) {
+    while ((s = dequeue(c, &c->recvq))) {
         elem_zero(s->elem, c->elemsize);
         s->success = false;
-        s->g->param = s;
+        G_STORE(s->g->param, s);
         s->waitlink = wake;
         wake = s;
     }
-    while ((s = dequeue(&c->sendq))) {
+    while ((s = dequeue(c, &c->sendq))) {
         s->success = false;
-        s->g->param = s;
+        G_STORE(s->g->param, s);
         s->waitlink = wake;
         wake = s;
     }
+    chan_assert(c); /* closed: no live waiter left */
     glock_unlock(&c->lock);
     while (wake) {
         s = wake;
@@ -389,7 +479,7 @@ static bool selparkcommit(g *gp, void *arg) {
 }
 
 static int cmp_chan(const void *a, const void *b) {
-    uintptr_t x = (uintptr_t)*(goc_chan *const *)a, y = (uintptr_t)*(goc_chan *const *)b;
+    uintptr_t x = (uintptr_t) * (goc_chan *const *)a, y = (uintptr_t) * (goc_chan *const *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -409,7 +499,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     if (ncases > SELECT_STACK_CASES) {
         heap = malloc(ncases * (sizeof(uint32_t) + sizeof(goc_chan *) + sizeof(sudog)) + 16);
         if (!heap)
-            goc_panic("goc_select: out of memory for %zu cases", ncases);
+            return -ENOMEM; /* out of memory is an error, never a panic */
         sgs = heap;
         lockorder = (goc_chan **)(sgs + ncases);
         pollorder = (uint32_t *)(lockorder + ncases);
@@ -447,13 +537,14 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         goc_case *cs = &cases[i];
         goc_chan *c = cs->ch;
         sudog *sg;
+        chan_assert(c);
         if (cs->dir == GOC_CASE_SEND) {
             if (c->closed) {
                 selunlock(lockorder, npoll);
                 free(heap);
                 goc_panic("send on closed channel");
             }
-            if ((sg = dequeue(&c->recvq))) {
+            if ((sg = dequeue(c, &c->recvq))) {
                 /* send_direct unlocks c: unlock the others first. */
                 casi = (int)i;
                 selunlock_except(lockorder, npoll, c);
@@ -463,15 +554,16 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             }
             if (c->qcount < c->dataqsiz) {
                 elem_copy(chanbuf(c, c->sendx), cs->elem, c->elemsize);
-                RACE_RELEASE(chanbuf(c, c->sendx));
+                grace_release(chanbuf(c, c->sendx));
                 if (++c->sendx == c->dataqsiz)
                     c->sendx = 0;
                 c->qcount++;
+                chan_assert(c);
                 casi = (int)i;
                 break;
             }
         } else {
-            if ((sg = dequeue(&c->sendq))) {
+            if ((sg = dequeue(c, &c->sendq))) {
                 casi = (int)i;
                 selunlock_except(lockorder, npoll, c);
                 recv_direct(c, sg, cs->elem);
@@ -482,11 +574,12 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             }
             if (c->qcount > 0) {
                 void *qp = chanbuf(c, c->recvx);
-                RACE_ACQUIRE(qp);
+                grace_acquire(qp);
                 elem_copy(cs->elem, qp, c->elemsize);
                 if (++c->recvx == c->dataqsiz)
                     c->recvx = 0;
                 c->qcount--;
+                chan_assert(c);
                 casi = (int)i;
                 recvok = true;
                 break;
@@ -515,7 +608,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     /* Pass 2: queue a sudog on every channel and park. */
     g *gp = getg();
     atomic_store(&gp->selectdone, 0);
-    gp->param = NULL;
+    G_STORE(gp->param, NULL);
     sudog *waiting = NULL, **link = &waiting;
     for (size_t k = 0; k < npoll; k++) {
         uint32_t i = pollorder[k];
@@ -530,25 +623,35 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         sg->ticket = i; /* the full case index */
         *link = sg;
         link = &sg->waitlink;
-        enqueue(cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+        enqueue(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
     }
-    gp->waiting = waiting;
+    G_STORE(gp->waiting, waiting);
     struct selpark sp = {lockorder, npoll};
+    for (size_t k = 0; k < npoll; k++)
+        glock_race_release(&lockorder[k]->lock);
     gopark(selparkcommit, &sp, WAIT_SELECT);
 
     /* Woken: the winner is in gp->param. Remove the other sudogs. */
     sellock(lockorder, npoll);
-    sudog *won = gp->param;
-    gp->param = NULL;
-    gp->waiting = NULL;
+    sudog *won = G_LOAD(gp->param);
+    G_STORE(gp->param, NULL);
+    G_STORE(gp->waiting, NULL);
     GOC_CHECK(won != NULL);
+    GOC_ASSERT(won >= sgs && won < sgs + npoll && won->g == gp);
+    GOC_ASSERT(!won->link.next && !won->link.prev); /* the waker dequeued it */
+    GOC_ASSERT(atomic_load(&gp->selectdone) == 1);
     for (size_t k = 0; k < npoll; k++) {
         sudog *sg = &sgs[k];
         if (sg == won)
             continue;
         goc_case *cs = &cases[sg->ticket];
-        remove_sudog(cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+        remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+        GOC_ASSERT(!sg->link.next && !sg->link.prev);
     }
+#ifdef GOC_DEBUG
+    for (size_t k = 0; k < npoll; k++)
+        chan_assert(lockorder[k]);
+#endif
     selunlock(lockorder, npoll);
     casi = (int)won->ticket;
     bool success = won->success;
@@ -558,7 +661,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             goc_panic("send on closed channel");
     } else {
         if (success)
-            RACE_ACQUIRE(won);
+            grace_acquire(won);
         if (cases[casi].ok)
             *cases[casi].ok = success;
     }

@@ -27,10 +27,12 @@
  *     still attached (child->attached == canceler).
  *   - A pending timer holds one memory reference on its context.
  *
- * Lock order: parent's mu before child's mu (cancel holds a node's lock while
- *   it cancels the node's children, as Go does); a child detaching from its
- *   parent takes the parent's lock only after releasing its own. Timer and
- *   channel locks (stopping the deadline timer, closing done) nest inside mu.
+ * Lock order (base/lockrank.h): context.mu < timer.mu < timerheap.lock <
+ *   hchan.lock. context.mu nests: a parent's before its child's (cancel holds
+ *   a node's lock while it cancels the node's children, as Go does); a child
+ *   detaching from its parent takes the parent's lock only after releasing
+ *   its own. Timer and channel locks (stopping the deadline timer, closing
+ *   done) nest inside mu.
  *
  * Rejected: walking the tree under one global lock (cancel storms on
  * unrelated trees would contend); children holding no reference on their
@@ -47,49 +49,112 @@
 
 #include <goc/time.h>
 
-#include "debug.h"
-#include "failpoint.h"
-#include "sched/lock.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
+#include "base/list.h"
+#include "base/lock.h"
 
 enum ctx_kind { CTX_ROOT, CTX_CANCEL, CTX_VALUE, CTX_WITHOUT_CANCEL };
 
 typedef struct afunc {
-    struct afunc *next, *prev; /* in the canceler's list; its mu */
+    glist_node node; /* in the canceler's funcs, or a cancel's local list; its mu */
     void (*fn)(void *);
     void *arg;
-    goc_ctx *owner;            /* canceler it is registered with (memory ref) */
-    _Atomic int refs;          /* the list's and the user's */
-    bool listed;               /* owner->mu */
-    bool started;              /* fn was started (set before it is) */
+    goc_ctx *owner;   /* canceler it is registered with (memory ref) */
+    _Atomic int refs; /* the list's and the user's */
+    bool listed;      /* owner->mu */
+    bool started;     /* fn was started (set before it is) */
+    /* Handles are slots, never freed, reused with a new generation: the
+     * handle the user holds is (generation << 32 | index), so a stop after
+     * the first finds a later generation (or the stopped bit) and returns
+     * false instead of touching someone else's registration. */
+    uint32_t idx;           /* immutable: this slot's index (>= 1) */
+    _Atomic uint64_t state; /* generation << 1 | 1 once the user stopped */
+    struct afunc *freelink; /* slot free list; slotlock */
 } afunc;
 
 struct goc_ctx {
-    uint8_t kind;              /* immutable */
+    uint8_t kind; /* immutable */
     _Atomic long urefs;
     _Atomic long refs;
-    goc_ctx *parent;           /* immutable; holds a uref */
-    goc_ctx *canceler;         /* immutable; see design comment */
+    goc_ctx *parent;   /* immutable; holds a uref */
+    goc_ctx *canceler; /* immutable; see design comment */
     /* value contexts */
-    const void *key;           /* immutable */
-    void *val;                 /* immutable */
+    const void *key; /* immutable */
+    void *val;       /* immutable */
     /* cancel contexts */
     glock mu;
-    goc_chan *done;            /* immutable; closed under mu */
-    _Atomic int err;           /* written under mu */
-    int cause;                 /* mu (readable once err != 0) */
-    int64_t deadline;          /* immutable; INT64_MAX: none of its own */
-    bool has_deadline;         /* immutable */
-    goc_timer *timer;          /* mu */
-    goc_ctx *attached;         /* canceler we are listed in; its mu */
-    goc_ctx *child_head;       /* children; mu */
-    goc_ctx *sib_next, *sib_prev; /* in attached->child list; attached->mu */
-    goc_ctx *walk_up, *walk_next; /* cancel's depth-first walk; mu (held by the walker) */
-    afunc *funcs;              /* mu */
+    goc_chan *done;     /* immutable; closed under mu */
+    _Atomic int err;    /* written under mu */
+    int cause;          /* mu (readable once err != 0) */
+    int timeout_cause;  /* immutable: the cause its deadline cancels with (0: the error) */
+    int64_t deadline;   /* immutable; INT64_MAX: none of its own */
+    bool has_deadline;  /* immutable */
+    goc_timer *timer;   /* mu */
+    goc_ctx *attached;  /* canceler we are listed in; its mu */
+    glist children;     /* attached children (goc_ctx.sibling); mu */
+    glist_node sibling; /* in attached->children; attached->mu */
+    glist walk;         /* children a cancel walks (goc_ctx.sibling); mu, held by the walker */
+    goc_ctx *walk_up;   /* cancel's depth-first walk; mu (held by the walker) */
+    glist funcs;        /* registered AfterFuncs (afunc.node); mu */
 };
 
-struct goc_ctx_stop {
-    afunc a;
-};
+/* goc_ctx_stop is opaque and never dereferenced: a handle is the value
+ * (generation << 32 | slot index) cast to a pointer. */
+enum { SLOT_CHUNK = 1024, SLOT_CHUNKS = 1 << 16 };
+static afunc *_Atomic slotchunks[SLOT_CHUNKS]; /* written once each under slotlock */
+static glock slotlock = GLOCK_INIT(LR_LEAF);
+static afunc *slotfree;       /* slotlock */
+static uint32_t slotnext = 1; /* next never-used index; slotlock */
+
+static afunc *slot_at(uint32_t idx) {
+    if (idx == 0 || idx >= (uint32_t)SLOT_CHUNK * SLOT_CHUNKS)
+        return NULL;
+    afunc *chunk = atomic_load_explicit(&slotchunks[idx / SLOT_CHUNK], memory_order_acquire);
+    return chunk ? &chunk[idx % SLOT_CHUNK] : NULL;
+}
+
+static afunc *slot_get(void) {
+    if (gfail_hit(GFAIL_ALLOC))
+        return NULL;
+    glock_lock(&slotlock);
+    afunc *a = slotfree;
+    if (a) {
+        slotfree = a->freelink;
+    } else if (slotnext < (uint32_t)SLOT_CHUNK * SLOT_CHUNKS) {
+        uint32_t idx = slotnext;
+        afunc *chunk = atomic_load_explicit(&slotchunks[idx / SLOT_CHUNK], memory_order_relaxed);
+        if (!chunk) {
+            chunk = calloc(SLOT_CHUNK, sizeof *chunk);
+            if (chunk) {
+                for (uint32_t i = 0; i < SLOT_CHUNK; i++)
+                    chunk[i].idx = idx / SLOT_CHUNK * SLOT_CHUNK + i;
+                atomic_store_explicit(&slotchunks[idx / SLOT_CHUNK], chunk, memory_order_release);
+            }
+        }
+        if (chunk) {
+            a = &chunk[idx % SLOT_CHUNK];
+            slotnext++;
+        }
+    }
+    glock_unlock(&slotlock);
+    return a;
+}
+
+/* The last reference is gone: a new generation, back on the free list. */
+static void slot_put(afunc *a) {
+    uint64_t gen = (atomic_load(&a->state) >> 1) + 1;
+    atomic_store(&a->state, gen << 1);
+    glock_lock(&slotlock);
+    a->freelink = slotfree;
+    slotfree = a;
+    glock_unlock(&slotlock);
+}
+
+static goc_ctx_stop *handle_of(afunc *a) {
+    uint64_t gen = atomic_load(&a->state) >> 1;
+    return (goc_ctx_stop *)(uintptr_t)((gen & 0xffffffffu) << 32 | a->idx);
+}
 
 /* The roots: immutable, never freed. */
 static goc_ctx ctx_background = {.kind = CTX_ROOT};
@@ -129,7 +194,7 @@ static void ctx_unref(goc_ctx *c) {
     while (c && atomic_fetch_sub(&c->refs, 1) == 1) {
         /* The last memory reference: nothing can reach c any more. */
         if (c->kind == CTX_CANCEL) {
-            GOC_ASSERT(!c->child_head && !c->funcs && !c->attached);
+            GOC_ASSERT(glist_empty(&c->children) && glist_empty(&c->funcs) && !c->attached);
             if (c->timer)
                 goc_timer_free(c->timer);
             goc_chan_release(c->done);
@@ -157,6 +222,7 @@ static goc_ctx *ctx_new(goc_ctx *parent, enum ctx_kind kind) {
         return NULL;
     }
     c->kind = (uint8_t)kind;
+    glock_init(&c->mu, LR_CTX);
     atomic_init(&c->urefs, 1);
     atomic_init(&c->refs, 1);
     c->parent = goc_ctx_retain(parent);
@@ -171,13 +237,7 @@ static void ctx_detach(goc_ctx *c) {
         return;
     glock_lock(&p->mu);
     if (c->attached == p) {
-        if (c->sib_prev)
-            c->sib_prev->sib_next = c->sib_next;
-        else
-            p->child_head = c->sib_next;
-        if (c->sib_next)
-            c->sib_next->sib_prev = c->sib_prev;
-        c->sib_next = c->sib_prev = NULL;
+        glist_remove(&p->children, &c->sibling);
         c->attached = NULL;
     }
     glock_unlock(&p->mu);
@@ -185,26 +245,24 @@ static void ctx_detach(goc_ctx *c) {
 
 static void afunc_unref(afunc *a) {
     if (atomic_fetch_sub(&a->refs, 1) == 1)
-        free(a);
+        slot_put(a);
 }
 
 /* Cancel x (x->mu held, x not canceled): set err, close done, move its
  * AfterFuncs to *funcs, stop its timer, and hand back its children (now
- * detached) in x->walk_next for the caller to walk. */
-static void cancel_node(goc_ctx *x, int err, int cause, afunc **funcs) {
+ * detached) in x->walk for the caller to walk. */
+static void cancel_node(goc_ctx *x, int err, int cause, glist *funcs) {
+    glock_assert_held(&x->mu);
     x->cause = cause;
     atomic_store(&x->err, err);
     goc_chan_close(x->done);
-    for (goc_ctx *k = x->child_head; k; k = k->sib_next)
-        k->attached = NULL;
-    x->walk_next = x->child_head;
-    x->child_head = NULL;
-    while (x->funcs) {
-        afunc *f = x->funcs;
-        x->funcs = f->next;
-        f->listed = false;
-        f->next = *funcs;
-        *funcs = f;
+    glist_for_each(n, &x->children) glist_entry(n, goc_ctx, sibling)->attached = NULL;
+    x->walk = x->children;
+    x->children = (glist){NULL, NULL};
+    glist_node *n;
+    while ((n = glist_pop_front(&x->funcs))) {
+        glist_entry(n, afunc, node)->listed = false;
+        glist_push_back(funcs, n);
     }
     if (x->timer && goc_timer_stop(x->timer))
         atomic_fetch_sub(&x->refs, 1); /* the timer's reference; x stays referenced */
@@ -214,7 +272,7 @@ static void cancel_node(goc_ctx *x, int err, int cause, afunc **funcs) {
  * while its children are canceled, so a concurrent cancel of any node in
  * the subtree returns only once that node's own subtree is done. The walk is
  * depth first with an explicit stack threaded through the locked contexts
- * (walk_up, walk_next): a deep chain needs no C stack. */
+ * (walk_up, and each node's walk list): a deep chain needs no C stack. */
 static void ctx_cancel(goc_ctx *c, int err, int cause) {
     GOC_ASSERT(c->kind == CTX_CANCEL);
     glock_lock(&c->mu);
@@ -224,15 +282,14 @@ static void ctx_cancel(goc_ctx *c, int err, int cause) {
     }
     if (!cause)
         cause = err;
-    afunc *funcs = NULL;
+    glist funcs = {NULL, NULL};
     cancel_node(c, err, cause, &funcs);
     c->walk_up = NULL;
     goc_ctx *cur = c;
     for (;;) {
-        goc_ctx *k = cur->walk_next;
-        if (k) {
-            cur->walk_next = k->sib_next;
-            k->sib_next = k->sib_prev = NULL;
+        glist_node *kn = glist_pop_front(&cur->walk);
+        if (kn) {
+            goc_ctx *k = glist_entry(kn, goc_ctx, sibling);
             /* k is alive: it can only be freed after detaching from cur,
              * which needs cur's lock, which we hold. */
             glock_lock(&k->mu);
@@ -253,13 +310,13 @@ static void ctx_cancel(goc_ctx *c, int err, int cause) {
         cur = up;
     }
     glock_unlock(&c->mu);
-    while (funcs) {
-        afunc *f = funcs;
-        funcs = f->next;
+    glist_node *fn_node;
+    while ((fn_node = glist_pop_front(&funcs))) {
+        afunc *f = glist_entry(fn_node, afunc, node);
         f->started = true;
         int rc = goc_go(f->fn, f->arg);
         if (rc)
-            gdiag_throw("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
+            gthrow("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
         afunc_unref(f); /* the list's reference */
     }
     ctx_detach(c);
@@ -267,7 +324,7 @@ static void ctx_cancel(goc_ctx *c, int err, int cause) {
 
 static void ctx_timeout(void *arg) {
     goc_ctx *c = arg;
-    ctx_cancel(c, -ETIMEDOUT, 0);
+    ctx_cancel(c, -ETIMEDOUT, c->timeout_cause);
     ctx_unref(c); /* the timer's reference (its stop in cancel_node failed) */
 }
 
@@ -280,10 +337,7 @@ static goc_ctx *ctx_attach(goc_ctx *c) {
     int perr = atomic_load(&p->err);
     if (!perr) {
         c->attached = p;
-        c->sib_next = p->child_head;
-        if (p->child_head)
-            p->child_head->sib_prev = c;
-        p->child_head = c;
+        glist_push_front(&p->children, &c->sibling);
         glock_unlock(&p->mu);
         return c;
     }
@@ -315,6 +369,10 @@ goc_ctx *goc_ctx_with_cancel(goc_ctx *parent) {
 }
 
 goc_ctx *goc_ctx_with_deadline(goc_ctx *parent, int64_t deadline) {
+    return goc_ctx_with_deadline_cause(parent, deadline, 0);
+}
+
+goc_ctx *goc_ctx_with_deadline_cause(goc_ctx *parent, int64_t deadline, int cause) {
     parent = orbg(parent);
     int64_t pd;
     if (goc_ctx_deadline(parent, &pd) && pd <= deadline)
@@ -322,14 +380,16 @@ goc_ctx *goc_ctx_with_deadline(goc_ctx *parent, int64_t deadline) {
     goc_ctx *c = new_cancel_ctx(parent);
     if (!c)
         return NULL;
+    c->timeout_cause = cause;
     c->deadline = deadline;
     c->has_deadline = true;
     ctx_attach(c);
-    int64_t d = deadline - goc_now();
-    if (d <= 0) {
-        ctx_cancel(c, -ETIMEDOUT, 0);
+    int64_t now = goc_now();
+    if (deadline <= now) { /* also INT64_MIN: no overflow computing d below */
+        ctx_cancel(c, -ETIMEDOUT, c->timeout_cause);
         return c;
     }
+    int64_t d = deadline - now;
     glock_lock(&c->mu);
     if (atomic_load(&c->err) == 0) {
         atomic_fetch_add(&c->refs, 1); /* the timer's reference */
@@ -346,10 +406,21 @@ goc_ctx *goc_ctx_with_deadline(goc_ctx *parent, int64_t deadline) {
     return c;
 }
 
+/* now + d without overflow: a deadline past INT64_MAX is "never" (the
+ * caller asked for centuries), one before INT64_MIN is long past. */
+static int64_t deadline_after(goc_duration d) {
+    int64_t dl;
+    if (__builtin_add_overflow(goc_now(), d, &dl))
+        return d > 0 ? INT64_MAX : INT64_MIN;
+    return dl;
+}
+
 goc_ctx *goc_ctx_with_timeout(goc_ctx *parent, goc_duration d) {
-    int64_t now = goc_now();
-    int64_t dl = d > INT64_MAX - now ? INT64_MAX : now + d;
-    return goc_ctx_with_deadline(parent, dl);
+    return goc_ctx_with_deadline_cause(parent, deadline_after(d), 0);
+}
+
+goc_ctx *goc_ctx_with_timeout_cause(goc_ctx *parent, goc_duration d, int cause) {
+    return goc_ctx_with_deadline_cause(parent, deadline_after(d), cause);
 }
 
 goc_ctx *goc_ctx_with_value(goc_ctx *parent, const void *key, void *val) {
@@ -374,15 +445,18 @@ goc_ctx *goc_ctx_without_cancel(goc_ctx *parent) {
     return c;
 }
 
-void goc_ctx_cancel(goc_ctx *c) {
-    if (c && c->kind == CTX_CANCEL)
-        ctx_cancel(c, -ECANCELED, 0);
+/* The cancel holds a memory reference of its own while it works: whoever
+ * waits on Done may release the context the moment Done closes, while the
+ * canceler still has to detach it (Go's garbage collector covers that). */
+void goc_ctx_cancel_cause(goc_ctx *c, int cause) {
+    if (!c || c->kind != CTX_CANCEL)
+        return;
+    atomic_fetch_add(&c->refs, 1);
+    ctx_cancel(c, -ECANCELED, cause);
+    ctx_unref(c);
 }
 
-void goc_ctx_cancel_cause(goc_ctx *c, int cause) {
-    if (c && c->kind == CTX_CANCEL)
-        ctx_cancel(c, -ECANCELED, cause);
-}
+void goc_ctx_cancel(goc_ctx *c) { goc_ctx_cancel_cause(c, 0); }
 
 int goc_ctx_err(goc_ctx *c) {
     c = orbg(c);
@@ -431,15 +505,19 @@ goc_ctx_stop *goc_ctx_after_func(goc_ctx *ctx, void (*fn)(void *), void *arg) {
     if (!fn)
         goc_panic("goc_ctx_after_func: nil function");
     ctx = orbg(ctx);
-    goc_ctx_stop *s = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, sizeof *s);
-    if (!s) {
+    afunc *a = slot_get();
+    if (!a) {
         errno = ENOMEM;
         return NULL;
     }
-    afunc *a = &s->a;
+    a->node.next = a->node.prev = NULL;
     a->fn = fn;
     a->arg = arg;
-    atomic_init(&a->refs, 1); /* the user's */
+    a->owner = NULL;
+    a->listed = false;
+    a->started = false;
+    atomic_store(&a->refs, 1); /* the user's */
+    goc_ctx_stop *s = handle_of(a);
     goc_ctx *k = ctx->canceler;
     if (!k)
         return s; /* can never be canceled: fn never runs */
@@ -449,10 +527,7 @@ goc_ctx_stop *goc_ctx_after_func(goc_ctx *ctx, void (*fn)(void *), void *arg) {
         a->owner = k;
         atomic_fetch_add(&k->refs, 1);
         a->listed = true;
-        a->next = k->funcs;
-        if (k->funcs)
-            k->funcs->prev = a;
-        k->funcs = a;
+        glist_push_front(&k->funcs, &a->node);
         glock_unlock(&k->mu);
         return s;
     }
@@ -460,25 +535,27 @@ goc_ctx_stop *goc_ctx_after_func(goc_ctx *ctx, void (*fn)(void *), void *arg) {
     a->started = true;
     int rc = goc_go(fn, arg);
     if (rc)
-        gdiag_throw("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
+        gthrow("context: cannot start an AfterFunc goroutine (%s)", goc_strerror(rc));
     return s;
 }
 
 bool goc_ctx_stop_after_func(goc_ctx_stop *s) {
-    if (!s)
+    uint64_t h = (uint64_t)(uintptr_t)s;
+    afunc *a = slot_at((uint32_t)h);
+    if (!a)
         return false;
-    afunc *a = &s->a;
+    /* Only the first stop of this generation goes on; a later one (or one
+     * for a handle whose slot was reused since) finds another state. */
+    uint64_t cur = atomic_load(&a->state);
+    if ((cur & 1) || ((cur >> 1) & 0xffffffffu) != h >> 32 ||
+        !atomic_compare_exchange_strong(&a->state, &cur, cur | 1))
+        return false;
     bool stopped = false;
     goc_ctx *k = a->owner;
     if (k) {
         glock_lock(&k->mu);
         if (a->listed) {
-            if (a->prev)
-                a->prev->next = a->next;
-            else
-                k->funcs = a->next;
-            if (a->next)
-                a->next->prev = a->prev;
+            glist_remove(&k->funcs, &a->node);
             a->listed = false;
             stopped = true;
         }

@@ -23,16 +23,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "failpoint.h"
+#include "base/failpoint.h"
 
 enum { W_WAITING, W_DONE, W_ABANDONED };
 
 struct waiter {
     _Atomic int state;
     _Atomic int refs;
-    goc_chan *done;           /* chan struct{}, closed by the helper */
-    goc_waitgroup *wg;        /* immutable */
-    goc_mutex *mu;            /* immutable */
+    goc_chan *done;    /* chan struct{}, closed by the helper */
+    goc_waitgroup *wg; /* immutable */
+    goc_mutex *mu;     /* immutable */
 };
 
 static void waiter_unref(struct waiter *w) {

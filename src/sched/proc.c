@@ -62,15 +62,28 @@
  *     m->spinning set.
  *   - Only the M owning P writes p->runqtail; stealers only CAS p->runqhead.
  *
- * Lock order: sched.lock > allglock > (stack pool lock). No runtime lock is
- * held across a goroutine switch, except the one handed to gopark's unlockf,
- * which is released by the next goroutine or g0.
+ * Lock order (the whole chain is in base/lockrank.h): hchan.lock <
+ * sched.lock < allglock < stackpool.lock; a goroutine readied under a channel
+ * or sema root lock may overflow its P's queue into the global queue under
+ * sched.lock. No runtime lock is held across a goroutine switch, except the
+ * one handed to gopark's unlockf, which is released by the next goroutine or
+ * g0 (Debug builds check both).
  *
  * Per-thread state and migration: gcc and clang cache the address of a
  * __thread variable across calls, so a goroutine that parks on one thread
  * and resumes on another would read the first thread's copy. All per-M state
  * is therefore read through getm(), an out-of-line function with a compiler
  * barrier, and never cached across a switch.
+ *
+ * Race build (GOC_RACE): this file is compiled without ThreadSanitizer, as
+ * Go's runtime is under -race, and goroutines are fibers switched without
+ * implied synchronization (sched/race.h, base/race.h). The happens-before
+ * edges it owes the program are announced explicitly: goroutine creation
+ * (the fiber starts with its creator's clock), goready -> the woken g's
+ * return from gopark (keyed by the g), and the lock gopark's unlockf
+ * releases on the parked g's behalf (released by the parking g itself
+ * before the switch; the unlockf runs hidden). Stacks are reset to no
+ * history before a goroutine first runs on them.
  *
  * Rejected designs: a single global run queue (contention); switching
  * through g0 for every yield and park (doubles the switch cost); a thread
@@ -96,109 +109,61 @@
 #include <goc/runtime.h>
 
 #include "arch/arch.h"
-#include "debug.h"
-#include "diag/diag.h"
-#include "failpoint.h"
-#include "sched/internal.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
+#include "base/print.h"
+#include "sched/race.h"
+#include "sched/runtime2.h"
 
-#if defined(GOC_RACE)
-#include <sanitizer/tsan_interface.h>
-#endif
-#if defined(GOC_ASAN)
-#include <sanitizer/common_interface_defs.h>
-#endif
+#include "base/race.h"
 
-enum { RUNQ_SIZE = 256, MAXPROCS_LIMIT = 256, GOID_BATCH = 16, GFREE_MAX = 64 };
+struct schedt sched = {.lock = GLOCK_INIT(LR_SCHED)};
 
-enum pstatus { P_IDLE, P_RUNNING, P_RETIRED };
+/* Registered drivers (see sched.h). drivers[i] is written once, before
+ * ndrivers is raised past i with release order; readers load ndrivers with
+ * acquire and then read drivers[0, n) without a lock. */
+static const gsched_driver *drivers[GSCHED_MAX_DRIVERS];
+static _Atomic int32_t ndrivers;
+static glock driverlock = GLOCK_INIT(LR_LEAF); /* serializes registrations */
+static _Atomic bool sched_started;             /* schedinit ran the start hooks */
+/* The driver that polls (the netpoller), if registered; set once. */
+static const gsched_driver *_Atomic poller;
+/* When the poller was last polled; 0 while an M is blocked in it (Go's
+ * sched.lastpoll). Whoever swaps it to 0 becomes the blocked poller. */
+static _Atomic int64_t lastpoll = 1;
 
-struct p {
-    int32_t id;               /* immutable */
-    _Atomic uint32_t status;  /* enum pstatus; changed under sched.lock */
-    p *link;                  /* sched.pidle list; sched.lock */
-    m *m;                     /* owner M; written by acquirep/releasep */
-    uint32_t schedtick;       /* owner */
-    /* Lock-free ring: owner writes tail, anyone CASes head. */
-    _Atomic uint32_t runqhead;
-    _Atomic uint32_t runqtail;
-    _Atomic(g *) runq[RUNQ_SIZE];
-    _Atomic(g *) runnext;     /* owner sets; stealers CAS it away */
-    gstack_cache stackcache;  /* owner */
-    g *gfree;                 /* dead gs for reuse; owner */
-    int32_t ngfree;
-    uint64_t goidcache, goidcacheend; /* owner */
-    /* Goroutines created minus exited on this P. Written by the owner only
-     * (relaxed load + store: no locked instruction), summed by readers. */
-    _Atomic int64_t ngoroutine;
-};
+/* Plain threads blocked inside goc (for the deadlock detector), and a
+ * generation bumped with every change: the detector reads it before and
+ * after counting threads, and trusts the count only if no plain thread
+ * blocked or was woken in between. */
+static _Atomic int threads_blocked;
+static _Atomic uint64_t threads_gen;
 
-enum post_action { POST_NONE, POST_PARK, POST_YIELD, POST_YIELD_NEXT, POST_EXIT };
-
-struct m {
-    int64_t id;               /* immutable */
-    g g0;                     /* the scheduler context on the thread stack */
-    g *curg;                  /* owner */
-    p *p;                     /* owner */
-    p *nextp;                 /* P handed to a parked M; written before its note wakeup */
-    m *link;                  /* sched.midle list; sched.lock */
-    bool spinning;            /* owner; counted in sched.nmspinning */
-    gnote park;               /* stopm sleeps here */
-    g *lockedg;               /* goroutine locked to this thread; owner */
-    g *handoff;               /* a locked g found by a direct switch; owner */
-    /* What to do with the switched-out g once its context is saved. Owner. */
-    struct {
-        enum post_action act;
-        g *gp;
-        bool (*unlockf)(g *, void *);
-        void *arg;
-    } post;
-    uint64_t fastrand;        /* owner */
-    pid_t tid;                /* immutable after start */
-    void *altstack;
-#if defined(GOC_ASAN)
-    const void *stack_lo;     /* thread stack bounds for fiber switches */
-    size_t stack_size;
-#endif
-};
-
-/* The scheduler's global state. Owner: fields say. */
-static struct {
-    glock lock;
-    g *runqhead, *runqtail;   /* global run queue; lock */
-    _Atomic int32_t runqsize; /* written under lock, read racily as a hint */
-    p *pidle;                 /* lock */
-    _Atomic int32_t npidle;   /* written under lock */
-    m *midle;                 /* lock */
-    int32_t nmidle;           /* lock */
-    _Atomic int32_t mcount;   /* number of Ms created */
-    _Atomic int32_t nmspinning;
-    g *gfree;                 /* global dead-g list; lock */
-    _Atomic int32_t ngfree;   /* written under lock; read racily as a hint */
-    _Atomic uint64_t goidgen;
-    _Atomic int32_t ngoroutine; /* goroutines created/exited off any P (plain threads) */
-    _Atomic int64_t mnext;
-    _Atomic int32_t nmain;    /* goc_run main goroutines still running */
-    int32_t nmidlelocked;     /* locked Ms asleep in stoplockedm; lock */
-    gnote sysmonnote;         /* sysmon sleeps here when all Ps are idle */
-} sched;
-
-static struct {
-    _Atomic(int64_t (*)(int64_t)) run; /* run due timers; returns the next deadline.
-                                         * Published last, with release order. */
-    int64_t (*next)(void);       /* earliest pending deadline, INT64_MAX if none */
-    int32_t (*pending)(void);    /* number of pending timers */
-} timer_hooks;                   /* set once by the time subsystem */
-
-/* allp: created Ps; slots filled under sched.lock and never cleared. */
-static p *allp[MAXPROCS_LIMIT];
-static _Atomic int32_t nallp;
-static _Atomic int32_t gomaxprocs;
+p *allp[MAXPROCS_LIMIT];
+_Atomic int32_t nallp;
+_Atomic int32_t gomaxprocs;
 static int32_t ncpu;
 
 /* allgs: every g ever allocated (gs are never freed); allglock. */
-static glock allglock = GLOCK_INIT;
-static g **allgs;
-static size_t nallgs, capallgs;
+static glock allglock = GLOCK_INIT(LR_ALLG);
+/* allgs is an array of fixed-size chunks that are never moved or freed, so
+ * a reader that does not hold allglock (the SIGQUIT dump, in a signal
+ * handler that cannot wait for the lock) never reads freed memory: entries
+ * and chunk pointers are written before nallgs is raised past them, with
+ * release order. A realloc'd array would be freed under such a reader. */
+enum { ALLG_CHUNK = 4096, ALLG_MAXCHUNKS = 4096 }; /* up to 16M goroutines */
+static g **allgs[ALLG_MAXCHUNKS];                  /* chunk pointers; written under allglock */
+static size_t nallgs; /* written under allglock (release), read acquire */
+
+static g *allg_at(size_t i) { return allgs[i / ALLG_CHUNK][i % ALLG_CHUNK]; }
+
+/* Dumps that unwind goroutines after releasing allglock (diag/dump.c) pin
+ * every goroutine stack meanwhile: while stack_pins > 0, gfput does not
+ * unmap a custom-size stack but parks it on pinned_free, and the last
+ * gsched_unpin_stacks unmaps them. Default-size stacks live in slabs that
+ * are never unmapped and need no pin. Both under allglock. */
+static int stack_pins;
+static gstack *pinned_free;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic int init_err;
@@ -275,8 +240,8 @@ uint32_t gfastrand(void) {
 /* ------------------------------------------------------------------ */
 /* Goroutine status                                                    */
 
-static const char *const gstatus_names[G_NSTATUS] = {"idle", "runnable", "running", "waiting",
-                                                     "dead"};
+static const char *const gstatus_names[G_NSTATUS] = {"idle",    "runnable", "running",
+                                                     "waiting", "dead",     "syscall"};
 
 const char *gstatus_string(uint32_t s) { return s < G_NSTATUS ? gstatus_names[s] : "???"; }
 uint32_t gstatus_of(const g *gp) { return atomic_load((_Atomic uint32_t *)&gp->atomicstatus); }
@@ -309,16 +274,17 @@ const char *gwaitreason_string(int r) {
  *   runnable->running (execute), running->waiting (park),
  *   running->runnable (yield), waiting->runnable (ready),
  *   running->dead (exit), waiting->running (a plain thread wakes). */
-static void casgstatus(g *gp, uint32_t from, uint32_t to) {
+void casgstatus(g *gp, uint32_t from, uint32_t to) {
 #ifdef GOC_DEBUG
     static const uint8_t legal[G_NSTATUS][G_NSTATUS] = {
         [G_IDLE][G_RUNNABLE] = 1,   [G_DEAD][G_RUNNABLE] = 1,    [G_RUNNABLE][G_RUNNING] = 1,
         [G_RUNNING][G_WAITING] = 1, [G_RUNNING][G_RUNNABLE] = 1, [G_WAITING][G_RUNNABLE] = 1,
-        [G_RUNNING][G_DEAD] = 1,    [G_WAITING][G_RUNNING] = 1,
+        [G_RUNNING][G_DEAD] = 1,    [G_WAITING][G_RUNNING] = 1,  [G_RUNNING][G_SYSCALL] = 1,
+        [G_SYSCALL][G_RUNNING] = 1, [G_SYSCALL][G_RUNNABLE] = 1,
     };
     if (from >= G_NSTATUS || to >= G_NSTATUS || !legal[from][to])
-        gdiag_throw("runtime: illegal goroutine status change %s -> %s (goroutine %llu)",
-                    gstatus_string(from), gstatus_string(to), (unsigned long long)gp->goid);
+        gthrow("runtime: illegal goroutine status change %s -> %s (goroutine %llu)",
+               gstatus_string(from), gstatus_string(to), (unsigned long long)gp->goid);
 #endif
     /* A plain load and store, not a CAS: each transition has exactly one
      * writer (the g's own M, or the one waker that dequeued it under a wait
@@ -326,9 +292,9 @@ static void casgstatus(g *gp, uint32_t from, uint32_t to) {
      * for a locked instruction on every switch. */
     uint32_t old = atomic_load_explicit(&gp->atomicstatus, memory_order_relaxed);
     if (GOC_UNLIKELY(old != from))
-        gdiag_throw("runtime: goroutine %llu status is %s, expected %s (changing to %s)",
-                    (unsigned long long)gp->goid, gstatus_string(old), gstatus_string(from),
-                    gstatus_string(to));
+        gthrow("runtime: goroutine %llu status is %s, expected %s (changing to %s)",
+               (unsigned long long)gp->goid, gstatus_string(old), gstatus_string(from),
+               gstatus_string(to));
     atomic_store_explicit(&gp->atomicstatus, to, memory_order_release);
 }
 
@@ -345,9 +311,9 @@ static void globrunqputbatch_locked(g *head, g *tail, int32_t n) {
     atomic_store(&sched.runqsize, sched.runqsize + n);
 }
 
-static void globrunqput_locked(g *gp) { globrunqputbatch_locked(gp, gp, 1); }
+void globrunqput_locked(g *gp) { globrunqputbatch_locked(gp, gp, 1); }
 
-static bool runqempty(p *pp) {
+bool runqempty(p *pp) {
     for (;;) {
         uint32_t head = atomic_load(&pp->runqhead);
         uint32_t tail = atomic_load(&pp->runqtail);
@@ -513,7 +479,7 @@ static void pidleput_locked(p *pp) {
     atomic_fetch_add(&sched.npidle, 1);
 }
 
-static p *pidleget_locked(void) {
+p *pidleget_locked(void) {
     p *pp = sched.pidle;
     if (pp) {
         sched.pidle = pp->link;
@@ -522,9 +488,7 @@ static p *pidleget_locked(void) {
     return pp;
 }
 
-static void sysmon_wake(void);
-
-static void acquirep(m *mp, p *pp) {
+void acquirep(m *mp, p *pp) {
     GOC_ASSERT(!mp->p && !pp->m);
     mp->p = pp;
     pp->m = mp;
@@ -579,7 +543,7 @@ static void startm(p *pp, bool spinning) {
 }
 
 /* Make sure someone will look at newly available work. */
-static void wakep(void) {
+void wakep(void) {
     if (atomic_load(&sched.npidle) == 0)
         return;
     int32_t z = 0;
@@ -590,7 +554,7 @@ static void wakep(void) {
 }
 
 /* Hand off P from an M that is about to block (or stop) without running. */
-static void handoffp(p *pp) {
+void handoffp(p *pp) {
     if (!runqempty(pp) || atomic_load(&sched.runqsize) != 0) {
         startm(pp, false);
         return;
@@ -658,8 +622,88 @@ static int read_num_threads(void) {
     return atoi(p);
 }
 
-static int64_t (*timers_hook(void))(int64_t);
 static void checkdead_locked(void);
+
+static void thread_blocked(int delta) {
+    atomic_fetch_add(&threads_blocked, delta);
+    atomic_fetch_add(&threads_gen, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Drivers                                                             */
+
+void gsched_register_driver(const gsched_driver *d) {
+    glock_lock(&driverlock);
+    int32_t n = atomic_load_explicit(&ndrivers, memory_order_relaxed);
+    if (n == GSCHED_MAX_DRIVERS)
+        gthrow("runtime: more than %d scheduler drivers", GSCHED_MAX_DRIVERS);
+    drivers[n] = d;
+    grace_release(&ndrivers); /* this file is not instrumented: say it */
+    atomic_store_explicit(&ndrivers, n + 1, memory_order_release);
+    if (d->poll) {
+        if (atomic_load(&poller))
+            gthrow("runtime: a second poll driver (%s)", d->name);
+        atomic_store(&poller, d);
+    }
+    bool late = atomic_load(&sched_started);
+    glock_unlock(&driverlock);
+    if (late && d->start)
+        d->start();
+}
+
+/* The poll driver, if registered (and for TSan, like drivers_count: what
+ * it set up before registering happens before it is used). */
+static const gsched_driver *poll_driver(void) {
+    const gsched_driver *d = atomic_load_explicit(&poller, memory_order_acquire);
+    if (d)
+        grace_acquire(&ndrivers);
+    return d;
+}
+
+/* The registrations (and what the driver set up before them) happen before
+ * the drivers are used, on any thread: also for TSan (base/race.h). */
+static int32_t drivers_count(void) {
+    int32_t n = atomic_load_explicit(&ndrivers, memory_order_acquire);
+    grace_acquire(&ndrivers);
+    return n;
+}
+
+/* The earliest deadline any driver has (INT64_MAX: none). */
+int64_t drivers_next(void) {
+    int64_t next = INT64_MAX;
+    for (int32_t i = 0, n = drivers_count(); i < n; i++)
+        if (drivers[i]->next) {
+            int64_t w = drivers[i]->next();
+            if (w < next)
+                next = w;
+        }
+    return next;
+}
+
+/* Run every driver that has something due at `now` (all of them if
+ * `always`); return the earliest next deadline. */
+int64_t drivers_run(int64_t now, bool always) {
+    int64_t next = INT64_MAX;
+    for (int32_t i = 0, n = drivers_count(); i < n; i++) {
+        const gsched_driver *d = drivers[i];
+        if (!d->run)
+            continue;
+        int64_t w = d->next ? d->next() : now;
+        if (always || w <= now)
+            w = d->run(now);
+        if (w < next)
+            next = w;
+    }
+    return next;
+}
+
+static int32_t drivers_pending(void) {
+    int32_t sum = 0;
+    for (int32_t i = 0, n = drivers_count(); i < n; i++)
+        if (drivers[i]->pending)
+            sum += drivers[i]->pending();
+    return sum;
+}
 
 void gsched_checkdead(void) {
     glock_lock(&sched.lock);
@@ -675,30 +719,28 @@ static void checkdead_locked(void) {
     int32_t run = atomic_load(&sched.mcount) - sched.nmidle - sched.nmidlelocked;
     if (run > 0)
         return;
-    if (atomic_load(&sched.runqsize) > 0)
+    if (atomic_load(&sched.runqsize) > 0 || atomic_load(&sched.nstackwait) > 0)
         return;
     int32_t n = atomic_load(&nallp);
     for (int32_t i = 0; i < n; i++)
         if (!runqempty(allp[i]))
             return;
-    if (timers_hook() && timer_hooks.pending() > 0)
+    if (drivers_pending() > 0)
         return;
-    uint64_t gen = gdiag_threads_gen();
-    int expected = atomic_load(&sched.mcount) + 1 /* sysmon */ + gdiag_threads_blocked();
-#if defined(GOC_RACE)
-    expected += 1; /* ThreadSanitizer's background thread */
-#endif
+    uint64_t gen = atomic_load(&threads_gen);
+    int expected = atomic_load(&sched.mcount) + 1 /* sysmon */ + atomic_load(&threads_blocked) +
+                   RACE_EXTRA_THREADS;
     int threads = read_num_threads();
     /* Plain threads block and wake without sched.lock: if one did while we
      * counted, the counts do not describe one moment. Whoever blocks next
      * checks again. */
-    if (gdiag_threads_gen() != gen)
+    if (atomic_load(&threads_gen) != gen)
         return;
     /* Unknown (qemu-user reports 0), or a plain thread doing its own work,
      * which may still wake someone: no deadlock. */
     if (threads <= 0 || threads > expected)
         return;
-    gdiag_deadlock();
+    gthrow_all("all goroutines are asleep - deadlock!");
 }
 
 /* ------------------------------------------------------------------ */
@@ -706,12 +748,20 @@ static void checkdead_locked(void) {
 
 static void gfput(p *pp, g *gp) {
     if (gp->stack && (gp->stack->flags & GSTACK_CUSTOM)) {
-        /* Unmapped now: not while a dump may be reading it. */
+        /* gp->stack is cleared under allglock: a dump's snapshot either
+         * sees it cleared or has pinned the stacks (stack_pins) before we
+         * look. While a dump unwinds, the last unpin unmaps the stack. */
         glock_lock(&allglock);
         gstack *st = gp->stack;
         G_STORE(gp->stack, NULL);
+        if (stack_pins > 0) {
+            st->next = pinned_free;
+            pinned_free = st;
+            st = NULL;
+        }
         glock_unlock(&allglock);
-        gstack_put(NULL, st);
+        if (st)
+            gstack_put(NULL, st);
     } else if (gp->stack) {
         gstack_put(pp ? &pp->stackcache : NULL, gp->stack);
         G_STORE(gp->stack, NULL);
@@ -780,24 +830,25 @@ static g *gfget(p *pp) {
 static g *malg(void) {
     if (gfail_hit(GFAIL_G_ALLOC))
         return NULL;
-    g *gp = calloc(1, sizeof *gp);
+    g *gp = grace_rt_calloc(1, sizeof *gp);
     if (!gp)
         return NULL;
-    glock_lock(&allglock);
-    if (nallgs == capallgs) {
-        size_t ncap = capallgs ? capallgs * 2 : 1024;
-        g **n = realloc(allgs, ncap * sizeof *n);
-        if (!n) {
-            glock_unlock(&allglock);
-            free(gp);
-            return NULL;
-        }
-        allgs = n;
-        capallgs = ncap;
-    }
-    allgs[nallgs++] = gp;
     /* Published dead: dumps skip it until newproc makes it runnable. */
     atomic_store(&gp->atomicstatus, G_DEAD);
+    glock_lock(&allglock);
+    size_t i = nallgs;
+    if (i % ALLG_CHUNK == 0) {
+        g **chunk =
+            i / ALLG_CHUNK < ALLG_MAXCHUNKS ? grace_rt_malloc(ALLG_CHUNK * sizeof *chunk) : NULL;
+        if (!chunk) {
+            glock_unlock(&allglock);
+            grace_rt_free(gp);
+            return NULL;
+        }
+        __atomic_store_n(&allgs[i / ALLG_CHUNK], chunk, __ATOMIC_RELEASE);
+    }
+    allgs[i / ALLG_CHUNK][i % ALLG_CHUNK] = gp;
+    __atomic_store_n(&nallgs, i + 1, __ATOMIC_RELEASE);
     glock_unlock(&allglock);
     return gp;
 }
@@ -805,25 +856,52 @@ static g *malg(void) {
 void gsched_for_each_g(void (*fn)(g *gp, void *arg), void *arg) {
     glock_lock(&allglock);
     for (size_t i = 0; i < nallgs; i++)
-        if (gstatus_of(allgs[i]) != G_DEAD)
-            fn(allgs[i], arg);
+        if (gstatus_of(allg_at(i)) != G_DEAD)
+            fn(allg_at(i), arg);
     glock_unlock(&allglock);
+}
+
+void gsched_for_each_g_pin_stacks(void (*fn)(g *gp, void *arg), void *arg) {
+    glock_lock(&allglock);
+    stack_pins++;
+    for (size_t i = 0; i < nallgs; i++)
+        if (gstatus_of(allg_at(i)) != G_DEAD)
+            fn(allg_at(i), arg);
+    glock_unlock(&allglock);
+}
+
+void gsched_unpin_stacks(void) {
+    gstack *list = NULL;
+    glock_lock(&allglock);
+    GOC_ASSERT(stack_pins > 0);
+    if (--stack_pins == 0) {
+        list = pinned_free;
+        pinned_free = NULL;
+    }
+    glock_unlock(&allglock);
+    while (list) {
+        gstack *st = list;
+        list = st->next;
+        gstack_put(NULL, st);
+    }
 }
 
 void gsched_for_each_g_in_signal(void (*fn)(g *gp, void *arg), void *arg) {
     /* A signal handler must not block on a lock its own thread may hold:
      * try for a while, then read the list unlocked (the process exits after
-     * the dump anyway). allgs only grows, and entries are never freed. */
+     * the dump anyway). Safe unlocked: chunks never move and gs are never
+     * freed (see allgs); a g added meanwhile is simply not listed. */
     bool locked = false;
     for (int i = 0; i < 200 && !(locked = glock_trylock(&allglock)); i++) {
         struct timespec ts = {0, 500000};
         nanosleep(&ts, NULL);
     }
     size_t n = __atomic_load_n(&nallgs, __ATOMIC_ACQUIRE);
-    g **all = __atomic_load_n(&allgs, __ATOMIC_ACQUIRE);
-    for (size_t i = 0; i < n; i++)
-        if (gstatus_of(all[i]) != G_DEAD)
-            fn(all[i], arg);
+    for (size_t i = 0; i < n; i++) {
+        g *gp = __atomic_load_n(&allgs[i / ALLG_CHUNK], __ATOMIC_ACQUIRE)[i % ALLG_CHUNK];
+        if (gstatus_of(gp) != G_DEAD)
+            fn(gp, arg);
+    }
     if (locked)
         glock_unlock(&allglock);
 }
@@ -845,55 +923,97 @@ static uint64_t newgoid(p *pp) {
 static void goentry(void *unused);
 static void schedule(m *mp);
 
-#if defined(GOC_ASAN)
-static void stack_bounds(g *gp, m *mp, const void **lo, size_t *size) {
-    if (gp == &mp->g0) {
-        *lo = mp->stack_lo;
-        *size = mp->stack_size;
-    } else {
-        *lo = gp->stack->lo;
-        *size = (size_t)(gp->stack->hi - gp->stack->lo);
-    }
-}
-#endif
-
 static void stack_overflow_check(g *gp) {
     if (gp->stack && (gp->stack->flags & GSTACK_CANARY) && !gstack_canary_ok(gp->stack))
-        gdiag_stack_overflow(gp, NULL);
+        gsched_stack_overflow(gp, NULL);
+}
+
+void gsched_stack_overflow(g *gp, void *uc) {
+    gfatal_begin();
+    gprintbuf o = GPRINTBUF_INIT(2);
+    const gstack *st = G_LOAD(gp->stack);
+    size_t size = st ? (size_t)(st->hi - st->lo) : 0;
+    gprintf(&o, "runtime: goroutine stack exceeds %zu-byte limit\n", size);
+    if (st)
+        gprintf(&o, "runtime: stack=[%p, %p]%s\n", (void *)st->lo, (void *)st->hi,
+                (st->flags & GSTACK_CANARY) ? " (found by canary)" : "");
+    gprintf(&o, "fatal error: stack overflow\n\n");
+    if (uc) {
+        gprint_flush(&o);
+        gthrow_traceback(2, uc, 0);
+    } else {
+        /* Found at a switch: the stack below the canary is not to be trusted. */
+        if (gp->name[0])
+            gprintf(&o, "goroutine %llu \"%s\" [running]:\n", (unsigned long long)gp->goid,
+                    gp->name);
+        else
+            gprintf(&o, "goroutine %llu [running]:\n", (unsigned long long)gp->goid);
+        gprint_flush(&o);
+    }
+    _exit(2);
+}
+
+static void stackwait_put(g *gp) {
+    glock_lock(&sched.lock);
+    gp->schedlink = sched.stackwait;
+    sched.stackwait = gp;
+    atomic_fetch_add(&sched.nstackwait, 1);
+    glock_unlock(&sched.lock);
+}
+
+void stackwait_retry(void) {
+    /* Stacks freed since (they sit in the Ps' caches, which only their
+     * owners may read), or a slab that can be mapped again: try them. */
+    if (atomic_load_explicit(&sched.nstackwait, memory_order_relaxed) == 0 ||
+        (gstack_exhausted() && gstack_ensure(NULL) != 0))
+        return;
+    glock_lock(&sched.lock);
+    int32_t n = 0;
+    g *head = sched.stackwait, *tail = NULL;
+    for (g *gp = head; gp; gp = gp->schedlink) {
+        tail = gp;
+        n++;
+    }
+    if (head)
+        globrunqputbatch_locked(head, tail, n);
+    sched.stackwait = NULL;
+    atomic_store(&sched.nstackwait, 0);
+    glock_unlock(&sched.lock);
+    if (n)
+        wakep();
 }
 
 /* Switch this M from `from` (running, its status already changed) to `to`. */
-static void gogo(m *mp, g *from, g *to) {
+void gogo(m *mp, g *from, g *to) {
     if (to != &mp->g0) {
         GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
         if (!to->started) {
             if (!to->stack) {
                 G_STORE(to->stack, gstack_get(mp->p ? &mp->p->stackcache : NULL, 0));
-                if (!to->stack)
-                    gdiag_throw("runtime: out of memory: cannot allocate a goroutine stack");
+                if (!to->stack) {
+                    /* Memory ran out between its creation and now: it waits,
+                     * runnable, until a stack is free (sysmon retries). */
+                    stackwait_put(to);
+                    if (from == &mp->g0)
+                        return; /* execute: schedule looks again */
+                    to = &mp->g0;
+                    goto switch_now;
+                }
             }
-            to->sp = garch_init_stack(to->stack->hi, goentry, NULL);
+            race_stack_init_begin(to);
+            G_STORE(to->sp, garch_init_stack(to->stack->hi, goentry, NULL));
+            race_stack_init_end();
             G_STORE(to->started, true);
         }
         casgstatus(to, G_RUNNABLE, G_RUNNING);
         to->m = mp;
     }
+switch_now:
     mp->curg = to == &mp->g0 ? NULL : to;
     stack_overflow_check(from);
-#if defined(GOC_RACE)
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-#if defined(GOC_ASAN)
-    const void *lo;
-    size_t size;
-    stack_bounds(to, mp, &lo, &size);
-    bool dying = mp->post.act == POST_EXIT && mp->post.gp == from;
-    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake, lo, size);
-#endif
+    race_switch_begin(mp, from, to);
     garch_switch(&from->sp, to->sp);
-#if defined(GOC_ASAN)
-    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
-#endif
+    race_switch_end(from);
 }
 
 /* Finish the switch that just landed on this stack. */
@@ -906,27 +1026,52 @@ void gsched_after_switch(void) {
     switch (act) {
     case POST_NONE:
         break;
-    case POST_PARK:
-        if (mp->post.unlockf && !mp->post.unlockf(gp, mp->post.arg)) {
+    case POST_PARK: {
+        bool parked = true;
+        if (mp->post.unlockf) {
+            race_unlockf_begin();
+            parked = mp->post.unlockf(gp, mp->post.arg);
+            race_unlockf_end();
+        }
+        if (!parked) {
             /* The wait was abandoned: resume it as soon as possible. */
             casgstatus(gp, G_WAITING, G_RUNNABLE);
             runqput(mp->p, gp, true);
         }
         break;
+    }
     case POST_YIELD:
         runqput(mp->p, gp, false);
         break;
     case POST_YIELD_NEXT:
         runqput(mp->p, gp, true);
         break;
+    case POST_YIELD_GLOBAL:
+        glock_lock(&sched.lock);
+        globrunqput_locked(gp);
+        glock_unlock(&sched.lock);
+        break;
+    case POST_GLOBAL:
+        /* Back from goc_blocking with no P to run on: another M takes it. */
+        casgstatus(gp, G_SYSCALL, G_RUNNABLE);
+        glock_lock(&sched.lock);
+        globrunqput_locked(gp);
+        glock_unlock(&sched.lock);
+        wakep();
+        break;
     case POST_EXIT:
-#if defined(GOC_RACE)
-        __tsan_destroy_fiber(gp->tsan_fiber);
-        gp->tsan_fiber = NULL;
-#endif
+        race_g_destroy(gp);
+        race_exit_begin();
         gfput(mp->p, gp);
+        race_exit_end();
         break;
     }
+#ifdef GOC_DEBUG
+    /* No runtime lock survives a switch: the one handed to gopark's
+     * unlockf has just been released above. */
+    if (glock_nheld() != 0)
+        gthrow("runtime: %d runtime lock(s) held across a goroutine switch", glock_nheld());
+#endif
 }
 
 /* Quick pick from the local queue for a direct switch (on a g stack). */
@@ -970,9 +1115,9 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
         G_STORE(gp->waitsince, gnanotime_coarse());
         note_clear(&gp->tnote);
         casgstatus(gp, G_RUNNING, G_WAITING);
-        gdiag_thread_blocked(+1);
+        thread_blocked(+1);
         if (unlockf && !unlockf(gp, arg)) {
-            gdiag_thread_blocked(-1);
+            thread_blocked(-1);
             casgstatus(gp, G_WAITING, G_RUNNING);
             return;
         }
@@ -980,6 +1125,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
          * already be idle, and none would look again. */
         gsched_checkdead();
         note_sleep(&gp->tnote); /* goready took us off the blocked count */
+        race_g_resumed(gp);
         casgstatus(gp, G_RUNNABLE, G_RUNNING);
         G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
         return;
@@ -990,6 +1136,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     mp->post.arg = arg;
     casgstatus(gp, G_RUNNING, G_WAITING);
     switch_out(mp, gp, POST_PARK);
+    race_g_resumed(gp);
     G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
 }
 
@@ -1018,11 +1165,12 @@ static void runqready(m *mp, g *gp) {
 }
 
 void goready(g *gp) {
+    race_g_ready(gp);
     if (gp->thread_g) {
         casgstatus(gp, G_WAITING, G_RUNNABLE);
         /* Counted as running before it wakes, so the deadlock detector never
          * sees a woken thread as still blocked. */
-        gdiag_thread_blocked(-1);
+        thread_blocked(-1);
         note_wakeup(&gp->tnote);
         return;
     }
@@ -1066,9 +1214,7 @@ static void retirep(m *mp) {
     wakep();
 }
 
-static bool p_retiring(p *pp) {
-    return pp->id >= atomic_load(&gomaxprocs);
-}
+static bool p_retiring(p *pp) { return pp->id >= atomic_load(&gomaxprocs); }
 
 static void resetspinning(m *mp) {
     mp->spinning = false;
@@ -1076,6 +1222,97 @@ static void resetspinning(m *mp) {
     GOC_CHECK(n >= 0);
     if (n == 0 && atomic_load(&sched.npidle) > 0)
         wakep();
+}
+
+/* Make the goroutines of a list from the poll driver runnable: onto this
+ * M's P when it has one, else the global queue; wake Ms for them. */
+static void injectglist(m *mp, g *list) {
+    if (!list)
+        return;
+    int32_t n = 0;
+    g *tail = NULL;
+    for (g *gp = list; gp; gp = gp->schedlink) {
+        casgstatus(gp, G_WAITING, G_RUNNABLE);
+        tail = gp;
+        n++;
+    }
+    if (mp && mp->p) {
+        for (g *gp = list, *next; gp; gp = next) {
+            next = gp->schedlink;
+            runqput(mp->p, gp, false);
+        }
+    } else {
+        glock_lock(&sched.lock);
+        globrunqputbatch_locked(list, tail, n);
+        glock_unlock(&sched.lock);
+    }
+    for (int32_t i = 0; i < n && atomic_load(&sched.npidle) > 0; i++)
+        wakep();
+}
+
+/* The M found nothing to run and gave up its P. If goroutines wait for the
+ * poll driver and no M is blocked in it, this one blocks there (Go's
+ * findrunnable, last step): an event then readies its goroutines, which
+ * this M runs if it can get a P, else leaves to the Ms that wakep starts.
+ * It keeps polling while goroutines wait and no P is free. Returns false
+ * if it did not poll (the M should stop). */
+static bool poll_until_work(m *mp) {
+    const gsched_driver *pd = poll_driver();
+    if (!pd || pd->waiting() == 0 || atomic_exchange(&lastpoll, 0) == 0)
+        return false;
+    for (;;) {
+        g *list = pd->poll(INT64_MAX);
+        if (list) {
+            glock_lock(&sched.lock);
+            p *np = pidleget_locked();
+            glock_unlock(&sched.lock);
+            if (np) {
+                atomic_store(&lastpoll, gnanotime());
+                acquirep(mp, np);
+                injectglist(mp, list);
+                return true;
+            }
+            injectglist(NULL, list);
+        }
+        if (pd->waiting() == 0)
+            break;
+    }
+    atomic_store(&lastpoll, gnanotime());
+    return true;
+}
+
+bool gsched_poller_blocked(void) { return atomic_load(&lastpoll) == 0; }
+
+void gsched_poller_needed(void) {
+    /* An M blocked in poll will see the event; otherwise make sure one
+     * looks: a spinning M that finds nothing becomes the poller. */
+    if (atomic_load(&lastpoll) != 0)
+        wakep();
+}
+
+/* sysmon: poll when nobody did for 10 ms (every M busy running goroutines
+ * that never block, or asleep). */
+void sysmon_netpoll(int64_t now) {
+    const gsched_driver *pd = poll_driver();
+    int64_t last = atomic_load(&lastpoll);
+    if (!pd || last == 0 || now - last < 10 * 1000000 || pd->waiting() == 0)
+        return;
+    if (!atomic_compare_exchange_strong(&lastpoll, &last, now))
+        return;
+    /* The poll takes the goroutines it readies off the driver's waiting
+     * count before injectglist queues them; sysmon is no M, so meanwhile
+     * every M may be idle and an M going to sleep would find no runnable
+     * goroutine, no waiter and no running M: a false "all goroutines are
+     * asleep" (seen with a main goroutine woken from its first connect).
+     * Count sysmon as a running M until they are queued (Go's
+     * incidlelocked(-1) around sysmon's injectglist). */
+    glock_lock(&sched.lock);
+    sched.nmidlelocked--;
+    glock_unlock(&sched.lock);
+    injectglist(NULL, pd->poll(0));
+    glock_lock(&sched.lock);
+    sched.nmidlelocked++;
+    glock_unlock(&sched.lock);
 }
 
 /* Find a runnable g; blocks (parks the M) until there is one. */
@@ -1113,10 +1350,23 @@ top:
         if (gp)
             return gp;
     }
-    if (timers_hook()) {
+    /* Ready I/O before stealing, unless an M is blocked polling already
+     * (Go's netpoll(0) in findrunnable). */
+    const gsched_driver *pd = poll_driver();
+    if (pd && pd->waiting() > 0 && atomic_load(&lastpoll) != 0) {
+        g *list = pd->poll(0);
+        if (list) {
+            gp = list;
+            injectglist(mp, list->schedlink);
+            casgstatus(gp, G_WAITING, G_RUNNABLE);
+            return gp;
+        }
+    }
+    int64_t due = drivers_next();
+    if (due != INT64_MAX) {
         int64_t now = gnanotime();
-        if (timer_hooks.next() <= now) {
-            timers_hook()(now);
+        if (due <= now) {
+            drivers_run(now, false); /* fire due timers before stealing */
             if (!runqempty(pp))
                 goto top;
         }
@@ -1165,6 +1415,8 @@ top:
             break;
         }
     }
+    if (poll_until_work(mp))
+        goto top;
     stopm(mp);
     goto top;
 }
@@ -1244,22 +1496,11 @@ static void *mstart(void *arg) {
     mp->tid = (pid_t)syscall(SYS_gettid);
     mp->g0.thread_g = true;
     atomic_store(&mp->g0.atomicstatus, G_RUNNING);
-#if defined(GOC_RACE)
-    mp->g0.tsan_fiber = __tsan_get_current_fiber();
-#endif
-#if defined(GOC_ASAN)
-    pthread_attr_t attr;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        void *lo;
-        size_t sz;
-        pthread_attr_getstack(&attr, &lo, &sz);
-        mp->stack_lo = lo;
-        mp->stack_size = sz;
-        pthread_attr_destroy(&attr);
-    }
-#endif
+    race_m_init(mp);
     /* newm started us with every signal blocked; synchronous faults must
-     * reach the stack-overflow handler. */
+     * reach the stack-overflow handler. SIGPIPE too: raised by a write on
+     * this thread, it must reach its handler here (ignored, or sent to the
+     * channels goc_signal_notify registered), not stay pending for good. */
     sigset_t sync_sigs;
     sigemptyset(&sync_sigs);
     sigaddset(&sync_sigs, SIGSEGV);
@@ -1267,8 +1508,11 @@ static void *mstart(void *arg) {
     sigaddset(&sync_sigs, SIGFPE);
     sigaddset(&sync_sigs, SIGILL);
     sigaddset(&sync_sigs, SIGTRAP);
+    sigaddset(&sync_sigs, SIGPIPE);
     pthread_sigmask(SIG_UNBLOCK, &sync_sigs, NULL);
-    gdiag_minit(mp);
+    for (int32_t i = 0, n = drivers_count(); i < n; i++)
+        if (drivers[i]->minit)
+            drivers[i]->minit();
     p *pp = mp->nextp;
     mp->nextp = NULL;
     acquirep(mp, pp);
@@ -1279,9 +1523,8 @@ static void *mstart(void *arg) {
 /* A detached runtime thread. It starts with every signal blocked, so that it
  * never takes signals meant for the program's own threads (mstart unblocks
  * the synchronous ones). */
-static void *sysmon(void *unused);
 
-static int start_thread(void *(*fn)(void *), void *arg, size_t stack) {
+int start_thread(void *(*fn)(void *), void *arg, size_t stack) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -1299,7 +1542,13 @@ static int start_thread(void *(*fn)(void *), void *arg, size_t stack) {
 static int newm(p *pp, bool spinning) {
     if (gfail_hit(GFAIL_THREAD_CREATE))
         return -EAGAIN;
-    m *mp = calloc(1, sizeof *mp);
+    if (atomic_load(&sched.mcount) >= MAXTHREADS) {
+        /* Go's limit and words: blocking calls that never return, each
+         * holding a thread, are a bug this must not hide. */
+        gprint_str(2, "runtime: program exceeds 10000-thread limit\n");
+        gthrow("thread exhaustion");
+    }
+    m *mp = grace_rt_calloc(1, sizeof *mp);
     if (!mp)
         return -ENOMEM;
     mp->id = atomic_fetch_add(&sched.mnext, 1);
@@ -1312,116 +1561,10 @@ static int newm(p *pp, bool spinning) {
     int rc = start_thread(mstart, mp, 512 * 1024);
     if (rc != 0) {
         atomic_fetch_sub(&sched.mcount, 1);
-        free(mp);
+        grace_rt_free(mp);
         return -EAGAIN;
     }
     return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* sysmon                                                              */
-
-/* sysmon sleeps on sched.sysmonnote until sysmon_deadline. Whoever needs it
- * sooner pokes it: a timer due earlier than that, or a P that starts running
- * while sysmon idles. The poke and the sleep form a Dekker pair: sysmon
- * publishes its deadline and sleeping flag, then re-reads the timers; a
- * poker publishes its timer, then reads the deadline. */
-static _Atomic int64_t sysmon_deadline = INT64_MIN; /* INT64_MIN: awake */
-static _Atomic uint32_t sysmon_sleeping;
-static _Atomic uint32_t sysmon_idle; /* sleeping because every P is idle */
-
-
-void gsched_set_timer_hooks(int64_t (*run)(int64_t), int64_t (*next)(void),
-                            int32_t (*pending)(void)) {
-    timer_hooks.next = next;
-    timer_hooks.pending = pending;
-    atomic_store_explicit(&timer_hooks.run, run, memory_order_release);
-}
-
-void gsched_sysmon_poke(int64_t when) {
-    if (when >= atomic_load(&sysmon_deadline))
-        return;
-    uint32_t one = 1;
-    if (atomic_compare_exchange_strong(&sysmon_sleeping, &one, 0))
-        note_wakeup(&sched.sysmonnote);
-}
-
-static void sysmon_wake(void) {
-    if (atomic_load_explicit(&sysmon_idle, memory_order_relaxed))
-        gsched_sysmon_poke(INT64_MIN + 1);
-}
-
-/* The timer hook, or NULL before the time subsystem started (acquire: its
- * other hooks and state are visible once this is). */
-static int64_t (*timers_hook(void))(int64_t) {
-    return atomic_load_explicit(&timer_hooks.run, memory_order_acquire);
-}
-
-static int64_t timers_next(void) {
-    return timers_hook() ? timer_hooks.next() : INT64_MAX;
-}
-
-static void sysmon_sleep_until(int64_t deadline, bool idle) {
-    atomic_store(&sysmon_deadline, deadline);
-    atomic_store(&sysmon_idle, idle);
-    atomic_store(&sysmon_sleeping, 1);
-    bool cancel = timers_next() < deadline ||
-                  (idle && atomic_load(&sched.npidle) < atomic_load(&gomaxprocs));
-    int64_t now = gnanotime();
-    if (!cancel && deadline > now)
-        note_tsleep(&sched.sysmonnote, deadline - now);
-    uint32_t one = 1;
-    if (!atomic_compare_exchange_strong(&sysmon_sleeping, &one, 0))
-        note_sleep(&sched.sysmonnote); /* a poker claimed the wakeup: consume it */
-    note_clear(&sched.sysmonnote);
-    atomic_store(&sysmon_idle, 0);
-    atomic_store(&sysmon_deadline, INT64_MIN);
-}
-
-static void *sysmon(void *unused) {
-    (void)unused;
-    int64_t delay = 20000; /* ns */
-    int64_t last_scavenge = gnanotime();
-    int quiet = 0;
-    for (;;) {
-        int64_t now = gnanotime();
-        int64_t next = INT64_MAX;
-        int64_t (*run)(int64_t) = timers_hook();
-        if (run)
-            next = run(now); /* timers due while every P is busy or idle */
-        if (now - last_scavenge > 1000000000) {
-            last_scavenge = now;
-            gstack_scavenge();
-        }
-        int32_t procs = atomic_load(&gomaxprocs);
-        if (atomic_load(&sched.npidle) >= procs && atomic_load(&sched.runqsize) == 0) {
-            /* Everything idle: sleep until a timer is due, a P starts
-             * running again, or the scavenger's second is up. */
-            int64_t until = now + 1000000000;
-            sysmon_sleep_until(next < until ? next : until, true);
-            delay = 20000;
-            quiet = 0;
-            continue;
-        }
-        /* Work queued on a P while Ps sit idle and nobody spins: a readied
-         * goroutine waits in runnext behind a goroutine that kept running. */
-        bool stuck = false;
-        if (atomic_load(&sched.npidle) > 0 && atomic_load(&sched.nmspinning) == 0) {
-            int32_t n = atomic_load(&nallp);
-            for (int32_t i = 0; i < n && !stuck; i++)
-                stuck = atomic_load(&allp[i]->status) == P_RUNNING && !runqempty(allp[i]);
-            stuck = stuck || atomic_load(&sched.runqsize) > 0;
-        }
-        if (stuck) {
-            wakep();
-            quiet = 0;
-            delay = 20000;
-        } else if (++quiet > 50 && delay < 10 * 1000000) {
-            delay *= 2; /* back off, as Go's sysmon does, up to 10 ms */
-        }
-        sysmon_sleep_until(next < now + delay ? next : now + delay, false);
-    }
-    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1439,24 +1582,51 @@ static int32_t getncpu(void) {
 }
 
 static p *newp(int32_t id) {
-    p *pp = calloc(1, sizeof *pp);
+    p *pp = grace_rt_calloc(1, sizeof *pp);
     if (!pp)
         return NULL;
     pp->id = id;
     return pp;
 }
 
+/* GOCMAXPROCS: a positive decimal integer, capped at the limit. Anything
+ * else ("3x", "1e3", "-2", "") is reported and the default kept: a typo
+ * must not silently turn into another number. */
+static int32_t parse_maxprocs(const char *env, int32_t dflt) {
+    gprintbuf o = GPRINTBUF_INIT(2);
+    long v = 0;
+    const char *s = env;
+    while (*s >= '0' && *s <= '9' && v <= 1000000)
+        v = v * 10 + (*s++ - '0');
+    if (s == env || *s != '\0' || v <= 0) {
+        gprintf(&o, "goc: ignoring GOCMAXPROCS=\"%.40s\": not a positive integer; using %d\n", env,
+                dflt);
+        gprint_flush(&o);
+        return dflt;
+    }
+    if (v > MAXPROCS_LIMIT) {
+        gprintf(&o, "goc: GOCMAXPROCS=%.40s is above the limit of %d processors; using %d\n", env,
+                MAXPROCS_LIMIT, MAXPROCS_LIMIT);
+        gprint_flush(&o);
+        return MAXPROCS_LIMIT;
+    }
+    return (int32_t)v;
+}
+
 static void schedinit(void) {
     ncpu = getncpu();
-    int32_t procs = ncpu;
+    int32_t procs = ncpu > MAXPROCS_LIMIT ? MAXPROCS_LIMIT : ncpu;
     const char *env = getenv("GOCMAXPROCS");
-    if (env && *env) {
-        long v = strtol(env, NULL, 10);
-        if (v > 0)
-            procs = v > MAXPROCS_LIMIT ? MAXPROCS_LIMIT : (int32_t)v;
-    }
+    if (env && *env)
+        procs = parse_maxprocs(env, procs);
     gstack_init();
-    gdiag_init();
+    glock_lock(&driverlock);
+    atomic_store(&sched_started, true);
+    int32_t nd = drivers_count();
+    glock_unlock(&driverlock);
+    for (int32_t i = 0; i < nd; i++)
+        if (drivers[i]->start)
+            drivers[i]->start();
     glock_lock(&sched.lock);
     for (int32_t i = procs - 1; i >= 0; i--) {
         p *pp = newp(i);
@@ -1497,9 +1667,7 @@ static void ngoroutine_add(p *pp, int64_t d) {
 
 static void goentry(void *unused) {
     (void)unused;
-#if defined(GOC_ASAN)
-    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-#endif
+    gasan_switch_end(NULL); /* a goroutine's first run */
     gsched_after_switch();
     g *gp = getm()->curg;
     gp->fn(gp->arg);
@@ -1523,7 +1691,7 @@ static void goexit1(void) {
     mp->post.gp = gp;
     g *next = runq_quickget(mp);
     gogo(mp, gp, next ? next : &mp->g0);
-    gdiag_throw("runtime: a dead goroutine was resumed");
+    gthrow("runtime: a dead goroutine was resumed");
 }
 
 int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
@@ -1531,7 +1699,7 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
     int err = gsched_init();
     if (err)
         return err;
-    if (!fn)
+    if (!fn || stack_size > GOC_STACK_MAX)
         return -EINVAL;
     m *mp = getm();
     p *pp = mp ? mp->p : NULL;
@@ -1544,11 +1712,17 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
             gfput(pp, gp);
             return -ENOMEM;
         }
+    } else if (gstack_ensure(pp ? &pp->stackcache : NULL) != 0) {
+        /* Default stacks are taken at the first switch (a goroutine that
+         * never ran costs none: skynet's tree stays small), but one must
+         * be there to take: out of address space is -ENOMEM here. */
+        gfput(pp, gp);
+        return -ENOMEM;
     }
     gp->stack_size = stack_size;
     if (args_size == 0) {
         gp->arg = (void *)args;
-    } else if (args_size <= G_ARG_INLINE) {
+    } else if (args_size <= G_ARG_INLINE && !RACE_ARGS_ON_HEAP) {
         memcpy(gp->argbuf, args, args_size);
         gp->arg = gp->argbuf;
     } else {
@@ -1571,9 +1745,7 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
     gp->is_main = is_main;
     G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
     G_STORE(gp->goid, newgoid(pp));
-#if defined(GOC_RACE)
-    gp->tsan_fiber = __tsan_create_fiber(0);
-#endif
+    race_g_create(gp);
     /* The first thread: make sure one M exists, or report -EAGAIN. */
     if (atomic_load(&sched.mcount) == 0) {
         glock_lock(&sched.lock);
@@ -1584,10 +1756,7 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
                 glock_lock(&sched.lock);
                 pidleput_locked(ip);
                 glock_unlock(&sched.lock);
-#if defined(GOC_RACE)
-                __tsan_destroy_fiber(gp->tsan_fiber);
-                gp->tsan_fiber = NULL;
-#endif
+                race_g_destroy(gp);
                 gfput(pp, gp);
                 return -EAGAIN;
             }
@@ -1670,15 +1839,24 @@ int goc_run(int (*fn)(void *), void *arg) {
     /* Counted as blocked before main can run: otherwise main could block
      * and the last M go idle while this thread still looks busy, and the
      * deadlock would go unreported. */
-    gdiag_thread_blocked(+1);
+    thread_blocked(+1);
     int err = gsched_newproc(run_main_entry, &rm, 0, 0, true);
     if (err) {
-        gdiag_thread_blocked(-1);
+        thread_blocked(-1);
         return err;
     }
     note_sleep(&rm.done);
-    gdiag_thread_blocked(-1);
+    thread_blocked(-1);
     return rm.ret;
+}
+
+/* Is anything queued for pp (or globally) that a yield would let run?
+ * Racy hints: a yield is never required for correctness. */
+static bool work_waiting(p *pp) {
+    return atomic_load_explicit(&pp->runqhead, memory_order_relaxed) !=
+               atomic_load_explicit(&pp->runqtail, memory_order_relaxed) ||
+           atomic_load_explicit(&pp->runnext, memory_order_relaxed) ||
+           atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
 }
 
 void goc_yield(void) {
@@ -1689,19 +1867,26 @@ void goc_yield(void) {
     }
     g *gp = mp->curg;
     /* Nothing else to run here: keep going (cheap yields in a lone loop). */
-    p *pp = mp->p;
-    if (atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
-            atomic_load_explicit(&pp->runqtail, memory_order_relaxed) &&
-        !atomic_load_explicit(&pp->runnext, memory_order_relaxed) &&
-        !atomic_load_explicit(&sched.runqsize, memory_order_relaxed))
+    if (!work_waiting(mp->p))
         return;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     switch_out(mp, gp, POST_YIELD);
 }
 
+void gsched_gosched(void) {
+    m *mp = getm();
+    if (!mp || !mp->curg)
+        return;
+    if (!work_waiting(mp->p))
+        return;
+    g *gp = mp->curg;
+    casgstatus(gp, G_RUNNING, G_RUNNABLE);
+    switch_out(mp, gp, POST_YIELD_GLOBAL);
+}
+
 void goc_exit(void) {
     if (!gsched_on_goroutine())
-        gdiag_throw("goc_exit: called from a thread that is not a goroutine");
+        gthrow("goc_exit: called from a thread that is not a goroutine");
     goexit1();
 }
 
@@ -1724,8 +1909,16 @@ int goc_maxprocs(int n) {
     int32_t old = atomic_load(&gomaxprocs);
     if (n <= 0 || n == old)
         return old;
-    if (n > MAXPROCS_LIMIT)
+    if (n > MAXPROCS_LIMIT) {
+        static _Atomic bool said;
+        if (!atomic_exchange(&said, true)) {
+            gprintbuf o = GPRINTBUF_INIT(2);
+            gprintf(&o, "goc: goc_maxprocs(%d) is above the limit of %d processors; using %d\n", n,
+                    MAXPROCS_LIMIT, MAXPROCS_LIMIT);
+            gprint_flush(&o);
+        }
         n = MAXPROCS_LIMIT;
+    }
     glock_lock(&sched.lock);
     old = atomic_load(&gomaxprocs);
     if (n > old) {
@@ -1852,9 +2045,7 @@ g *gsched_current_g_or_null(void) {
     return mp ? mp->curg : NULL;
 }
 
-pid_t gsched_m_tid(const m *mp) { return mp ? mp->tid : 0; }
 bool gsched_g_is_current(const g *gp) {
     m *mp = getm();
     return mp && mp->curg == gp;
 }
-void **gsched_m_altstack(m *mp) { return &mp->altstack; }

@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sched/lock.h"
+#include <goc/runtime.h>
+
+#include "base/list.h"
+#include "base/lock.h"
 #include "stack/stack.h"
 
 typedef struct g g;
@@ -23,6 +26,7 @@ enum gstatus {
     G_RUNNING,  /* executing on an M */
     G_WAITING,  /* parked: blocked in the runtime, waitreason says on what */
     G_DEAD,     /* exited; the g is on a free list for reuse */
+    G_SYSCALL,  /* in goc_blocking: its M runs fn, its P may be taken away */
     G_NSTATUS
 };
 
@@ -50,8 +54,12 @@ const char *gwaitreason_string(int reason);
 
 enum { G_ARG_INLINE = 64, G_NAME_MAX = 32 };
 
+/* Most processors goc_maxprocs and GOCMAXPROCS can ask for. Per-P arrays
+ * elsewhere (the timer heaps) are sized by it. */
+enum { GSCHED_MAXPROCS = GOC_MAXPROCS_MAX };
+
 /* Fields that diagnostics read while the goroutine may be running on
- * another thread (goid, fn, stack, started, waitreason, waitsince, name) are
+ * another thread (goid, fn, sp, stack, started, waitreason, waitsince, name) are
  * written and read through these: relaxed atomics, plain moves on x86_64 and
  * aarch64, so a dump is a race-free (if momentary) snapshot. */
 #define G_STORE(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
@@ -59,25 +67,25 @@ enum { G_ARG_INLINE = 64, G_NAME_MAX = 32 };
 
 struct g {
     /* Switch state. Owner: the M running the g, or switching it. */
-    void *sp;            /* saved stack pointer while not running */
-    gstack *stack;       /* NULL until first run (default size) */
-    m *m;                /* M currently running it; NULL otherwise */
-    g *schedlink;        /* link in one run queue or free list; owner: that list */
+    void *sp;      /* saved stack pointer while not running */
+    gstack *stack; /* NULL until first run (default size) */
+    m *m;          /* M currently running it; NULL otherwise */
+    g *schedlink;  /* link in one run queue or free list; owner: that list */
 
     _Atomic uint32_t atomicstatus; /* enum gstatus; only through casgstatus */
-    uint8_t waitreason;  /* written by the g itself before it parks */
-    bool started;        /* has a frame on its stack; owner: the g / its M */
-    bool thread_g;       /* stands for a plain OS thread blocked in goc; immutable */
-    bool is_main;        /* goc_run's goroutine; immutable after newproc */
-    int64_t waitsince;   /* gnanotime_coarse() when it parked; written before parking */
-    uint64_t goid;       /* immutable from newproc to exit */
+    uint8_t waitreason;            /* written by the g itself before it parks */
+    bool started;                  /* has a frame on its stack; owner: the g / its M */
+    bool thread_g;                 /* stands for a plain OS thread blocked in goc; immutable */
+    bool is_main;                  /* goc_run's goroutine; immutable after newproc */
+    int64_t waitsince;             /* gnanotime_coarse() when it parked; written before parking */
+    uint64_t goid;                 /* immutable from newproc to exit */
 
-    void (*fn)(void *);  /* entry; set by newproc, read by the g itself */
+    void (*fn)(void *); /* entry; set by newproc, read by the g itself */
     void *arg;
-    size_t stack_size;   /* requested stack size (0 = default) */
-    void *argheap;       /* heap copy of large goc_go_args blocks; owner: the g */
+    size_t stack_size; /* requested stack size (0 = default) */
+    void *argheap;     /* heap copy of large goc_go_args blocks; owner: the g */
 
-    m *lockedm;          /* goc_lock_os_thread; owner: the g itself */
+    m *lockedm; /* goc_lock_os_thread; owner: the g itself */
     uint32_t lockcount;
 
     /* Wakeup protocol, used by channels/select/sema (Go's g.param and
@@ -87,12 +95,13 @@ struct g {
     _Atomic uint32_t selectdone;
     struct sudog *waiting; /* sudogs this g is queued with (select) */
 
-    gnote tnote;         /* thread_g: the plain thread sleeps here */
+    gnote tnote; /* thread_g: the plain thread sleeps here */
 
     char name[G_NAME_MAX]; /* goc_set_name; written by the g itself */
 
 #if defined(GOC_RACE)
     void *tsan_fiber;
+    char tsan_name[32]; /* "goroutine N": the fiber's name in reports */
 #endif
 #if defined(GOC_ASAN)
     void *asan_fake;
@@ -106,17 +115,22 @@ struct g {
  * of the queue that holds the sudog. */
 typedef struct sudog {
     g *g;
-    struct sudog *next, *prev;
-    void *elem;           /* data element (may point to the waiter's stack) */
+    glist_node link;        /* a channel's wait queue; a sema root's head list */
+    void *elem;             /* data element (may point to the waiter's stack) */
     struct sudog *waitlink; /* g.waiting list (select); same-address queue (sema) */
     struct sudog *waittail; /* sema: tail of the same-address queue (on its head) */
-    void *c;              /* channel / semaphore address the sudog waits on */
+    void *c;                /* channel / semaphore address the sudog waits on */
     int64_t acquiretime;
     uint32_t ticket;
-    int16_t casei;        /* select case index */
+    int16_t casei; /* select case index */
     bool isselect;
-    bool success;         /* woken by a communication (true) or a close (false) */
+    bool success; /* woken by a communication (true) or a close (false) */
 } sudog;
+
+/* Start the runtime if it has not started (idempotent, thread-safe): 0, or
+ * -ENOMEM / -EAGAIN when it could not start. Subsystems that need running
+ * processors (timers) call it before their first use. */
+int gsched_init(void);
 
 /* ---- park / ready ---- */
 
@@ -136,6 +150,14 @@ void gopark(bool (*unlockf)(g *gp, void *arg), void *arg, enum waitreason reason
  * goroutine, as Go's ready does). Safe from goroutines and plain threads. */
 void goready(g *gp);
 
+/* Go's Gosched: when other goroutines are runnable, put the current one at
+ * the back of the global run queue and run them; else return at once. A
+ * fairness point for runtime operations that completed without parking
+ * (goc has no preemption). goc_yield differs: it requeues on this P, where
+ * the same goroutine is found again before the global queue is looked at.
+ * No-op on a plain thread. */
+void gsched_gosched(void);
+
 /* Monotonic clock in ns. */
 int64_t gnanotime(void);
 /* The same clock at tick resolution (a few ms), five times cheaper here:
@@ -148,16 +170,28 @@ int64_t gnanotime_coarse(void);
 void gsched_for_each_g(void (*fn)(g *gp, void *arg), void *arg);
 /* The same from a signal handler: never blocks for long on the lock. */
 void gsched_for_each_g_in_signal(void (*fn)(g *gp, void *arg), void *arg);
+/* As gsched_for_each_g, and from then on until the matching
+ * gsched_unpin_stacks every stack fn could see stays mapped: a custom-size
+ * stack freed meanwhile is unmapped only by the last unpin (default-size
+ * stacks are never unmapped). For dumps that read stacks without the lock.
+ * Not from a signal handler. */
+void gsched_for_each_g_pin_stacks(void (*fn)(g *gp, void *arg), void *arg);
+void gsched_unpin_stacks(void);
 uint64_t gsched_current_goid(void);
+/* The running goroutine, NULL on a plain thread or g0. */
+g *gsched_current_g_or_null(void);
+/* Is gp the goroutine running on the calling thread? */
+bool gsched_g_is_current(const g *gp);
 const char *gsched_current_name(void);
 const gstack *gsched_current_stack(void);
 uint32_t gstatus_of(const g *gp);
 const char *gstatus_string(uint32_t status);
 
 /* The id of the P the calling goroutine runs on (0..gsched_nprocs_max()-1),
- * or -1 on a plain thread. It stays valid until the goroutine blocks or
- * yields (there is no preemption), so per-P caches (sync.Pool) may use it
- * without locks between two such points. */
+ * or -1 on a plain thread. It stays valid until the goroutine's next goc
+ * call that may block or yield; nothing else moves a goroutine today, but
+ * preemption will: per-P caches (sync.Pool) must pin the P (Go's
+ * procPin) before relying on it across more than a few loads. */
 int gsched_procid(void);
 /* Upper bound on P ids ever handed out (for sizing per-P arrays). */
 int gsched_nprocs_max(void);
@@ -168,20 +202,72 @@ bool gsched_can_spin(int iter);
 /* Spin for a few dozen cycles (Go's procyield). */
 void gsched_procyield(int cycles);
 
-/* Timers are run by the scheduler: idle Ms before they steal, and the
- * monitor thread, which sleeps until the earliest deadline. The time
- * subsystem registers its hooks once (the scheduler knows nothing else of
- * timers): run(now) fires every due timer and returns the next deadline;
- * next() is the earliest pending deadline (INT64_MAX if none); pending() the
- * number of pending timers (the deadlock detector stays quiet while > 0). */
-void gsched_set_timer_hooks(int64_t (*run)(int64_t now), int64_t (*next)(void),
-                            int32_t (*pending)(void));
+/* ---- drivers: the subsystems that plug into the scheduler ----
+ *
+ * The scheduler knows nothing of timers, signals or file descriptors. A
+ * subsystem that must run inside the scheduler's loops registers a driver
+ * once; every member may be NULL. Where the scheduler calls each:
+ *   start()      schedinit, once, before the first M runs (signals install
+ *                their dispositions).
+ *   minit()      every new M, on its own thread, before it runs a goroutine
+ *                (signals: the alternate signal stack). Only drivers that
+ *                registered before the runtime started see every M: register
+ *                those from a load-time constructor.
+ *   run(now)     findrunnable, when next() <= now (an M about to steal or
+ *                sleep), and sysmon on each round: do what is due at `now`
+ *                (fire timers; collect ready I/O without blocking). Returns
+ *                the next deadline, INT64_MAX if none.
+ *   next()       sysmon before it sleeps, findrunnable before run(): the
+ *                earliest deadline (INT64_MAX if none). Must be cheap.
+ *   pending()    the deadlock check: how many waits something other than a
+ *                goroutine may still complete (armed timers; fds waited on).
+ *                While any driver reports > 0 there is no deadlock.
+ * The netpoller's part (at most one driver has poll; Go's netpoll):
+ *   poll(until)  collect the goroutines whose wait is over. until == 0: never
+ *                blocks (findrunnable before stealing; sysmon when nobody
+ *                polled for 10 ms). until > 0: called by the last M to go
+ *                idle, holding no P, which blocks until something is ready,
+ *                until `until` (INT64_MAX: no limit) or until wake(). Returns
+ *                the goroutines as a list through g->schedlink (NULL: none),
+ *                still G_WAITING: the scheduler makes them runnable (plain
+ *                threads' stand-in gs are woken by the driver itself).
+ *   wake()       break a blocked poll(): its last waiter left, so the M
+ *                blocked in it should stop polling and go idle.
+ *   waiting()    how many goroutines wait for poll (cheap, racy). */
+typedef struct gsched_driver {
+    const char *name;
+    void (*start)(void);
+    void (*minit)(void);
+    int64_t (*run)(int64_t now);
+    int64_t (*next)(void);
+    int32_t (*pending)(void);
+    g *(*poll)(int64_t until);
+    void (*wake)(void);
+    int32_t (*waiting)(void);
+} gsched_driver;
+/* Register d (immutable, never unregistered; at most GSCHED_MAX_DRIVERS).
+ * Safe before the runtime starts (from a constructor) and after; a driver
+ * registered after start has its start() called at once. */
+void gsched_register_driver(const gsched_driver *d);
+enum { GSCHED_MAX_DRIVERS = 8 };
 /* Run the deadlock check now: for whoever removes the last thing that could
  * still wake a goroutine (the last pending timer), since the Ms may all be
  * idle already and none would look again. Call with no runtime lock held. */
 void gsched_checkdead(void);
-/* A timer due at `when` was added: wake the monitor if it sleeps past it. */
+/* Something is due at `when` (a timer was added): wake the monitor if it
+ * sleeps past it. */
 void gsched_sysmon_poke(int64_t when);
+/* A goroutine or plain thread is about to wait for the poll driver: make
+ * sure some M polls (when every M is idle, none would notice the event). */
+void gsched_poller_needed(void);
+/* Is an M blocked in the poll driver's poll() right now? (The driver then
+ * calls its wake() when its last waiter leaves.) */
+bool gsched_poller_blocked(void);
+
+/* A goroutine ran off its stack (found by the SIGSEGV handler, with the
+ * signal's ucontext, or by the canary check at a switch, with NULL): print
+ * Go's report and exit(2). */
+_Noreturn void gsched_stack_overflow(g *gp, void *uc);
 
 /* Random number, per-M state (Go's fastrand). */
 uint32_t gfastrand(void);

@@ -37,7 +37,8 @@
  *     canary in GSTACK_CANARY mode); lo, hi, flags never change.
  *   - pool.n == length(hot) + length(aging) + length(clean).
  *
- * Lock order: pool.lock is a leaf (nothing is acquired while holding it).
+ * Lock order (base/lockrank.h): stackpool.lock is last in the chain: nothing
+ * is acquired while holding it.
  *
  * Rejected designs: one guard per stack by mprotect (dies at ~32k goroutines
  * here); one huge reservation for all stacks (a fixed cap, and heuristic
@@ -57,16 +58,14 @@
 
 #include <goc/runtime.h>
 
-#include "debug.h"
-#include "failpoint.h"
-#include "sched/lock.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
+#include "base/lock.h"
 
 #ifdef GOC_DEBUG
 #include <valgrind/valgrind.h>
 #endif
-#if defined(GOC_ASAN)
-#include <sanitizer/asan_interface.h>
-#endif
+#include "base/race.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -83,7 +82,7 @@ static struct {
     glock lock;
     gstack *hot, *aging, *clean;
     long n;
-} pool = {GLOCK_INIT, NULL, NULL, NULL, 0};
+} pool = {GLOCK_INIT(LR_STACKPOOL), NULL, NULL, NULL, 0};
 
 /* Set once in gstack_init before any goroutine exists; immutable after. */
 static size_t page_size = 4096;
@@ -109,9 +108,12 @@ size_t gstack_default_size(void) { return stack_default; }
 
 const char *gstack_guard_mode(void) {
     switch (atomic_load(&guard_mode)) {
-    case GUARD_MADVISE: return "madvise-guard";
-    case GUARD_MPROTECT: return "mprotect-guard";
-    default: return "unknown";
+    case GUARD_MADVISE:
+        return "madvise-guard";
+    case GUARD_MPROTECT:
+        return "mprotect-guard";
+    default:
+        return "unknown";
     }
 }
 
@@ -163,18 +165,23 @@ static void stack_register(gstack *s) {
 #endif
 }
 
+/* Set when a slab could not be mapped; cleared by the next default stack
+ * freed. Atomic: read on every free (a plain load while clear). */
+static _Atomic bool exhausted;
+
+bool gstack_exhausted(void) { return atomic_load_explicit(&exhausted, memory_order_relaxed); }
+
 /* Map a new slab and return its stacks as a linked list (NULL on failure). */
 static gstack *slab_new(int *count) {
     size_t sz = stack_default;
-    if (gfail_hit(GFAIL_STACK_ALLOC))
-        return NULL;
-    gstack *descs = calloc(GSTACK_SLAB, sizeof(gstack));
-    if (!descs)
-        return NULL;
-    char *base = mmap(NULL, sz * GSTACK_SLAB, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    gstack *descs =
+        gfail_hit(GFAIL_STACK_ALLOC) ? NULL : grace_rt_calloc(GSTACK_SLAB, sizeof(gstack));
+    char *base = descs ? mmap(NULL, sz * GSTACK_SLAB, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                       : MAP_FAILED;
     if (base == MAP_FAILED) {
-        free(descs);
+        grace_rt_free(descs);
+        atomic_store_explicit(&exhausted, true, memory_order_relaxed);
         return NULL;
     }
     gstack *head = NULL;
@@ -195,13 +202,13 @@ static gstack *custom_new(size_t size) {
     if (gfail_hit(GFAIL_STACK_ALLOC))
         return NULL;
     size = (size + page_size - 1) & ~(page_size - 1);
-    gstack *s = calloc(1, sizeof *s);
+    gstack *s = grace_rt_calloc(1, sizeof *s);
     if (!s)
         return NULL;
     char *base = mmap(NULL, size + GSTACK_GUARD_BYTES, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
-        free(s);
+        grace_rt_free(s);
         return NULL;
     }
     s->lo = base + GSTACK_GUARD_BYTES;
@@ -218,7 +225,7 @@ static void custom_free(gstack *s) {
     if (!(s->flags & GSTACK_CANARY) && atomic_load(&guard_mode) == GUARD_MPROTECT)
         __atomic_add_fetch(&mprotect_budget, 1, __ATOMIC_RELAXED);
     munmap(s->lo - GSTACK_GUARD_BYTES, (size_t)(s->hi - s->lo) + GSTACK_GUARD_BYTES);
-    free(s);
+    grace_rt_free(s);
 }
 
 /* Take up to n stacks from the pool into the cache (hot first). */
@@ -239,11 +246,30 @@ static void pool_refill(gstack_cache *c, int n) {
     glock_unlock(&pool.lock);
 }
 
-static void stack_prepare(gstack *s) {
-#if defined(GOC_ASAN)
-    /* A stack abandoned mid-frame (goc_exit) stays poisoned: clean it. */
-    ASAN_UNPOISON_MEMORY_REGION(s->lo, (size_t)(s->hi - s->lo));
+#if defined(GOC_RACE)
+/* Mapping fresh pages over the usable range, while TSan ignores the calling
+ * fiber, makes its mmap interceptor reset the range's shadow (with accesses
+ * not ignored it would record a write by the caller instead). The guard
+ * below lo is left alone; a canary is written again. */
+void gstack_race_reset(gstack *s) {
+    uintptr_t lo = ((uintptr_t)s->lo + page_size - 1) & ~(uintptr_t)(page_size - 1);
+    uintptr_t hi = (uintptr_t)s->hi & ~(uintptr_t)(page_size - 1);
+    if (hi <= lo)
+        return;
+    grace_ignore_begin();
+    void *r = mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    grace_ignore_end();
+    if (r == MAP_FAILED)
+        gthrow("runtime: cannot remap a goroutine stack for the race detector");
+    if (s->flags & GSTACK_CANARY)
+        canary_write(s);
+}
 #endif
+
+static void stack_prepare(gstack *s) {
+    /* ASan: a stack abandoned mid-frame (goc_exit) stays poisoned: clean it. */
+    gasan_unpoison(s->lo, (size_t)(s->hi - s->lo));
     if (s->flags & GSTACK_CANARY)
         canary_write(s);
 }
@@ -294,11 +320,31 @@ gstack *gstack_get(gstack_cache *c, size_t size) {
     return s;
 }
 
+int gstack_ensure_slow(gstack_cache *c) {
+    glock_lock(&pool.lock);
+    long free = pool.n;
+    glock_unlock(&pool.lock);
+    if (free > 0)
+        return 0;
+    int n = 0;
+    gstack *list = slab_new(&n);
+    if (!list)
+        return -ENOMEM;
+    while (list) {
+        gstack *x = list;
+        list = x->next;
+        gstack_put(c, x);
+    }
+    return 0;
+}
+
 void gstack_put(gstack_cache *c, gstack *s) {
     if (s->flags & GSTACK_CUSTOM) {
         custom_free(s);
         return;
     }
+    if (GOC_UNLIKELY(atomic_load_explicit(&exhausted, memory_order_relaxed)))
+        atomic_store_explicit(&exhausted, false, memory_order_relaxed);
     if (c) {
         s->next = c->head;
         c->head = s;

@@ -6,9 +6,10 @@
  *   notify  the ticket of the next waiter to wake; written under lock,
  *           read without it for the "nobody to wake" fast path.
  *   lock    a runtime lock (glock): guards notify, head, tail.
- *   head/tail  the parked waiters, a singly linked list of sudogs in ticket
- *           order (each sudog on its waiter's stack; sudog.ticket holds the
- *           ticket).
+ *   head/tail  the parked waiters, a singly linked list of sudogs (through
+ *           sudog.waitlink) in queueing order, which may differ from ticket
+ *           order (a ticket is taken before the lock); each sudog on its
+ *           waiter's stack; sudog.ticket holds the ticket.
  *   L       the goc_mutex Wait releases and retakes; immutable after init.
  *   checker the cond's own address, set on first use: a copy fails the
  *           check (Go's copyChecker).
@@ -49,11 +50,12 @@
 
 #include <goc/sync.h>
 
-#include "debug.h"
-#include "sched/lock.h"
+#include "base/assert.h"
+#include "base/lock.h"
 #include "sched/sched.h"
 
-_Static_assert(sizeof(glock) == sizeof(uint32_t) && _Alignof(glock) == _Alignof(uint32_t),
+_Static_assert(sizeof(glock) <= sizeof(((goc_cond *)0)->lock) &&
+                   _Alignof(glock) <= _Alignof(uint64_t),
                "goc_cond.lock must be able to hold a glock");
 
 static inline glock *cond_lock(goc_cond *c) { return (glock *)(void *)&c->lock; }
@@ -77,9 +79,29 @@ void goc_cond_init(goc_cond *c, goc_mutex *mutex) {
     c->L = mutex;
     atomic_store_explicit(&c->wait, 0, memory_order_relaxed);
     atomic_store_explicit(&c->notify, 0, memory_order_relaxed);
-    atomic_store_explicit(&c->lock, 0, memory_order_relaxed);
+    glock_init(cond_lock(c), LR_COND);
     c->head = c->tail = NULL;
     atomic_store_explicit(&c->checker, (uintptr_t)c, memory_order_release);
+}
+
+/* The invariants above; c's lock held. The list walk is Debug-only. */
+static inline void cond_assert(goc_cond *c) {
+#ifdef GOC_DEBUG
+    glock_assert_held(cond_lock(c));
+    uint32_t notify = atomic_load_explicit(&c->notify, memory_order_relaxed);
+    /* wait only grows, and is read after notify: notify <= wait. */
+    uint32_t wait = atomic_load_explicit(&c->wait, memory_order_relaxed);
+    GOC_ASSERT(!ticket_less(wait, notify));
+    GOC_ASSERT((c->head == NULL) == (c->tail == NULL));
+    GOC_ASSERT(!c->tail || ((sudog *)c->tail)->waitlink == NULL);
+    sudog *last = NULL;
+    for (sudog *s = c->head; s; last = s, s = s->waitlink) {
+        GOC_ASSERT(!ticket_less(s->ticket, notify) && ticket_less(s->ticket, wait));
+    }
+    GOC_ASSERT(last == c->tail);
+#else
+    (void)c;
+#endif
 }
 
 static bool unlock_cond(g *gp, void *arg) {
@@ -91,6 +113,7 @@ static bool unlock_cond(g *gp, void *arg) {
 static void notify_list_wait(goc_cond *c, uint32_t t) {
     glock *l = cond_lock(c);
     glock_lock(l);
+    cond_assert(c);
     if (ticket_less(t, atomic_load_explicit(&c->notify, memory_order_relaxed))) {
         glock_unlock(l); /* already notified */
         return;
@@ -98,12 +121,14 @@ static void notify_list_wait(goc_cond *c, uint32_t t) {
     sudog s = {0};
     s.g = getg();
     s.ticket = t;
-    s.next = NULL;
+    s.waitlink = NULL;
     if (c->tail)
-        ((sudog *)c->tail)->next = &s;
+        ((sudog *)c->tail)->waitlink = &s;
     else
         c->head = &s;
     c->tail = &s;
+    cond_assert(c);
+    glock_race_release(l);
     gopark(unlock_cond, l, WAIT_COND);
     /* Woken: the waker unlinked s before readying us. */
 }
@@ -128,6 +153,7 @@ void goc_cond_signal(goc_cond *c) {
         return;
     glock *l = cond_lock(c);
     glock_lock(l);
+    cond_assert(c);
     uint32_t t = atomic_load_explicit(&c->notify, memory_order_relaxed);
     if (t == atomic_load_explicit(&c->wait, memory_order_relaxed)) {
         glock_unlock(l);
@@ -135,18 +161,19 @@ void goc_cond_signal(goc_cond *c) {
     }
     atomic_store_explicit(&c->notify, t + 1, memory_order_relaxed);
     sudog *prev = NULL;
-    for (sudog *s = c->head; s; prev = s, s = s->next) {
+    for (sudog *s = c->head; s; prev = s, s = s->waitlink) {
         if (s->ticket != t)
             continue;
-        sudog *n = s->next;
+        sudog *n = s->waitlink;
         if (prev)
-            prev->next = n;
+            prev->waitlink = n;
         else
             c->head = n;
         if (!n)
             c->tail = prev;
+        cond_assert(c);
         glock_unlock(l);
-        s->next = NULL;
+        s->waitlink = NULL;
         goready(s->g); /* s is the waiter's: not touched after this */
         return;
     }
@@ -161,14 +188,15 @@ void goc_cond_broadcast(goc_cond *c) {
         return;
     glock *l = cond_lock(c);
     glock_lock(l);
+    cond_assert(c);
     sudog *s = c->head;
     c->head = c->tail = NULL;
     atomic_store_explicit(&c->notify, atomic_load_explicit(&c->wait, memory_order_relaxed),
                           memory_order_relaxed);
     glock_unlock(l);
     while (s) {
-        sudog *next = s->next;
-        s->next = NULL;
+        sudog *next = s->waitlink;
+        s->waitlink = NULL;
         goready(s->g);
         s = next;
     }

@@ -13,7 +13,7 @@
  *     count    live entries; changed under mu held for writing, read with no
  *              lock by goc_map_len.
  *     list_lock a glock guarding the insertion list (head, tail, each
- *              entry's lprev/lnext), seq, and each entry's pins and dead.
+ *              entry's lnode), seq, and each entry's pins and dead.
  *     head/tail every entry of the shard in insertion order: the live ones
  *              and "zombies" (deleted while a Range had them pinned).
  *     seq      the insertion number the next entry gets.
@@ -72,34 +72,40 @@
 
 #include <goc/sync.h>
 
-#include "debug.h"
-#include "failpoint.h"
-#include "sched/lock.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
+#include "base/list.h"
+#include "base/lock.h"
 #include "sched/sched.h"
 
 enum { MAP_SHARD_BITS = 6, MAP_SHARDS = 1 << MAP_SHARD_BITS, MAP_MIN_BUCKETS = 8 };
 
 struct map_entry {
-    struct map_entry *hnext;         /* shard mu */
-    struct map_entry *lprev, *lnext; /* shard list_lock */
-    uint64_t hash;                   /* immutable */
-    uint64_t seq;                    /* immutable after insertion */
-    void *_Atomic val;               /* see the design comment */
-    uint32_t pins;                   /* list_lock */
-    bool dead;                       /* list_lock (set with mu write-held too) */
-    size_t len;                      /* immutable */
-    unsigned char key[];             /* immutable */
+    struct map_entry *hnext; /* shard mu */
+    glist_node lnode;        /* the shard's list; shard list_lock */
+    uint64_t hash;           /* immutable */
+    uint64_t seq;            /* immutable after insertion */
+    void *_Atomic val;       /* see the design comment */
+    uint32_t pins;           /* list_lock */
+    bool dead;               /* list_lock (set with mu write-held too) */
+    size_t len;              /* immutable */
+    unsigned char key[];     /* immutable */
 };
 
 struct map_shard {
     goc_rwmutex mu;
-    _Atomic size_t count;            /* written under mu (write) */
-    size_t nbuckets;                 /* mu */
-    struct map_entry **buckets;      /* mu */
+    _Atomic size_t count;       /* written under mu (write) */
+    size_t nbuckets;            /* mu */
+    struct map_entry **buckets; /* mu */
     glock list_lock;
-    uint64_t seq;                    /* list_lock */
-    struct map_entry *head, *tail;   /* list_lock */
+    uint64_t seq; /* list_lock */
+    glist list;   /* of map_entry.lnode, insertion order; list_lock */
 } __attribute__((aligned(64)));
+
+/* The entry of list node n, or NULL. */
+static inline struct map_entry *lentry(glist_node *n) {
+    return n ? glist_entry(n, struct map_entry, lnode) : NULL;
+}
 
 struct goc_map {
     uint64_t seed; /* immutable */
@@ -147,8 +153,7 @@ static inline bool entry_is(const struct map_entry *e, uint64_t h, const void *k
 }
 
 /* The link that points to key's entry, or NULL if absent. */
-static struct map_entry **find_link(struct map_shard *s, uint64_t h, const void *key,
-                                    size_t len) {
+static struct map_entry **find_link(struct map_shard *s, uint64_t h, const void *key, size_t len) {
     if (s->nbuckets == 0)
         return NULL;
     struct map_entry **link = &s->buckets[h & (s->nbuckets - 1)];
@@ -213,28 +218,19 @@ static struct map_entry *insert(struct map_shard *s, uint64_t h, const void *key
 
     glock_lock(&s->list_lock);
     e->seq = s->seq++;
-    e->lnext = NULL;
-    e->lprev = s->tail;
-    if (s->tail)
-        s->tail->lnext = e;
-    else
-        s->head = e;
-    s->tail = e;
+    /* insertion order: seq strictly rising along the list */
+    GOC_ASSERT(!s->list.last || lentry(s->list.last)->seq < e->seq);
+    glist_push_back(&s->list, &e->lnode);
     glock_unlock(&s->list_lock);
     return e;
 }
 
 /* list_lock held. */
 static void list_unlink(struct map_shard *s, struct map_entry *e) {
-    if (e->lprev)
-        e->lprev->lnext = e->lnext;
-    else
-        s->head = e->lnext;
-    if (e->lnext)
-        e->lnext->lprev = e->lprev;
-    else
-        s->tail = e->lprev;
-    e->lprev = e->lnext = NULL;
+    glock_assert_held(&s->list_lock);
+    /* a live entry, or a pinned dead one, stays in the list */
+    GOC_ASSERT(e->dead && e->pins == 0 && e->hnext == NULL);
+    glist_remove(&s->list, &e->lnode);
 }
 
 /* mu write-held; *link is the entry to delete. */
@@ -242,6 +238,8 @@ static void remove_at(struct map_shard *s, struct map_entry **link) {
     struct map_entry *e = *link;
     *link = e->hnext;
     e->hnext = NULL;
+    GOC_ASSERT(!e->dead);
+    GOC_ASSERT(atomic_load_explicit(&s->count, memory_order_relaxed) > 0);
     atomic_store_explicit(&s->count, atomic_load_explicit(&s->count, memory_order_relaxed) - 1,
                           memory_order_relaxed);
     bool free_it = false;
@@ -259,12 +257,14 @@ static void remove_at(struct map_shard *s, struct map_entry **link) {
 /* ---- public ---- */
 
 goc_map *goc_map_new(void) {
-    if (gfail_hit(GFAIL_ALLOC))
+    goc_map *m = gfail_hit(GFAIL_ALLOC) ? NULL : aligned_alloc(_Alignof(goc_map), sizeof(goc_map));
+    if (!m) {
+        errno = ENOMEM;
         return NULL;
-    goc_map *m = aligned_alloc(_Alignof(goc_map), sizeof(goc_map));
-    if (!m)
-        return NULL;
+    }
     memset(m, 0, sizeof *m);
+    for (int i = 0; i < MAP_SHARDS; i++)
+        glock_init(&m->shard[i].list_lock, LR_MAP);
     m->seed = mix64(((uint64_t)gfastrand() << 32 | gfastrand()) ^ (uint64_t)(uintptr_t)m ^
                     (uint64_t)gnanotime());
     return m;
@@ -275,9 +275,10 @@ void goc_map_free(goc_map *m) {
         return;
     for (int i = 0; i < MAP_SHARDS; i++) {
         struct map_shard *s = &m->shard[i];
-        struct map_entry *e = s->head;
+        glist_check(&s->list);
+        struct map_entry *e = lentry(s->list.first);
         while (e) {
-            struct map_entry *next = e->lnext;
+            struct map_entry *next = lentry(e->lnode.next);
             free(e);
             e = next;
         }
@@ -357,23 +358,20 @@ int goc_map_swap(goc_map *m, const void *key, size_t len, void *val, void **prev
     return do_store(m, key, len, val, previous, SWAP);
 }
 
-bool goc_map_compare_and_swap(goc_map *m, const void *key, size_t len, void *old,
-                              void *new_val) {
+bool goc_map_compare_and_swap(goc_map *m, const void *key, size_t len, void *old, void *new_val) {
     uint64_t h = map_hash(m->seed, key, len);
     struct map_shard *s = shard_of(m, h);
     goc_rwmutex_rlock(&s->mu);
     struct map_entry *e = find(s, h, key, len);
-    bool ok = e && atomic_compare_exchange_strong_explicit(&e->val, &old, new_val,
-                                                           memory_order_acq_rel,
-                                                           memory_order_acquire);
+    bool ok = e && atomic_compare_exchange_strong_explicit(
+                       &e->val, &old, new_val, memory_order_acq_rel, memory_order_acquire);
     goc_rwmutex_runlock(&s->mu);
     return ok;
 }
 
 /* Delete key (if match, only when its value is old). Returns whether it
  * deleted; *val = the deleted value. */
-static bool do_delete(goc_map *m, const void *key, size_t len, bool match, void *old,
-                      void **val) {
+static bool do_delete(goc_map *m, const void *key, size_t len, bool match, void *old, void **val) {
     uint64_t h = map_hash(m->seed, key, len);
     struct map_shard *s = shard_of(m, h);
     /* Look first under the read lock: a miss needs no write lock. */
@@ -413,15 +411,17 @@ bool goc_map_compare_and_delete(goc_map *m, const void *key, size_t len, void *o
 }
 
 /* One shard's part of a Range; false if fn asked to stop. */
-static bool range_shard(struct map_shard *s,
-                        bool (*fn)(const void *, size_t, void *, void *), void *arg) {
+static bool range_shard(struct map_shard *s, bool (*fn)(const void *, size_t, void *, void *),
+                        void *arg) {
     struct map_entry *garbage = NULL; /* an unpinned zombie, freed after unlock */
     glock_lock(&s->list_lock);
     uint64_t limit = s->seq; /* entries from here on were inserted after we began */
-    struct map_entry *e = s->head;
+    struct map_entry *e = lentry(s->list.first);
     for (;;) {
-        while (e && e->dead)
-            e = e->lnext;
+        while (e && e->dead) {
+            GOC_ASSERT(e->pins > 0); /* a dead entry is listed only while pinned */
+            e = lentry(e->lnode.next);
+        }
         if (!e || e->seq >= limit)
             break;
         e->pins++;
@@ -433,7 +433,8 @@ static bool range_shard(struct map_shard *s,
         bool more = fn(e->key, e->len, v, arg);
 
         glock_lock(&s->list_lock);
-        struct map_entry *next = e->lnext; /* e is still linked: pinned */
+        GOC_ASSERT(e->pins > 0 && glist_contains_node(&s->list, &e->lnode));
+        struct map_entry *next = lentry(e->lnode.next); /* e is still linked: pinned */
         if (--e->pins == 0 && e->dead) {
             list_unlink(s, e);
             garbage = e;

@@ -50,7 +50,7 @@
 
 #include <goc/sync.h>
 
-#include "debug.h"
+#include "base/assert.h"
 #include "sync/sema.h"
 
 enum {
@@ -61,7 +61,7 @@ enum {
 };
 
 #define STARVATION_THRESHOLD_NS 1000000 /* 1 ms, as in Go */
-#define ACTIVE_SPIN_CYCLES 30          /* Go's active_spin_cnt */
+#define ACTIVE_SPIN_CYCLES 30           /* Go's active_spin_cnt */
 
 static inline int32_t load_state(goc_mutex *m) {
     return atomic_load_explicit(&m->state, memory_order_relaxed);
@@ -105,13 +105,15 @@ __attribute__((noinline)) static void mutex_lock_slow(goc_mutex *m) {
         if (awoke) {
             /* We are about to take the lock or sleep: give WOKEN back. */
             if ((new_ & MUTEX_WOKEN) == 0)
-                gdiag_throw("sync: inconsistent mutex state");
+                gthrow("sync: inconsistent mutex state");
             new_ &= ~MUTEX_WOKEN;
         }
         if (!cas_state(m, &old, new_))
             continue; /* old was reloaded by the failed CAS */
-        if ((old & (MUTEX_LOCKED | MUTEX_STARVING)) == 0)
+        if ((old & (MUTEX_LOCKED | MUTEX_STARVING)) == 0) {
+            GOC_ASSERT((new_ & MUTEX_LOCKED) != 0);
             return; /* locked it */
+        }
         /* Wait. A waiter that has waited before queues at the front. */
         bool lifo = wait_start != 0;
         if (wait_start == 0)
@@ -123,11 +125,14 @@ __attribute__((noinline)) static void mutex_lock_slow(goc_mutex *m) {
             /* Handed off to us: the lock is ours, though LOCKED is clear
              * and we are still counted as a waiter. Fix both at once. */
             if ((old & (MUTEX_LOCKED | MUTEX_WOKEN)) != 0 || (old >> MUTEX_WAITER_SHIFT) == 0)
-                gdiag_throw("sync: inconsistent mutex state");
+                gthrow("sync: inconsistent mutex state");
             int32_t delta = MUTEX_LOCKED - (1 << MUTEX_WAITER_SHIFT);
             if (!starving || (old >> MUTEX_WAITER_SHIFT) == 1)
                 delta -= MUTEX_STARVING; /* leave starvation mode */
-            atomic_fetch_add_explicit(&m->state, delta, memory_order_acq_rel);
+            int32_t now = atomic_fetch_add_explicit(&m->state, delta, memory_order_acq_rel) + delta;
+            /* We hold it now; a waiter count cannot go negative. */
+            GOC_ASSERT((now & MUTEX_LOCKED) != 0 && now >= 0);
+            (void)now;
             return;
         }
         /* Normal mode: woken (Unlock set WOKEN for us) but not owner. */
@@ -138,9 +143,8 @@ __attribute__((noinline)) static void mutex_lock_slow(goc_mutex *m) {
 
 void goc_mutex_lock(goc_mutex *m) {
     int32_t z = 0;
-    if (GOC_LIKELY(atomic_compare_exchange_strong_explicit(&m->state, &z, MUTEX_LOCKED,
-                                                           memory_order_acquire,
-                                                           memory_order_relaxed)))
+    if (GOC_LIKELY(atomic_compare_exchange_strong_explicit(
+            &m->state, &z, MUTEX_LOCKED, memory_order_acquire, memory_order_relaxed)))
         return;
     mutex_lock_slow(m);
 }
@@ -158,6 +162,8 @@ __attribute__((noinline)) static void mutex_unlock_slow(goc_mutex *m, int32_t ne
     if (((new_ + MUTEX_LOCKED) & MUTEX_LOCKED) == 0)
         goc_panic("sync: unlock of unlocked mutex");
     if ((new_ & MUTEX_STARVING) != 0) {
+        /* STARVING implies at least one waiter to hand the lock to. */
+        GOC_ASSERT((new_ >> MUTEX_WAITER_SHIFT) > 0);
         /* Hand the lock to the head waiter and let it run now. It sets
          * LOCKED itself; until then STARVING keeps newcomers out. */
         gsema_release(&m->sema, true);

@@ -26,7 +26,7 @@
 
 #include <goc/sync.h>
 
-#include "debug.h"
+#include "base/assert.h"
 
 __attribute__((noinline)) static void once_do_slow(goc_once *o, void (*fn)(void *), void *arg) {
     goc_mutex_lock(&o->m);

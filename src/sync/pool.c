@@ -58,27 +58,27 @@
 
 #include <goc/sync.h>
 
-#include "debug.h"
-#include "failpoint.h"
-#include "sched/lock.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
+#include "base/lock.h"
 #include "sched/sched.h"
 
 enum { POOL_RING = 16, POOL_OVERFLOW = 32 };
 
 struct pool_local {
-    void *_Atomic priv;       /* owner P only (see above) */
-    glock lock;               /* guards head, ring, and writes of n */
-    _Atomic uint32_t n;       /* items in ring; read without lock as a hint */
-    uint32_t head;            /* ring index of the oldest item; lock */
-    void *ring[POOL_RING];    /* lock */
+    void *_Atomic priv;    /* owner P only (see above) */
+    glock lock;            /* guards head, ring, and writes of n */
+    _Atomic uint32_t n;    /* items in ring; read without lock as a hint */
+    uint32_t head;         /* ring index of the oldest item; lock */
+    void *ring[POOL_RING]; /* lock */
 } __attribute__((aligned(64)));
 
 struct pool_impl {
-    int nlocal;               /* immutable: gsched_nprocs_max() */
-    _Atomic int nseen;        /* 1 + highest P id with a local; only grows */
-    glock lock;               /* guards noverflow and overflow */
-    _Atomic uint32_t noverflow; /* written under lock; read without as a hint */
-    void *overflow[POOL_OVERFLOW]; /* lock; a stack */
+    int nlocal;                         /* immutable: gsched_nprocs_max() */
+    _Atomic int nseen;                  /* 1 + highest P id with a local; only grows */
+    glock lock;                         /* guards noverflow and overflow */
+    _Atomic uint32_t noverflow;         /* written under lock; read without as a hint */
+    void *overflow[POOL_OVERFLOW];      /* lock; a stack */
     struct pool_local *_Atomic local[]; /* nlocal entries; CAS-installed */
 };
 
@@ -106,6 +106,7 @@ static struct pool_impl *pool_impl(goc_pool *p) {
     if (!im)
         return NULL;
     im->nlocal = n;
+    glock_init(&im->lock, LR_POOL_OVERFLOW);
     void *want = NULL;
     if (atomic_compare_exchange_strong_explicit(&p->impl, &want, im, memory_order_acq_rel,
                                                 memory_order_acquire))
@@ -124,6 +125,7 @@ static struct pool_local *pool_local_of(struct pool_impl *im, int pid) {
     if (!l)
         return NULL;
     memset(l, 0, sizeof *l);
+    glock_init(&l->lock, LR_POOL);
     struct pool_local *want = NULL;
     if (!atomic_compare_exchange_strong_explicit(&im->local[pid], &want, l, memory_order_acq_rel,
                                                  memory_order_acquire)) {
@@ -132,8 +134,8 @@ static struct pool_local *pool_local_of(struct pool_impl *im, int pid) {
     }
     int seen = atomic_load_explicit(&im->nseen, memory_order_relaxed);
     while (seen < pid + 1 &&
-           !atomic_compare_exchange_weak_explicit(&im->nseen, &seen, pid + 1,
-                                                  memory_order_release, memory_order_relaxed))
+           !atomic_compare_exchange_weak_explicit(&im->nseen, &seen, pid + 1, memory_order_release,
+                                                  memory_order_relaxed))
         ;
     return l;
 }

@@ -48,7 +48,7 @@
 
 #include <goc/sync.h>
 
-#include "debug.h"
+#include "base/assert.h"
 #include "sync/sema.h"
 
 #define RWMUTEX_MAX_READERS (1 << 30)
@@ -86,8 +86,8 @@ void goc_rwmutex_runlock(goc_rwmutex *rw) {
 void goc_rwmutex_lock(goc_rwmutex *rw) {
     goc_mutex_lock(&rw->w); /* first, exclude other writers */
     /* Announce the writer; r = readers holding the lock right now. */
-    int32_t r = atomic_fetch_sub_explicit(&rw->reader_count, RWMUTEX_MAX_READERS,
-                                          memory_order_acq_rel);
+    int32_t r =
+        atomic_fetch_sub_explicit(&rw->reader_count, RWMUTEX_MAX_READERS, memory_order_acq_rel);
     /* Wait for them (unless they have all left already). */
     if (r != 0 && atomic_fetch_add_explicit(&rw->reader_wait, r, memory_order_acq_rel) + r != 0)
         gsema_acquire(&rw->writer_sem, false, WAIT_RWMUTEX_W);
@@ -107,9 +107,9 @@ bool goc_rwmutex_trylock(goc_rwmutex *rw) {
 
 void goc_rwmutex_unlock(goc_rwmutex *rw) {
     /* Announce to readers that there is no active writer. */
-    int32_t r = atomic_fetch_add_explicit(&rw->reader_count, RWMUTEX_MAX_READERS,
-                                          memory_order_acq_rel) +
-                RWMUTEX_MAX_READERS;
+    int32_t r =
+        atomic_fetch_add_explicit(&rw->reader_count, RWMUTEX_MAX_READERS, memory_order_acq_rel) +
+        RWMUTEX_MAX_READERS;
     if (GOC_UNLIKELY(r >= RWMUTEX_MAX_READERS))
         goc_panic("sync: Unlock of unlocked RWMutex");
     /* Let in the readers that queued behind this writer. */

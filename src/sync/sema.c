@@ -1,5 +1,10 @@
 /* sync/sema.c — the wait-queue primitive under package sync (Go's sema.go).
  *
+ * Names: "sema" here (gsema_*) is Go's runtime semaphore, the queue that
+ * Mutex, RWMutex and WaitGroup park on. It is not goc_sema, the public
+ * weighted semaphore of x/sync (src/xsync, whose internals say "wsema"),
+ * and not a POSIX semaphore.
+ *
  * A semaphore is any uint32 in user memory; waiters are keyed by its
  * address, so sync types need no constructor and their zero value works.
  *
@@ -7,7 +12,7 @@
  *   semtable: SEMTABLE_SIZE roots, hashed by address. Each root has a lock,
  *   a count of waiters (read without the lock as a fast "nobody waits"
  *   check) and a list of per-address queues: the first waiter for an address
- *   is the queue's head (linked into the root list through next/prev), the
+ *   is the queue's head (linked into the root's glist through sudog.link), the
  *   others hang off it through waitlink in FIFO order (waittail). Sudogs live
  *   on the waiters' stacks.
  *
@@ -33,19 +38,23 @@
 
 #include <goc/runtime.h>
 
-#include "debug.h"
+#include "base/assert.h"
 
 enum { SEMTABLE_SIZE = 251 };
 
 struct semroot {
     glock lock;
-    sudog *heads;              /* one head per distinct address; lock */
-    _Atomic uint32_t nwait;    /* waiters in this root; see invariants */
-    char pad[64 - sizeof(glock) - sizeof(sudog *) - sizeof(uint32_t)];
+    glist heads;            /* of sudog.link: one head per distinct address; lock */
+    _Atomic uint32_t nwait; /* waiters in this root; see invariants */
+#ifdef GOC_DEBUG
+    uint32_t nqueued; /* sudogs queued in this root; lock */
+#endif
+    char pad[64 - sizeof(glock) - sizeof(glist) - 2 * sizeof(uint32_t)];
 };
 
 /* Global: the semaphore table. Owner: each root's lock. */
-static struct semroot semtable[SEMTABLE_SIZE];
+static struct semroot semtable[SEMTABLE_SIZE] = {
+    [0 ... SEMTABLE_SIZE - 1] = {.lock = GLOCK_INIT(LR_SEMROOT)}};
 
 static struct semroot *semroot(const void *addr) {
     return &semtable[((uintptr_t)addr >> 3) % SEMTABLE_SIZE];
@@ -54,34 +63,60 @@ static struct semroot *semroot(const void *addr) {
 static bool cansemacquire(uint32_t *addr) {
     uint32_t v = __atomic_load_n(addr, __ATOMIC_ACQUIRE);
     while (v != 0) {
-        if (__atomic_compare_exchange_n(addr, &v, v - 1, true, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
+        if (__atomic_compare_exchange_n(addr, &v, v - 1, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             return true;
     }
     return false;
 }
 
+/* The invariants above for one root (lock held). Walks the head list,
+ * whose length is the number of distinct addresses waited on in this root
+ * (short). */
+static void root_assert(struct semroot *r) {
+#ifdef GOC_DEBUG
+    glock_assert_held(&r->lock);
+    glist_check(&r->heads);
+    GOC_ASSERT(atomic_load(&r->nwait) >= r->nqueued);
+    uint32_t nheads = 0;
+    glist_for_each(n, &r->heads) {
+        const sudog *h = glist_entry(n, sudog, link);
+        nheads++;
+        GOC_ASSERT(semroot(h->c) == r);
+        /* each address at most once in the head list */
+        for (const glist_node *m = n->next; m; m = m->next)
+            GOC_ASSERT(glist_entry(m, sudog, link)->c != h->c);
+        /* The same-address queue: O(1) checks only (it may hold a million
+         * waiters): waittail is set iff the queue has a second sudog. */
+        GOC_ASSERT((h->waitlink == NULL) == (h->waittail == NULL));
+        GOC_ASSERT(!h->waittail || (h->waittail->waitlink == NULL && h->waittail->c == h->c &&
+                                    !h->waittail->link.next));
+        GOC_ASSERT(!h->waitlink || h->waitlink->c == h->c);
+    }
+    GOC_ASSERT(nheads <= r->nqueued);
+#else
+    (void)r;
+#endif
+}
+
 static void root_queue(struct semroot *r, void *addr, sudog *s, bool lifo) {
+    glock_assert_held(&r->lock);
     s->c = addr;
-    s->next = s->prev = NULL;
+    s->link.next = s->link.prev = NULL;
     s->waitlink = NULL;
     s->waittail = NULL;
-    for (sudog *h = r->heads; h; h = h->next) {
+#ifdef GOC_DEBUG
+    r->nqueued++;
+#endif
+    glist_for_each(n, &r->heads) {
+        sudog *h = glist_entry(n, sudog, link);
         if (h->c != addr)
             continue;
         if (lifo) {
             /* s replaces h as the head; h's queue moves behind s. */
-            s->next = h->next;
-            s->prev = h->prev;
-            if (s->next)
-                s->next->prev = s;
-            if (s->prev)
-                s->prev->next = s;
-            else
-                r->heads = s;
+            glist_insert_after(&r->heads, &h->link, &s->link);
+            glist_remove(&r->heads, &h->link);
             s->waitlink = h;
             s->waittail = h->waittail ? h->waittail : h;
-            h->next = h->prev = NULL;
             h->waittail = NULL;
         } else {
             if (h->waittail)
@@ -90,39 +125,32 @@ static void root_queue(struct semroot *r, void *addr, sudog *s, bool lifo) {
                 h->waitlink = s;
             h->waittail = s;
         }
+        root_assert(r);
         return;
     }
-    s->next = r->heads;
-    if (r->heads)
-        r->heads->prev = s;
-    r->heads = s;
+    glist_push_front(&r->heads, &s->link);
+    root_assert(r);
 }
 
 static sudog *root_dequeue(struct semroot *r, void *addr) {
-    for (sudog *h = r->heads; h; h = h->next) {
+    root_assert(r);
+    glist_for_each(n, &r->heads) {
+        sudog *h = glist_entry(n, sudog, link);
         if (h->c != addr)
             continue;
         sudog *t = h->waitlink;
         if (t) {
             /* t becomes the head. */
-            t->next = h->next;
-            t->prev = h->prev;
-            if (t->next)
-                t->next->prev = t;
-            if (t->prev)
-                t->prev->next = t;
-            else
-                r->heads = t;
+            glist_insert_after(&r->heads, &h->link, &t->link);
             t->waittail = h->waittail == t ? NULL : h->waittail;
-        } else {
-            if (h->next)
-                h->next->prev = h->prev;
-            if (h->prev)
-                h->prev->next = h->next;
-            else
-                r->heads = h->next;
         }
-        h->next = h->prev = h->waitlink = h->waittail = NULL;
+        glist_remove(&r->heads, &h->link);
+        h->waitlink = h->waittail = NULL;
+#ifdef GOC_DEBUG
+        GOC_ASSERT(r->nqueued > 0);
+        r->nqueued--;
+#endif
+        root_assert(r);
         return h;
     }
     return NULL;
@@ -150,7 +178,11 @@ void gsema_acquire(uint32_t *addr, bool lifo, enum waitreason reason) {
         }
         s.ticket = 0;
         root_queue(r, addr, &s, lifo);
+        glock_race_release(&r->lock);
         gopark(unlock_root, r, reason);
+        /* Whoever dequeued s readied us: s is off every list. */
+        GOC_ASSERT(!s.link.next && !s.link.prev && !s.waitlink && !s.waittail);
+        GOC_ASSERT(s.ticket == 0 || s.ticket == 1);
         if (s.ticket != 0 || cansemacquire(addr))
             return;
         lifo = true; /* woken but beaten to it: wait at the front */
@@ -168,8 +200,11 @@ void gsema_release(uint32_t *addr, bool handoff) {
         return;
     }
     sudog *s = root_dequeue(r, addr);
-    if (s)
+    if (s) {
+        GOC_ASSERT(s->c == addr && s->ticket == 0);
         atomic_fetch_sub(&r->nwait, 1);
+    }
+    root_assert(r);
     glock_unlock(&r->lock);
     if (!s)
         return;

@@ -15,7 +15,8 @@
 
 #include <goc/sync.h>
 
-#include "failpoint.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
 #include "sync/sema.h"
 
 void goc_wg_add(goc_waitgroup *wg, int delta) {
@@ -45,6 +46,8 @@ void goc_wg_wait(goc_waitgroup *wg) {
         if ((uint32_t)(state >> 32) == 0)
             return;
         if (atomic_compare_exchange_weak(&wg->state, &state, state + 1)) {
+            /* waiters are only added while the counter is non-zero */
+            GOC_ASSERT((uint32_t)(state >> 32) != 0 && (uint32_t)state != UINT32_MAX);
             gsema_acquire(&wg->sema, false, WAIT_WAITGROUP);
             if (atomic_load(&wg->state) != 0)
                 goc_panic("sync: WaitGroup is reused before previous Wait has returned");

@@ -13,17 +13,53 @@
  *     timer that is due sooner than sysmon's sleep pokes it.
  *   - Kinds: a sleeping goroutine's timer lives on its own stack and readies
  *     it; channel timers (goc_timer, goc_ticker, goc_after) do a
- *     non-blocking send of goc_now() on a channel of capacity 1 (a ticker
- *     thus drops ticks for a slow receiver); AfterFunc timers start a
- *     goroutine. A channel timer sends the time it was due (Go's
+ *     non-blocking send of goc_now() on a channel with a one-value buffer
+ *     (a ticker thus drops ticks for a slow receiver); AfterFunc timers
+ *     start a goroutine. A channel timer sends the time it was due (Go's
  *     Now().Add(-delay)), so tick values sit on the period's grid.
  *
- * Go 1.23 semantics. Each timer has a sequence number, bumped by every Stop
- * and Reset. Firing pops the timer under the heap lock, remembering the
- * sequence, then takes the timer's own mutex (mu) and delivers only if the
- * sequence is unchanged. Stop and Reset hold mu while they bump the sequence
- * and drain the channel, so once they return no value from before the call
- * can be received.
+ * Go 1.23 semantics: a timer channel behaves as an unbuffered one.
+ *   - No stale values. Each timer has a sequence number, bumped by every
+ *     Stop and Reset. Firing pops the timer under the heap lock, remembering
+ *     the sequence, then takes the timer's own mutex (mu) and delivers only
+ *     if the sequence is unchanged. Stop and Reset hold mu while they bump
+ *     the sequence and drain the channel, so once they return no value from
+ *     before the call can be received.
+ *   - Return values. A value that sits in the buffer was never received:
+ *     to the program the timer is still pending (go.dev/issue/69312). So
+ *     Stop and Reset return true when the timer was queued, being fired, or
+ *     had its value drained by this call, and false only when the timer was
+ *     stopped already or its value was received. The pre-1.23 idiom
+ *     `if (!Stop) <-C` therefore never waits for a value Stop dropped; it
+ *     still blocks forever after the value was received, as in every Go.
+ *   - len and cap. The buffer is a private detail: timer channels are made
+ *     with gchan_hide_buffer (chan/chan.h), so goc_chan_len and
+ *     goc_chan_cap report 0, as Go 1.23's chanlen/chancap do.
+ *
+ * Collection of goc_after timers. Go 1.23 collects a timer nobody
+ * references; goc has no collector, but knows when the last reference to a
+ * goc_after channel goes, since the program releases it. So the timer
+ * holds no reference to that channel (a weak pointer: t->c), and the channel
+ * holds the timer's owner reference: goc_after registers after_released
+ * with gchan_on_last_release, and the last goc_chan_release calls it just
+ * before freeing the channel. after_released stops the timer (timer_modify,
+ * under mu: bumps the sequence, unqueues it, drains) and drops the owner
+ * reference; a firing under way holds its own reference and, once it gets
+ * mu, sees the new sequence and sends nothing, so nothing is sent into the
+ * freed channel. A fired goc_after timer stays allocated (idle, a few dozen
+ * bytes) until its channel goes. The hook is generic (chan knows nothing of
+ * timers: time -> chan, never the reverse); the alternatives were worse:
+ * the timer keeping a counted reference (then "last release" is the count
+ * dropping to 1, racing every retain), or channels calling into time.
+ *
+ * Misuse. Each heap-allocated timer has a magic word (timer, ticker, or
+ * goc_after's) checked on entry to every public call, and goc_timer_free /
+ * goc_ticker_free swap it for MAGIC_FREED before anything else: a second
+ * free panics "<fn>: timer freed twice", a later use "<fn>: use of freed
+ * timer", a ticker passed as a timer (or the reverse) "not a timer". Best
+ * effort, as Go's checks are: it reads memory that may have been freed, and
+ * catches the misuse only until malloc hands that memory out again (the
+ * word sits past the 16 bytes malloc writes into a free chunk).
  *
  * Invariants
  *   - t->state is T_QUEUED iff t is in its home heap (t->idx >= 0);
@@ -31,15 +67,21 @@
  *   - heap->when0 == heap->a[0]->when, or INT64_MAX when empty.
  *   - npending == number of queued timers; nfiring == number popped and not
  *     yet delivered (the deadlock detector reads their sum).
- *   - A heap-allocated timer is freed when its last reference goes: the
- *     user's, plus one per in-flight firing.
+ *   - A heap-allocated timer is freed when its last reference goes: its
+ *     owner's (the user's handle, or for goc_after the channel's, dropped
+ *     by after_released), plus one per in-flight firing.
+ *   - A goc_after timer never touches its channel outside mu, and after
+ *     after_released has held mu, never again.
  *
- * Lock order: t->mu > heap lock > channel lock (the drain and the send take
- * the channel's lock with t->mu held, never with a heap lock held).
+ * Lock order (base/lockrank.h): timer.mu < timerheap.lock < hchan.lock (the
+ * drain and the send take the channel's lock with t->mu held, never with a
+ * heap lock held).
  *
  * Rejected: a thread per timer, or one timer thread running everything
  * (cross-thread wakeups for every sleep); a single global heap (contention);
- * Go's pre-1.23 buffered channel semantics (stale values after Reset).
+ * Go's pre-1.23 buffered channel semantics (stale values after Reset);
+ * firing channel timers lazily, only once someone receives, as Go 1.23
+ * does (the channel would have to call into time on every receive).
  */
 #define _GNU_SOURCE
 #include <goc/time.h>
@@ -51,33 +93,44 @@
 #include <string.h>
 #include <time.h>
 
-#include "debug.h"
-#include "failpoint.h"
-#include "sched/internal.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
+#include "chan/chan.h"
 #include "sched/sched.h"
+#include "time/timers.h"
 
-enum { NHEAPS = 256 };
+enum { NHEAPS = GSCHED_MAXPROCS }; /* one heap per possible P id */
 enum tstate { T_IDLE, T_QUEUED, T_FIRING };
 enum tkind { T_SLEEP, T_CHAN, T_AFTER, T_FUNC };
+/* What a heap-allocated timer is, for the misuse checks. */
+enum tmagic {
+    MAGIC_TIMER = 0x676f5469u,  /* goc_timer_new, goc_after_func */
+    MAGIC_TICKER = 0x676f546bu, /* goc_ticker_new */
+    MAGIC_AFTER = 0x676f5461u,  /* goc_after: no handle reaches the user */
+    MAGIC_FREED = 0xdeadf7eeu,  /* the user freed it */
+};
 
 typedef struct theap theap;
 
 typedef struct gtimer {
     /* Guarded by home->lock. */
     int64_t when;
-    int64_t period;   /* > 0 for tickers */
-    int32_t idx;      /* heap index; -1 when not queued */
-    uint8_t state;    /* enum tstate */
-    uint64_t seq;     /* written with both mu and home->lock held */
+    int64_t period; /* > 0 for tickers */
+    /* enum tmagic; poisoned by the user's free. Past the first 16 bytes,
+     * where malloc keeps its bookkeeping of a free chunk. */
+    _Atomic uint32_t magic;
+    int32_t idx;   /* heap index; -1 when not queued */
+    uint8_t state; /* enum tstate */
+    uint64_t seq;  /* written with both mu and home->lock held */
     /* Immutable after creation. */
-    uint8_t kind;     /* enum tkind */
+    uint8_t kind; /* enum tkind */
     theap *home;
-    goc_chan *c;      /* channel timers */
+    goc_chan *c; /* channel timers; T_AFTER: no reference (see above) */
     void (*fn)(void *);
     void *arg;
     g *gp;            /* T_SLEEP */
     glock mu;         /* serializes delivery against stop/reset */
-    _Atomic int refs; /* heap-allocated timers */
+    _Atomic int refs; /* heap-allocated timers: the owner's + in-flight firings */
 } gtimer;
 
 struct goc_timer {
@@ -89,20 +142,21 @@ struct goc_ticker {
 
 struct theap {
     glock lock;
-    gtimer **a;             /* lock */
-    int32_t n, cap;         /* lock */
-    _Atomic int64_t when0;  /* earliest deadline; written under lock */
+    gtimer **a;            /* lock */
+    int32_t n, cap;        /* lock */
+    _Atomic int64_t when0; /* earliest deadline; written under lock */
     char pad[32];
 };
 
 /* Global: one heap per P id. Owner: each heap's lock. */
-static theap heaps[NHEAPS];
+static theap heaps[NHEAPS] = {[0 ... NHEAPS - 1] = {.lock = GLOCK_INIT(LR_TIMERHEAP)}};
 static _Atomic int32_t nheaps = 1; /* heaps [0, nheaps) may hold timers */
 static _Atomic int32_t npending;
 /* Timers popped for firing whose delivery has not finished: still pending
  * for the deadlock detector, which must not see the world idle between the
  * pop and the goready the delivery makes. */
 static _Atomic int32_t nfiring;
+static _Atomic int64_t nlive; /* heap-allocated timers not yet freed */
 static pthread_once_t time_once = PTHREAD_ONCE_INIT;
 
 /* ---- heap ---- */
@@ -140,9 +194,7 @@ static void siftdown(theap *h, int32_t i) {
     heap_set(h, i, t);
 }
 
-static void update_when0(theap *h) {
-    atomic_store(&h->when0, h->n ? h->a[0]->when : INT64_MAX);
-}
+static void update_when0(theap *h) { atomic_store(&h->when0, h->n ? h->a[0]->when : INT64_MAX); }
 
 /* Queue t in its home heap (home->lock held). */
 static void heap_push(gtimer *t) {
@@ -151,7 +203,7 @@ static void heap_push(gtimer *t) {
         int32_t ncap = h->cap ? h->cap * 2 : 64;
         gtimer **na = realloc(h->a, (size_t)ncap * sizeof *na);
         if (!na)
-            gdiag_throw("runtime: out of memory: cannot grow a timer heap");
+            gthrow("runtime: out of memory: cannot grow a timer heap");
         h->a = na;
         h->cap = ncap;
     }
@@ -184,9 +236,10 @@ static void heap_remove(gtimer *t) {
 static void timer_unref(gtimer *t) {
     if (atomic_fetch_sub(&t->refs, 1) != 1)
         return;
-    if (t->c)
+    if (t->c && t->kind != T_AFTER)
         goc_chan_release(t->c);
     free(t);
+    atomic_fetch_sub(&nlive, 1);
 }
 
 static bool try_send_now(goc_chan *c, int64_t now) {
@@ -194,12 +247,15 @@ static bool try_send_now(goc_chan *c, int64_t now) {
     return goc_select_try(&cs, 1) == 0;
 }
 
-static void drain(goc_chan *c) {
+/* Drop what c holds; returns whether there was a value. */
+static bool drain(goc_chan *c) {
     if (!c)
-        return;
+        return false;
     goc_case cs = GOC_RECV(c, NULL, NULL);
-    while (goc_select_try(&cs, 1) == 0) {
-    }
+    bool any = false;
+    while (goc_select_try(&cs, 1) == 0)
+        any = true;
+    return any;
 }
 
 /* Deliver a popped timer (no lock held). */
@@ -236,11 +292,9 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
     if (ok && t->kind == T_FUNC) {
         int err = goc_go(t->fn, t->arg);
         if (err)
-            gdiag_throw("runtime: cannot start an AfterFunc goroutine (%s)", goc_strerror(err));
+            gthrow("runtime: cannot start an AfterFunc goroutine (%s)", goc_strerror(err));
     }
-    if (t->kind == T_AFTER)
-        timer_unref(t); /* a one-shot time.After timer: its own reference */
-    timer_unref(t);     /* the in-flight reference taken at pop */
+    timer_unref(t); /* the in-flight reference taken at pop */
 }
 
 /* Fire every due timer of heap h; returns its next deadline. */
@@ -299,14 +353,25 @@ static int64_t timers_next(void) {
     return next;
 }
 
-static int32_t timers_pending(void) {
-    return atomic_load(&npending) + atomic_load(&nfiring);
-}
+static int32_t timers_pending(void) { return atomic_load(&npending) + atomic_load(&nfiring); }
+
+int64_t gtime_live_timers(void) { return atomic_load(&nlive); }
+
+int32_t gtime_pending_timers(void) { return timers_pending(); }
+
+/* The timer driver: the scheduler fires due timers from findrunnable and
+ * sysmon, and the deadlock detector stays quiet while any is pending. */
+static const gsched_driver timer_driver = {
+    .name = "timers",
+    .run = timers_run,
+    .next = timers_next,
+    .pending = timers_pending,
+};
 
 static void time_init(void) {
     for (int i = 0; i < NHEAPS; i++)
         atomic_init(&heaps[i].when0, INT64_MAX);
-    gsched_set_timer_hooks(timers_run, timers_next, timers_pending);
+    gsched_register_driver(&timer_driver);
 }
 
 static theap *home_heap(void) {
@@ -366,18 +431,26 @@ void goc_sleep(goc_duration d) {
     t.home = home_heap();
     t.gp = getg();
     t.when = deadline_after(d);
+    glock_race_release(&t.home->lock); /* sleep_commit queues t under it */
     gopark(sleep_commit, &t, WAIT_SLEEP);
 }
 
-static gtimer *timer_alloc(enum tkind kind, size_t size) {
-    if (gsched_init() != 0)
+static void after_released(void *arg);
+
+static gtimer *timer_alloc(enum tkind kind, enum tmagic magic, size_t size) {
+    int err = gsched_init();
+    if (err != 0) {
+        errno = -err; /* ENOMEM or EAGAIN: the runtime could not start */
         return NULL;
+    }
     gtimer *t = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, size);
     if (!t) {
         errno = ENOMEM;
         return NULL;
     }
     t->kind = (uint8_t)kind;
+    atomic_init(&t->magic, (uint32_t)magic);
+    glock_init(&t->mu, LR_TIMER);
     t->idx = -1;
     t->home = home_heap();
     atomic_init(&t->refs, 1);
@@ -388,7 +461,11 @@ static gtimer *timer_alloc(enum tkind kind, size_t size) {
             errno = ENOMEM;
             return NULL;
         }
+        gchan_hide_buffer(t->c); /* presents as unbuffered, as in Go 1.23 */
+        if (kind == T_AFTER)
+            gchan_on_last_release(t->c, after_released, t);
     }
+    atomic_fetch_add(&nlive, 1);
     return t;
 }
 
@@ -401,16 +478,16 @@ static void timer_start(gtimer *t, int64_t when) {
 }
 
 goc_chan *goc_after(goc_duration d) {
-    gtimer *t = timer_alloc(T_AFTER, sizeof *t);
+    gtimer *t = timer_alloc(T_AFTER, MAGIC_AFTER, sizeof *t);
     if (!t)
         return NULL;
-    goc_chan *c = goc_chan_retain(t->c); /* the caller's reference */
+    goc_chan *c = t->c; /* its one reference is the caller's */
     timer_start(t, deadline_after(d));
     return c;
 }
 
 goc_timer *goc_timer_new(goc_duration d) {
-    gtimer *t = timer_alloc(T_CHAN, sizeof(goc_timer));
+    gtimer *t = timer_alloc(T_CHAN, MAGIC_TIMER, sizeof(goc_timer));
     if (!t)
         return NULL;
     timer_start(t, deadline_after(d));
@@ -422,7 +499,7 @@ goc_timer *goc_after_func(goc_duration d, void (*fn)(void *), void *arg) {
         errno = EINVAL;
         return NULL;
     }
-    gtimer *t = timer_alloc(T_FUNC, sizeof(goc_timer));
+    gtimer *t = timer_alloc(T_FUNC, MAGIC_TIMER, sizeof(goc_timer));
     if (!t)
         return NULL;
     t->fn = fn;
@@ -431,9 +508,11 @@ goc_timer *goc_after_func(goc_duration d, void (*fn)(void *), void *arg) {
     return (goc_timer *)t;
 }
 
-goc_chan *goc_timer_chan(goc_timer *t) { return t ? t->t.c : NULL; }
+/* ---- stop, reset, collection ---- */
 
-/* Stop (and with when >= 0, restart) t; returns whether it was pending. */
+/* Stop (and with when >= 0, restart) t. Returns whether it was pending:
+ * queued, being fired, or fired with its value still in the channel (Go
+ * 1.23: the value was never received, so this call stopped it). */
 static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
     glock_lock(&t->mu);
     theap *h = t->home;
@@ -449,7 +528,8 @@ static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
         heap_push(t);
     }
     glock_unlock(&h->lock);
-    drain(t->c);
+    if (drain(t->c))
+        pending = true;
     glock_unlock(&t->mu);
     if (when >= 0)
         gsched_sysmon_poke(when);
@@ -458,29 +538,75 @@ static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
     return pending;
 }
 
+/* goc_after's channel lost its last reference (called by that release,
+ * before the channel is freed): nobody can receive the value any more, so
+ * stop the timer and drop the reference the channel held on it. */
+static void after_released(void *arg) {
+    gtimer *t = arg;
+    timer_modify(t, -1, 0);
+    timer_unref(t);
+}
+
+/* ---- misuse checks ---- */
+
+static _Noreturn void bad_magic(uint32_t m, uint32_t want, const char *fn) {
+    const char *what = want == MAGIC_TICKER ? "ticker" : "timer";
+    if (m == MAGIC_FREED)
+        goc_panic("%s: use of freed %s", fn, what);
+    if (m == MAGIC_TIMER || m == MAGIC_TICKER)
+        goc_panic("%s: not a %s (a %s)", fn, what, m == MAGIC_TICKER ? "ticker" : "timer");
+    goc_panic("%s: not a %s (freed or corrupt memory)", fn, what);
+}
+
+/* Best effort, as Go's own checks: p's magic word must say `want`. A freed
+ * timer keeps its poison until malloc hands the memory out again. */
+static gtimer *live(void *p, uint32_t want, const char *fn) {
+    gtimer *t = p;
+    uint32_t m = atomic_load_explicit(&t->magic, memory_order_relaxed);
+    if (__builtin_expect(m != want, 0))
+        bad_magic(m, want, fn);
+    return t;
+}
+
+/* The user's free: poison, stop, drop the owner's reference. */
+static void user_free(gtimer *t, uint32_t want, const char *fn) {
+    uint32_t m = want;
+    if (!atomic_compare_exchange_strong(&t->magic, &m, MAGIC_FREED)) {
+        if (m == MAGIC_FREED)
+            goc_panic("%s: %s freed twice", fn, want == MAGIC_TICKER ? "ticker" : "timer");
+        bad_magic(m, want, fn);
+    }
+    timer_modify(t, -1, 0);
+    timer_unref(t);
+}
+
+/* ---- public timers and tickers ---- */
+
+goc_chan *goc_timer_chan(goc_timer *t) {
+    return t ? live(t, MAGIC_TIMER, "goc_timer_chan")->c : NULL;
+}
+
 bool goc_timer_stop(goc_timer *t) {
     if (!t)
         goc_panic("goc_timer_stop: nil timer");
-    return timer_modify(&t->t, -1, 0);
+    return timer_modify(live(t, MAGIC_TIMER, "goc_timer_stop"), -1, 0);
 }
 
 bool goc_timer_reset(goc_timer *t, goc_duration d) {
     if (!t)
         goc_panic("goc_timer_reset: nil timer");
-    return timer_modify(&t->t, deadline_after(d), 0);
+    return timer_modify(live(t, MAGIC_TIMER, "goc_timer_reset"), deadline_after(d), 0);
 }
 
 void goc_timer_free(goc_timer *t) {
-    if (!t)
-        return;
-    timer_modify(&t->t, -1, 0);
-    timer_unref(&t->t);
+    if (t)
+        user_free(&t->t, MAGIC_TIMER, "goc_timer_free");
 }
 
 goc_ticker *goc_ticker_new(goc_duration d) {
     if (d <= 0)
         goc_panic("non-positive interval for NewTicker");
-    gtimer *t = timer_alloc(T_CHAN, sizeof(goc_ticker));
+    gtimer *t = timer_alloc(T_CHAN, MAGIC_TICKER, sizeof(goc_ticker));
     if (!t)
         return NULL;
     t->period = d;
@@ -488,24 +614,24 @@ goc_ticker *goc_ticker_new(goc_duration d) {
     return (goc_ticker *)t;
 }
 
-goc_chan *goc_ticker_chan(goc_ticker *t) { return t ? t->t.c : NULL; }
+goc_chan *goc_ticker_chan(goc_ticker *t) {
+    return t ? live(t, MAGIC_TICKER, "goc_ticker_chan")->c : NULL;
+}
 
 void goc_ticker_reset(goc_ticker *t, goc_duration d) {
     if (d <= 0)
         goc_panic("non-positive interval for Ticker.Reset");
     if (!t)
         goc_panic("goc_ticker_reset: nil ticker");
-    timer_modify(&t->t, deadline_after(d), d);
+    timer_modify(live(t, MAGIC_TICKER, "goc_ticker_reset"), deadline_after(d), d);
 }
 
 void goc_ticker_stop(goc_ticker *t) {
     if (t)
-        timer_modify(&t->t, -1, 0);
+        timer_modify(live(t, MAGIC_TICKER, "goc_ticker_stop"), -1, 0);
 }
 
 void goc_ticker_free(goc_ticker *t) {
-    if (!t)
-        return;
-    timer_modify(&t->t, -1, 0);
-    timer_unref(&t->t);
+    if (t)
+        user_free(&t->t, MAGIC_TICKER, "goc_ticker_free");
 }

@@ -23,8 +23,8 @@
  *     size        capacity. Immutable.
  *     mu          a runtime lock (glock) guarding cur, head and tail.
  *     cur         mu. Units held.
- *     head, tail  mu. The FIFO of waiters, oldest first.
- *   A waiter (sema_waiter) lives on the acquiring goroutine's stack: its
+ *     waiters     mu. The FIFO of waiters (a glist), oldest first.
+ *   A waiter (wsema_waiter) lives on the acquiring goroutine's stack: its
  *   weight n (immutable), `ready`, a chan struct{} made for this wait
  *   (immutable; closed by whoever grants the units), `granted` (mu) and the
  *   list links (mu). `ready` has two references: the waiter's and the
@@ -99,9 +99,10 @@
 #include <goc/context.h>
 #include <goc/sync.h>
 
-#include "debug.h"
-#include "failpoint.h"
-#include "sched/lock.h"
+#include "base/assert.h"
+#include "base/failpoint.h"
+#include "base/list.h"
+#include "base/lock.h"
 
 /* ================================================================== */
 /* errgroup                                                            */
@@ -129,6 +130,7 @@ goc_errgroup *goc_errgroup_new(goc_ctx *parent) {
         errno = ENOMEM;
         return NULL;
     }
+    glock_init(&g->mu, LR_ERRGROUP);
     if (parent) {
         g->ctx = goc_ctx_with_cancel(parent);
         if (!g->ctx) {
@@ -238,7 +240,7 @@ void goc_errgroup_set_limit(goc_errgroup *g, int n) {
     goc_chan *sem = goc_chan_make(0, (size_t)n);
     if (!sem) {
         glock_unlock(&g->mu);
-        gdiag_throw("runtime: out of memory (errgroup limit)");
+        gthrow("runtime: out of memory (errgroup limit)");
     }
     old = g->sem;
     g->sem = sem;
@@ -268,19 +270,36 @@ void goc_errgroup_free(goc_errgroup *g) {
 /* ================================================================== */
 /* semaphore                                                           */
 
-typedef struct sema_waiter {
-    struct sema_waiter *next, *prev; /* s->mu */
-    int64_t n;                       /* immutable */
-    goc_chan *ready;                 /* immutable; closed under s->mu when granted */
-    bool granted;                    /* s->mu */
-} sema_waiter;
+typedef struct wsema_waiter {
+    glist_node link; /* s->waiters; s->mu */
+    int64_t n;       /* immutable */
+    goc_chan *ready; /* immutable; closed under s->mu when granted */
+    bool granted;    /* s->mu */
+} wsema_waiter;
 
 struct goc_sema {
     int64_t size; /* immutable */
     glock mu;
-    int64_t cur;              /* mu */
-    sema_waiter *head, *tail; /* mu; FIFO */
+    int64_t cur;   /* mu */
+    glist waiters; /* mu; of wsema_waiter.link, FIFO */
 };
+
+static inline wsema_waiter *sw_first(goc_sema *s) {
+    return s->waiters.first ? glist_entry(s->waiters.first, wsema_waiter, link) : NULL;
+}
+
+/* The invariants (s->mu held). */
+static inline void wsema_assert(goc_sema *s) {
+    glock_assert_held(&s->mu);
+    GOC_ASSERT(0 <= s->cur && s->cur <= s->size);
+#ifdef GOC_DEBUG
+    /* A waiter in the list is neither granted nor oversized. */
+    wsema_waiter *w = sw_first(s);
+    GOC_ASSERT(!w || (!w->granted && w->n <= s->size));
+    GOC_ASSERT(!s->waiters.first || !s->waiters.first->prev);
+    GOC_ASSERT(!s->waiters.last || !s->waiters.last->next);
+#endif
+}
 
 goc_sema *goc_sema_new(int64_t capacity) {
     if (capacity < 0) {
@@ -292,6 +311,7 @@ goc_sema *goc_sema_new(int64_t capacity) {
         errno = ENOMEM;
         return NULL;
     }
+    glock_init(&s->mu, LR_WSEMA);
     s->size = capacity;
     return s;
 }
@@ -300,29 +320,23 @@ void goc_sema_free(goc_sema *s) {
     if (!s)
         return;
     glock_lock(&s->mu);
-    bool busy = s->head != NULL;
+    bool busy = !glist_empty(&s->waiters);
     glock_unlock(&s->mu);
     if (busy)
         goc_panic("semaphore: freed while goroutines are waiting on it");
     free(s);
 }
 
-static void sw_unlink(goc_sema *s, sema_waiter *w) {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        s->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        s->tail = w->prev;
-    w->next = w->prev = NULL;
+static void sw_unlink(goc_sema *s, wsema_waiter *w) {
+    glock_assert_held(&s->mu);
+    GOC_ASSERT(!w->granted);
+    glist_remove(&s->waiters, &w->link);
 }
 
 /* Grant units to waiters in FIFO order while the head fits (s->mu held). */
-static void sema_notify(goc_sema *s) {
-    sema_waiter *w;
-    while ((w = s->head) != NULL) {
+static void wsema_notify(goc_sema *s) {
+    wsema_waiter *w;
+    while ((w = sw_first(s)) != NULL) {
         if (s->size - s->cur < w->n)
             break; /* the head waits; so does everyone behind it */
         s->cur += w->n;
@@ -332,6 +346,9 @@ static void sema_notify(goc_sema *s) {
         goc_chan_close(ready);   /* from here on w may be gone */
         goc_chan_release(ready); /* the list's reference */
     }
+    /* Units go in list order only: the head, if any, does not fit. */
+    GOC_ASSERT(!w || s->size - s->cur < w->n);
+    wsema_assert(s);
 }
 
 int goc_sema_acquire(goc_sema *s, int64_t n, goc_ctx *ctx) {
@@ -348,7 +365,7 @@ int goc_sema_acquire(goc_sema *s, int64_t n, goc_ctx *ctx) {
             goc_chan_release(ready);
             return err;
         }
-        if (s->size - s->cur >= n && !s->head) {
+        if (s->size - s->cur >= n && glist_empty(&s->waiters)) {
             s->cur += n;
             glock_unlock(&s->mu);
             goc_chan_release(ready);
@@ -368,13 +385,9 @@ int goc_sema_acquire(goc_sema *s, int64_t n, goc_ctx *ctx) {
         if (!ready)
             return -ENOMEM;
     }
-    sema_waiter w = {.n = n, .ready = goc_chan_retain(ready)};
-    w.prev = s->tail;
-    if (s->tail)
-        s->tail->next = &w;
-    else
-        s->head = &w;
-    s->tail = &w;
+    wsema_waiter w = {.n = n, .ready = goc_chan_retain(ready)};
+    glist_push_back(&s->waiters, &w.link);
+    wsema_assert(s);
     glock_unlock(&s->mu);
 
     int which = 0;
@@ -390,13 +403,13 @@ int goc_sema_acquire(goc_sema *s, int64_t n, goc_ctx *ctx) {
         glock_lock(&s->mu);
         if (w.granted) {
             s->cur -= n; /* pretend we never got them */
-            sema_notify(s);
+            wsema_notify(s);
         } else {
-            bool front = s->head == &w;
+            bool front = s->waiters.first == &w.link;
             sw_unlink(s, &w);
             goc_chan_release(w.ready); /* the list's reference */
             if (front && s->size > s->cur)
-                sema_notify(s); /* those behind us may fit now */
+                wsema_notify(s); /* those behind us may fit now */
         }
         glock_unlock(&s->mu);
         goc_chan_release(ready);
@@ -416,9 +429,10 @@ bool goc_sema_try_acquire(goc_sema *s, int64_t n) {
     if (n < 0)
         return false;
     glock_lock(&s->mu);
-    bool ok = s->size - s->cur >= n && !s->head;
+    bool ok = s->size - s->cur >= n && glist_empty(&s->waiters);
     if (ok)
         s->cur += n;
+    wsema_assert(s);
     glock_unlock(&s->mu);
     return ok;
 }
@@ -427,11 +441,12 @@ void goc_sema_release(goc_sema *s, int64_t n) {
     if (n < 0)
         goc_panic("semaphore: release of a negative weight (%lld)", (long long)n);
     glock_lock(&s->mu);
+    wsema_assert(s);
     if (n > s->cur) {
         glock_unlock(&s->mu);
         goc_panic("semaphore: released more than held");
     }
     s->cur -= n;
-    sema_notify(s);
+    wsema_notify(s);
     glock_unlock(&s->mu);
 }

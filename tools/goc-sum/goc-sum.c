@@ -1,7 +1,7 @@
 /* goc-sum — md5sum / sha1sum / sha256sum over whole directory trees, with
  * the hashing spread over goroutines.
  *
- *   goc-sum [-a md5|sha1|sha224|sha256|sha384|sha512] [-j N] [PATH...]
+ *   goc-sum [-a md5|sha1|sha224|sha256|sha384|sha512] [-j N] [-v] [PATH...]
  *
  * Prints, for every regular file under the PATHs, exactly the line coreutils
  * prints for it ("<hex>  <path>\n"; a name containing a backslash, newline
@@ -10,6 +10,7 @@
  * as coreutils writes them ("goc-sum: <name>: Permission denied", the name
  * shell-quoted when needed) and make the exit status 1. Default algorithm
  * sha256; default N is 4 x goc_maxprocs(0). Usage errors exit with 2.
+ * -v says on stderr how files are read (below); nothing else changes.
  *
  * What is hashed
  *   - A PATH naming a directory is walked recursively; every other PATH is
@@ -38,10 +39,16 @@
  *   group, then closes results, ending the main goroutine's loop. The
  *   walker discovers files while the digesters hash the ones already found.
  *
- * File reading uses plain read(2), which blocks the OS thread running the
- * digester (goc has no goc_blocking yet to hand the processor over); with
- * several digesters per processor and files mostly in the page cache this
- * costs little. Hashing uses OpenSSL's EVP interface (libcrypto).
+ * Files are read with goc_read: through io_uring where the kernel allows
+ * it (the digester parks while the kernel reads, and its processor hashes
+ * for another digester), else through the blocking-call handoff
+ * (GOCDEBUG=iouring=0 forces it); -v prints which ("goc-sum: reading files
+ * with io_uring" / "... with the blocking-call handoff"). Standard input is
+ * read with goc_read only when it is a regular file: goc_read would make a
+ * pipe or terminal non-blocking, and that mode belongs to the open file,
+ * which the shell shares. Files are closed with goc_close, so that goc
+ * forgets what kind of file the number was before the number is reused.
+ * Hashing uses OpenSSL's EVP interface (libcrypto).
  */
 #define _GNU_SOURCE
 #include <goc.h>
@@ -337,9 +344,15 @@ static int walker(goc_ctx *ctx, void *arg) {
 
 /* ---- hashing ---- */
 
-static int hash_fd(int fd, EVP_MD_CTX *mctx, unsigned char *buf) {
+static NOINLINE bool is_regular(int fd) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* use_goc: read with goc_read (else read(2), for a shared stdin). */
+static int hash_fd(int fd, bool use_goc, EVP_MD_CTX *mctx, unsigned char *buf) {
     for (;;) {
-        ssize_t n = sys_read(fd, buf, READ_BUF);
+        ssize_t n = use_goc ? goc_read(fd, buf, READ_BUF, NULL) : sys_read(fd, buf, READ_BUF);
         if (n == 0)
             return 0;
         if (n < 0)
@@ -363,9 +376,9 @@ static void hash_job(struct sum *S, EVP_MD_CTX *mctx, unsigned char *buf, struct
         }
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
-    int err = hash_fd(fd, mctx, buf);
+    int err = hash_fd(fd, !j->from_stdin || is_regular(fd), mctx, buf);
     if (!j->from_stdin)
-        close(fd);
+        goc_close(fd);
     if (err) {
         j->err = err;
         return;
@@ -557,6 +570,7 @@ static void report(const char *path, int err) {
 struct opts {
     const char *algo;
     int jobs;
+    bool verbose;
     int nseeds;
     char **seeds;
 };
@@ -564,11 +578,12 @@ struct opts {
 static struct opts opts;
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: " PROG " [-a md5|sha1|sha224|sha256|sha384|sha512] [-j N] [PATH...]\n"
+    fprintf(f, "usage: " PROG " [-a md5|sha1|sha224|sha256|sha384|sha512] [-j N] [-v] [PATH...]\n"
                "Print checksums of the files under each PATH (directories are walked),\n"
                "in the format of md5sum/sha1sum/sha256sum, sorted by path.\n"
                "  -a ALGO  digest algorithm (default sha256)\n"
-               "  -j N     hash with N goroutines (default 4 x processors)\n");
+               "  -j N     hash with N goroutines (default 4 x processors)\n"
+               "  -v       say how files are read (io_uring or the blocking-call handoff)\n");
 }
 
 static int run(void *arg) {
@@ -597,6 +612,9 @@ static int run(void *arg) {
         fprintf(stderr, PROG ": %s is not available in libcrypto\n", name);
         return 2;
     }
+    if (opts.verbose)
+        fprintf(stderr, PROG ": reading files with %s\n",
+                goc_io_uring_enabled() ? "io_uring" : "the blocking-call handoff");
     int jobs = opts.jobs > 0 ? opts.jobs : 4 * goc_maxprocs(0);
     static char dash[] = "-";
     static char *stdin_seed[] = {dash};
@@ -674,7 +692,7 @@ int main(int argc, char **argv) {
     opts.algo = "sha256";
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "a:j:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:j:hv", longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             opts.algo = optarg;
@@ -690,6 +708,9 @@ int main(int argc, char **argv) {
             opts.jobs = (int)v;
             break;
         }
+        case 'v':
+            opts.verbose = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;

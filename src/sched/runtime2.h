@@ -1,0 +1,146 @@
+/* sched/runtime2.h — the scheduler's own data structures (Go's
+ * runtime2.go): struct p, struct m and the global scheduler state, shared by
+ * the files of src/sched and by nothing outside it. Other subsystems see
+ * only sched.h. The design and invariants are in proc.c's opening comment;
+ * the owner of every field is written beside it. */
+#ifndef GOC_SCHED_RUNTIME2_H
+#define GOC_SCHED_RUNTIME2_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sched/sched.h"
+
+enum { RUNQ_SIZE = 256, MAXPROCS_LIMIT = GSCHED_MAXPROCS, GOID_BATCH = 16, GFREE_MAX = 64 };
+/* Most Ms (OS threads) the runtime starts: Go's limit. */
+enum { MAXTHREADS = 10000 };
+
+/* P_SYSCALL: its M runs a goc_blocking call; sysmon may take it (retake). */
+enum pstatus { P_IDLE, P_RUNNING, P_RETIRED, P_SYSCALL };
+
+struct p {
+    int32_t id;              /* immutable */
+    _Atomic uint32_t status; /* enum pstatus; changed under sched.lock */
+    p *link;                 /* sched.pidle list; sched.lock */
+    m *m;                    /* owner M; written by acquirep/releasep */
+    uint32_t schedtick;      /* owner */
+    /* Lock-free ring: owner writes tail, anyone CASes head. */
+    _Atomic uint32_t runqhead;
+    _Atomic uint32_t runqtail;
+    _Atomic(g *) runq[RUNQ_SIZE];
+    _Atomic(g *) runnext;    /* owner sets; stealers CAS it away */
+    gstack_cache stackcache; /* owner */
+    g *gfree;                /* dead gs for reuse; owner */
+    int32_t ngfree;
+    uint64_t goidcache, goidcacheend; /* owner */
+    _Atomic int64_t syscallwhen; /* when its M entered goc_blocking; owner writes, sysmon reads */
+    /* Goroutines created minus exited on this P. Written by the owner only
+     * (relaxed load + store: no locked instruction), summed by readers. */
+    _Atomic int64_t ngoroutine;
+};
+
+enum post_action {
+    POST_NONE,
+    POST_PARK,
+    POST_YIELD,
+    POST_YIELD_NEXT,
+    POST_YIELD_GLOBAL,
+    POST_EXIT,
+    POST_GLOBAL
+};
+
+struct m {
+    int64_t id;    /* immutable */
+    g g0;          /* the scheduler context on the thread stack */
+    g *curg;       /* owner */
+    p *p;          /* owner */
+    p *nextp;      /* P handed to a parked M; written before its note wakeup */
+    p *syscallp;   /* the P it held when it entered goc_blocking; owner */
+    m *link;       /* sched.midle list; sched.lock */
+    bool spinning; /* owner; counted in sched.nmspinning */
+    gnote park;    /* stopm sleeps here */
+    g *lockedg;    /* goroutine locked to this thread; owner */
+    g *handoff;    /* a locked g found by a direct switch; owner */
+    /* What to do with the switched-out g once its context is saved. Owner. */
+    struct {
+        enum post_action act;
+        g *gp;
+        bool (*unlockf)(g *, void *);
+        void *arg;
+    } post;
+    uint64_t fastrand; /* owner */
+    pid_t tid;         /* immutable after start */
+#if defined(GOC_ASAN)
+    const void *stack_lo; /* thread stack bounds for fiber switches */
+    size_t stack_size;
+#endif
+};
+
+/* The scheduler's global state. Owner: fields say. */
+struct schedt {
+    glock lock;
+    g *runqhead, *runqtail;   /* global run queue; lock */
+    _Atomic int32_t runqsize; /* written under lock, read racily as a hint */
+    p *pidle;                 /* lock */
+    _Atomic int32_t npidle;   /* written under lock */
+    m *midle;                 /* lock */
+    int32_t nmidle;           /* lock */
+    _Atomic int32_t mcount;   /* number of Ms created */
+    _Atomic int32_t nmspinning;
+    g *gfree;               /* global dead-g list; lock */
+    _Atomic int32_t ngfree; /* written under lock; read racily as a hint */
+    _Atomic uint64_t goidgen;
+    _Atomic int32_t ngoroutine; /* goroutines created/exited off any P (plain threads) */
+    _Atomic int64_t mnext;
+    _Atomic int32_t nmain; /* goc_run main goroutines still running */
+    int32_t nmidlelocked;  /* locked Ms asleep in stoplockedm; lock */
+    /* Runnable goroutines that could not get their first stack (memory ran
+     * out after they were created): retried by sysmon once stacks are
+     * free again. stackwait: lock; nstackwait written under lock. */
+    g *stackwait;
+    _Atomic int32_t nstackwait;
+    gnote sysmonnote; /* sysmon sleeps here when all Ps are idle */
+};
+extern struct schedt sched;
+
+/* allp: created Ps; slots filled under sched.lock and never cleared. */
+extern p *allp[MAXPROCS_LIMIT];
+extern _Atomic int32_t nallp;
+extern _Atomic int32_t gomaxprocs;
+
+/* proc.c */
+void casgstatus(g *gp, uint32_t from, uint32_t to);
+void globrunqput_locked(g *gp);
+p *pidleget_locked(void);
+void acquirep(m *mp, p *pp);
+void handoffp(p *pp);
+void gogo(m *mp, g *from, g *to);
+int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
+                   bool is_main);
+void gsched_after_switch(void);
+m *getm(void);
+bool runqempty(p *pp);
+void wakep(void);
+int64_t drivers_next(void);
+int64_t drivers_run(int64_t now, bool always);
+int start_thread(void *(*fn)(void *), void *arg, size_t stack);
+
+/* Put the goroutines waiting for a stack back on the global queue if a
+ * stack can be had now (sysmon). */
+void stackwait_retry(void);
+
+/* sysmon: poll the poll driver when nobody did for 10 ms. */
+void sysmon_netpoll(int64_t now);
+
+/* syscall.c: take the Ps of Ms stuck in goc_blocking (sysmon); returns
+ * when a P in a blocking call will next be due (INT64_MAX: none). */
+int64_t sysmon_retake(int64_t now);
+
+/* sysmon.c */
+void *sysmon(void *unused);
+/* Wake sysmon if it sleeps because every P was idle (a P starts running). */
+void sysmon_wake(void);
+
+#endif
