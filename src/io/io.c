@@ -161,10 +161,12 @@ static ssize_t file_io(gpolldesc *pd, uint32_t seq, int fd, int op, void *buf, s
         return -EBADF;
     ssize_t r;
     int rop = op == OP_READ || op == OP_PREAD ? GURING_READ : GURING_WRITE;
-    if (guring_rw(fd, rop, buf, n, positional ? (int64_t)off : -1, &r) && r != -EAGAIN &&
-        r != -EINTR && r != -ECANCELED) {
-        gnetpoll_unref(pd);
-        return r;
+    if (guring_rw(pd, fd, rop, buf, n, positional ? (int64_t)off : -1, &r)) {
+        /* The ring dropped the reference once it had the operation. */
+        if (r != -EAGAIN && r != -EINTR && r != -ECANCELED)
+            return r;
+        if (!gnetpoll_ref(pd, seq)) /* nothing transferred: again, the other way */
+            return -EBADF;
     }
     struct fileop f = {fd, op, buf, n, off, 0, pd};
     goc_blocking(fileop_run, &f);

@@ -97,8 +97,12 @@ bool guring_enabled(void);
  * until it completes (a plain thread blocks), and nothing cancels it.
  * true with *res set (bytes transferred, or -errno) when the ring did it;
  * false when the caller must do it another way (no ring; the ring is full
- * for the moment). */
-bool guring_rw(int fd, int op, void *buf, size_t n, int64_t off, ssize_t *res);
+ * for the moment). pd: the caller's gnetpoll_ref on fd, dropped as soon as
+ * the kernel has taken the operation (it then holds the file itself), so a
+ * goc_close waiting for calls in flight never waits for a completion that
+ * only a parked goroutine would collect; when false is returned the
+ * reference is still held. */
+bool guring_rw(gpolldesc *pd, int fd, int op, void *buf, size_t n, int64_t off, ssize_t *res);
 /* Operations completed through the ring since the start (for tests). */
 uint64_t guring_completed(void);
 

@@ -340,7 +340,7 @@ static bool unlock_ring(g *gp, void *arg) {
     return true;
 }
 
-bool guring_rw(int fd, int op, void *buf, size_t n, int64_t off, ssize_t *res) {
+bool guring_rw(gpolldesc *pd, int fd, int op, void *buf, size_t n, int64_t off, ssize_t *res) {
     if (!guring_enabled())
         return false;
     if (n > MAX_RW)
@@ -368,6 +368,7 @@ bool guring_rw(int fd, int op, void *buf, size_t n, int64_t off, ssize_t *res) {
     glock_unlock(&ringlock);
 
     submit(tail);
+    gnetpoll_unref(pd); /* the kernel holds the file now */
 
     glock_lock(&ringlock);
     reap_locked(NULL);
@@ -391,8 +392,8 @@ bool guring_enabled(void) { return false; }
 
 g *guring_reap(g *list) { return list; }
 
-bool guring_rw(int fd, int op, void *buf, size_t n, int64_t off, ssize_t *res) {
-    (void)fd, (void)op, (void)buf, (void)n, (void)off, (void)res;
+bool guring_rw(gpolldesc *pd, int fd, int op, void *buf, size_t n, int64_t off, ssize_t *res) {
+    (void)pd, (void)fd, (void)op, (void)buf, (void)n, (void)off, (void)res;
     return false;
 }
 
