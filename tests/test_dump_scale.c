@@ -93,21 +93,6 @@ static void herd_release(struct herd *h) {
     goc_chan_release(h->c);
 }
 
-/* Dump into a temporary file and read it back. */
-static char *dump_to_string(void) {
-    FILE *f = tmpfile();
-    CHECK(f != NULL);
-    goc_dump(fileno(f));
-    long n = lseek(fileno(f), 0, SEEK_END);
-    CHECK(n >= 0);
-    char *buf = malloc((size_t)n + 1);
-    CHECK(buf != NULL);
-    CHECK_EQ_INT(pread(fileno(f), buf, (size_t)n, 0), n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* Every parked goroutine is listed, in its wait, with the function it
  * parked in. */
 GTEST(dump_lists_every_parked_goroutine) {
@@ -118,7 +103,7 @@ GTEST(dump_lists_every_parked_goroutine) {
     test_deadline dl = test_deadline_in(TEST_PATIENCE_S);
     for (;;) {
         /* The last ones to arrive may still be on their way into the park. */
-        d = dump_to_string();
+        d = test_dump();
         if (count_lines(d, "goc_test_dump_scale_parked(...)") == N || test_deadline_passed(&dl))
             break;
         free(d);
