@@ -9,6 +9,7 @@
 #include <goc/io.h>
 #include <goc/runtime.h>
 #include <goc/sync.h>
+#include <goc/testing.h>
 #include <goc/time.h>
 #include <goc/xsync.h>
 

@@ -365,8 +365,10 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
     glock_lock(&c->lock);
     chan_assert(c);
     if (c->closed && c->qcount == 0) {
-        glock_unlock(&c->lock);
+        /* Zero ep before unlocking: once the lock is released another
+         * goroutine that synchronised with us may free c. */
         elem_zero(ep, c->elemsize);
+        glock_unlock(&c->lock);
         return false;
     }
     sudog *sg = dequeue(c, &c->sendq);
