@@ -5,7 +5,7 @@
  */
 #include "arch/frame.h"
 
-    .text
+    .section goc_text,"ax",%progbits
 
     .globl  garch_switch
     .hidden garch_switch

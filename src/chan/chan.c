@@ -321,6 +321,7 @@ static _Noreturn void block_forever(enum waitreason r) {
 }
 
 void goc_chan_send(goc_chan *c, const void *ep) {
+    gsched_preempt_check();
     if (!c)
         block_forever(WAIT_CHAN_SEND_NIL);
     glock_lock(&c->lock);
@@ -360,6 +361,7 @@ void goc_chan_send(goc_chan *c, const void *ep) {
 }
 
 bool goc_chan_recv(goc_chan *c, void *ep) {
+    gsched_preempt_check();
     if (!c)
         block_forever(WAIT_CHAN_RECEIVE_NIL);
     glock_lock(&c->lock);
@@ -670,6 +672,12 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     return casi;
 }
 
-int goc_select(goc_case *cases, size_t n) { return selectgo(cases, n, true); }
+int goc_select(goc_case *cases, size_t n) {
+    gsched_preempt_check();
+    return selectgo(cases, n, true);
+}
 
-int goc_select_try(goc_case *cases, size_t n) { return selectgo(cases, n, false); }
+int goc_select_try(goc_case *cases, size_t n) {
+    gsched_preempt_check();
+    return selectgo(cases, n, false);
+}

@@ -275,6 +275,10 @@ static const char *signame(int sig) {
 }
 
 static void fault_handler(int sig, siginfo_t *si, void *uc) {
+    /* Not a fault: the kernel could not write a preemption signal's frame
+     * on a nearly full goroutine stack (the scheduler deals with it). */
+    if (sig == SIGSEGV && si->si_code == SI_KERNEL && gsched_preempt_frame_lost(uc))
+        return;
     g *gp = gsched_current_g_or_null();
     if (gp && gp->stack && (sig == SIGSEGV || sig == SIGBUS) &&
         gstack_is_overflow(gp->stack, si->si_addr))

@@ -205,6 +205,35 @@ bool gsched_on_goroutine(void) {
     return mp && mp->curg;
 }
 
+/* m.locks is written only by its own thread, and read by signal handlers on
+ * that thread: relaxed loads and stores (no locked instruction) and a
+ * signal fence, so the compiler keeps the P accesses inside the count. */
+m *acquirem(void) {
+    m *mp = getm();
+    if (mp) {
+        atomic_store_explicit(&mp->locks,
+                              atomic_load_explicit(&mp->locks, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+    return mp;
+}
+
+void releasem(m *mp) {
+    if (!mp)
+        return;
+    atomic_signal_fence(memory_order_seq_cst);
+    int32_t n = atomic_load_explicit(&mp->locks, memory_order_relaxed) - 1;
+    GOC_ASSERT(n >= 0);
+    atomic_store_explicit(&mp->locks, n, memory_order_relaxed);
+}
+
+static inline uint32_t schedtick_next(p *pp) {
+    uint32_t t = atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&pp->schedtick, t, memory_order_relaxed);
+    return t;
+}
+
 int64_t gnanotime(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1007,13 +1036,32 @@ void gogo(m *mp, g *from, g *to) {
         }
         casgstatus(to, G_RUNNABLE, G_RUNNING);
         to->m = mp;
+        /* A request meant for an earlier run of `to` is void (Go's execute
+         * clears g.preempt too). */
+        atomic_store_explicit(&to->preempt, 0, memory_order_relaxed);
     }
 switch_now:
+    /* The caller holds one m.locks count for the switch (acquirem); the
+     * side that lands releases it in gsched_after_switch. */
+    GOC_ASSERT(atomic_load_explicit(&mp->locks, memory_order_relaxed) == 1);
     mp->curg = to == &mp->g0 ? NULL : to;
     stack_overflow_check(from);
     race_switch_begin(mp, from, to);
     garch_switch(&from->sp, to->sp);
     race_switch_end(from);
+}
+
+/* Queue gp on pp, or globally when this M has no P (its goroutine lost
+ * it to the preemption signal: preempt.c). */
+static void runqput_or_global(p *pp, g *gp, bool next) {
+    if (GOC_LIKELY(pp != NULL)) {
+        runqput(pp, gp, next);
+        return;
+    }
+    glock_lock(&sched.lock);
+    globrunqput_locked(gp);
+    glock_unlock(&sched.lock);
+    wakep();
 }
 
 /* Finish the switch that just landed on this stack. */
@@ -1036,20 +1084,21 @@ void gsched_after_switch(void) {
         if (!parked) {
             /* The wait was abandoned: resume it as soon as possible. */
             casgstatus(gp, G_WAITING, G_RUNNABLE);
-            runqput(mp->p, gp, true);
+            runqput_or_global(mp->p, gp, true);
         }
         break;
     }
     case POST_YIELD:
-        runqput(mp->p, gp, false);
+        runqput_or_global(mp->p, gp, false);
         break;
     case POST_YIELD_NEXT:
-        runqput(mp->p, gp, true);
+        runqput_or_global(mp->p, gp, true);
         break;
     case POST_YIELD_GLOBAL:
         glock_lock(&sched.lock);
         globrunqput_locked(gp);
         glock_unlock(&sched.lock);
+        wakep(); /* an idle P may run it at once (preempted goroutines) */
         break;
     case POST_GLOBAL:
         /* Back from goc_blocking with no P to run on: another M takes it. */
@@ -1072,16 +1121,17 @@ void gsched_after_switch(void) {
     if (glock_nheld() != 0)
         gthrow("runtime: %d runtime lock(s) held across a goroutine switch", glock_nheld());
 #endif
+    releasem(mp); /* the count the switching side took (see gogo) */
 }
 
 /* Quick pick from the local queue for a direct switch (on a g stack). */
 static g *runq_quickget(m *mp) {
     p *pp = mp->p;
-    if (mp->lockedg || pp->id >= atomic_load_explicit(&gomaxprocs, memory_order_relaxed))
+    if (!pp || mp->lockedg || pp->id >= atomic_load_explicit(&gomaxprocs, memory_order_relaxed))
         return NULL;
-    pp->schedtick++;
+    uint32_t tick = schedtick_next(pp);
     g *gp = NULL;
-    if (pp->schedtick % 61 == 0 && atomic_load_explicit(&sched.runqsize, memory_order_relaxed)) {
+    if (tick % 61 == 0 && atomic_load_explicit(&sched.runqsize, memory_order_relaxed)) {
         glock_lock(&sched.lock);
         gp = globrunqget_locked(pp, 1);
         glock_unlock(&sched.lock);
@@ -1096,12 +1146,29 @@ static g *runq_quickget(m *mp) {
 }
 
 /* The current goroutine stops running (status already set): do `act` to it
- * once its context is saved, and run something else. */
-static void switch_out(m *mp, g *gp, enum post_action act) {
+ * once its context is saved, and run something else. The caller holds the
+ * m.locks count the switch consumes (switch_out takes it). */
+static void switch_out_held(m *mp, g *gp, enum post_action act) {
     mp->post.act = act;
     mp->post.gp = gp;
     g *next = runq_quickget(mp);
     gogo(mp, gp, next ? next : &mp->g0);
+    gsched_after_switch();
+}
+
+static void switch_out(m *mp, g *gp, enum post_action act) {
+    acquirem();
+    switch_out_held(mp, gp, act);
+}
+
+void preempt_park_global(m *mp, g *gp) {
+    /* No P to run on: queue it once its context is saved; this M then
+     * finds no P in schedule and stops. */
+    casgstatus(gp, G_RUNNING, G_RUNNABLE);
+    acquirem();
+    mp->post.act = POST_YIELD_GLOBAL;
+    mp->post.gp = gp;
+    gogo(mp, gp, &mp->g0);
     gsched_after_switch();
 }
 
@@ -1175,7 +1242,9 @@ void goready(g *gp) {
         return;
     }
     casgstatus(gp, G_WAITING, G_RUNNABLE);
-    runqready(getm(), gp);
+    m *mp = acquirem(); /* runqready uses our P */
+    runqready(mp, gp);
+    releasem(mp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1332,9 +1401,9 @@ top:
         stopm(mp);
         goto top;
     }
-    pp->schedtick++;
+    uint32_t tick = schedtick_next(pp);
     g *gp;
-    if (pp->schedtick % 61 == 0 && atomic_load(&sched.runqsize) > 0) {
+    if (tick % 61 == 0 && atomic_load(&sched.runqsize) > 0) {
         glock_lock(&sched.lock);
         gp = globrunqget_locked(pp, 1);
         glock_unlock(&sched.lock);
@@ -1454,12 +1523,15 @@ static void stoplockedm(m *mp) {
 }
 
 static void execute(m *mp, g *gp) {
+    acquirem();
     gogo(mp, &mp->g0, gp);
     gsched_after_switch();
 }
 
 static void schedule(m *mp) {
     for (;;) {
+        if (mp->preemptp)
+            preempt_reclaimp(mp);
         if (mp->handoff) {
             g *gp = mp->handoff;
             mp->handoff = NULL;
@@ -1509,6 +1581,7 @@ static void *mstart(void *arg) {
     sigaddset(&sync_sigs, SIGILL);
     sigaddset(&sync_sigs, SIGTRAP);
     sigaddset(&sync_sigs, SIGPIPE);
+    sigaddset(&sync_sigs, SIGURG); /* preemption requests (preempt.c) */
     pthread_sigmask(SIG_UNBLOCK, &sync_sigs, NULL);
     for (int32_t i = 0, n = drivers_count(); i < n; i++)
         if (drivers[i]->minit)
@@ -1620,6 +1693,7 @@ static void schedinit(void) {
     if (env && *env)
         procs = parse_maxprocs(env, procs);
     gstack_init();
+    preempt_init();
     glock_lock(&driverlock);
     atomic_store(&sched_started, true);
     int32_t nd = drivers_count();
@@ -1675,7 +1749,7 @@ static void goentry(void *unused) {
 }
 
 static void goexit1(void) {
-    m *mp = getm();
+    m *mp = acquirem(); /* consumed by the switch below */
     g *gp = mp->curg;
     if (gp->lockedm) {
         mp->lockedg = NULL;
@@ -1694,6 +1768,13 @@ static void goexit1(void) {
     gthrow("runtime: a dead goroutine was resumed");
 }
 
+/* newproc's result when it switched to the new goroutine (spawn
+ * backpressure): the switch consumed its m.locks count. */
+enum { NEWPROC_SWITCHED = 1 };
+
+static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_size,
+                    size_t stack_size, bool is_main);
+
 int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
                    bool is_main) {
     int err = gsched_init();
@@ -1701,7 +1782,17 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
         return err;
     if (!fn || stack_size > GOC_STACK_MAX)
         return -EINVAL;
-    m *mp = getm();
+    /* The P's caches, goid batch and run queue are ours until releasem. */
+    m *mp = acquirem();
+    int r = newproc1(mp, fn, args, args_size, stack_size, is_main);
+    if (r == NEWPROC_SWITCHED)
+        return 0;
+    releasem(mp);
+    return r;
+}
+
+static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_size,
+                    size_t stack_size, bool is_main) {
     p *pp = mp ? mp->p : NULL;
     g *gp = gfget(pp);
     if (!gp && !(gp = malg()))
@@ -1792,9 +1883,9 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
             casgstatus(self, G_RUNNING, G_RUNNABLE);
             mp->post.act = POST_YIELD_NEXT;
             mp->post.gp = self;
-            gogo(mp, self, gp);
+            gogo(mp, self, gp); /* consumes gsched_newproc's count */
             gsched_after_switch();
-            return 0;
+            return NEWPROC_SWITCHED;
         }
     }
     runqready(mp, gp);
@@ -1804,15 +1895,20 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
 /* ------------------------------------------------------------------ */
 /* Public API                                                          */
 
-int goc_go(void (*fn)(void *), void *arg) { return gsched_newproc(fn, arg, 0, 0, false); }
+int goc_go(void (*fn)(void *), void *arg) {
+    gsched_preempt_check();
+    return gsched_newproc(fn, arg, 0, 0, false);
+}
 
 int goc_go_args(void (*fn)(void *), const void *args, size_t size) {
+    gsched_preempt_check();
     if (size == 0)
         return gsched_newproc(fn, NULL, 0, 0, false);
     return gsched_newproc(fn, args, size, 0, false);
 }
 
 int goc_go_sized(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size) {
+    gsched_preempt_check();
     return gsched_newproc(fn, args, args_size, stack_size, false);
 }
 
@@ -1860,28 +1956,32 @@ static bool work_waiting(p *pp) {
 }
 
 void goc_yield(void) {
-    m *mp = getm();
+    gsched_preempt_check(); /* without a P: take one (or queue) first */
+    m *mp = acquirem();
     if (!mp || !mp->curg) {
+        releasem(mp);
         sched_yield();
         return;
     }
     g *gp = mp->curg;
     /* Nothing else to run here: keep going (cheap yields in a lone loop). */
-    if (!work_waiting(mp->p))
+    if (!mp->p || !work_waiting(mp->p)) {
+        releasem(mp);
         return;
+    }
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    switch_out(mp, gp, POST_YIELD);
+    switch_out_held(mp, gp, POST_YIELD);
 }
 
 void gsched_gosched(void) {
-    m *mp = getm();
-    if (!mp || !mp->curg)
+    m *mp = acquirem();
+    if (!mp || !mp->curg || !mp->p || !work_waiting(mp->p)) {
+        releasem(mp);
         return;
-    if (!work_waiting(mp->p))
-        return;
+    }
     g *gp = mp->curg;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    switch_out(mp, gp, POST_YIELD_GLOBAL);
+    switch_out_held(mp, gp, POST_YIELD_GLOBAL);
 }
 
 void goc_exit(void) {
@@ -2001,9 +2101,18 @@ void goc_set_name(const char *name) {
 }
 
 int gsched_procid(void) {
-    m *mp = getm();
+    m *mp = acquirem();
+    int id = mp && mp->curg && mp->p ? mp->p->id : -1;
+    releasem(mp);
+    return id;
+}
+
+int gsched_procpin(void) {
+    m *mp = acquirem();
     return mp && mp->curg && mp->p ? mp->p->id : -1;
 }
+
+void gsched_procunpin(void) { releasem(getm()); }
 
 int gsched_nprocs_max(void) { return MAXPROCS_LIMIT; }
 
@@ -2019,8 +2128,10 @@ bool gsched_can_spin(int iter) {
             atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) + 1 >=
         procs)
         return false;
-    m *mp = getm();
-    return mp && mp->p && runqempty(mp->p);
+    m *mp = acquirem();
+    bool r = mp && mp->p && runqempty(mp->p);
+    releasem(mp);
+    return r;
 }
 
 void gsched_procyield(int cycles) {

@@ -25,7 +25,17 @@ struct p {
     _Atomic uint32_t status; /* enum pstatus; changed under sched.lock */
     p *link;                 /* sched.pidle list; sched.lock */
     m *m;                    /* owner M; written by acquirep/releasep */
-    uint32_t schedtick;      /* owner */
+    /* Goroutine switches on this P: owner increments (relaxed load and
+     * store, no locked instruction); sysmon reads it to find a goroutine
+     * that has run too long (preempt.c). */
+    _Atomic uint32_t schedtick;
+    /* sysmon's last look at schedtick: when it last saw it move, and when
+     * it last asked the running goroutine to stop. Owner: sysmon. */
+    struct {
+        uint32_t schedtick;
+        int64_t schedwhen;
+        int64_t preemptwhen;
+    } sysmontick;
     /* Lock-free ring: owner writes tail, anyone CASes head. */
     _Atomic uint32_t runqhead;
     _Atomic uint32_t runqtail;
@@ -52,12 +62,22 @@ enum post_action {
 };
 
 struct m {
-    int64_t id;    /* immutable */
-    g g0;          /* the scheduler context on the thread stack */
-    g *curg;       /* owner */
-    p *p;          /* owner */
-    p *nextp;      /* P handed to a parked M; written before its note wakeup */
-    p *syscallp;   /* the P it held when it entered goc_blocking; owner */
+    int64_t id;  /* immutable */
+    g g0;        /* the scheduler context on the thread stack */
+    g *curg;     /* owner */
+    p *p;        /* owner */
+    p *nextp;    /* P handed to a parked M; written before its note wakeup */
+    p *syscallp; /* the P it held when it entered goc_blocking; owner */
+    /* The P the preemption signal took from this M while its goroutine
+     * kept running (preempt.c): P_SYSCALL until sysmon retakes it or the
+     * goroutine takes it back at its next goc call. Owner. */
+    p *preemptp;
+    /* Go's m.locks: > 0 while code on a goroutine stack uses this M's P
+     * (its run queue, caches, counters) or is between deciding to switch
+     * and switching; the preemption signal then leaves the M alone. Written
+     * only by the M's own thread (relaxed load and store), read by signal
+     * handlers on that thread. */
+    _Atomic int32_t locks;
     m *link;       /* sched.midle list; sched.lock */
     bool spinning; /* owner; counted in sched.nmspinning */
     gnote park;    /* stopm sleeps here */
@@ -111,6 +131,11 @@ extern _Atomic int32_t nallp;
 extern _Atomic int32_t gomaxprocs;
 
 /* proc.c */
+/* Go's acquirem/releasem: pin the calling thread's M and its P against the
+ * preemption signal (see m.locks). Nest freely; never across a switch
+ * except as gogo / gsched_after_switch pair them. */
+m *acquirem(void);
+void releasem(m *mp);
 void casgstatus(g *gp, uint32_t from, uint32_t to);
 void globrunqput_locked(g *gp);
 p *pidleget_locked(void);
@@ -137,6 +162,20 @@ void sysmon_netpoll(int64_t now);
 /* syscall.c: take the Ps of Ms stuck in goc_blocking (sysmon); returns
  * when a P in a blocking call will next be due (INT64_MAX: none). */
 int64_t sysmon_retake(int64_t now);
+
+/* preempt.c */
+/* sysmon: ask goroutines that ran 10 ms without a switch to stop, when
+ * others wait; returns when it should look again (INT64_MAX: nothing
+ * running). */
+int64_t sysmon_preempt(int64_t now);
+/* schedinit: find the program's code, read GOCDEBUG=asyncpreemptoff. */
+void preempt_init(void);
+/* schedule(), on g0 of an M whose goroutine lost its P to the preemption
+ * signal: take that P back if sysmon has not retaken it. */
+void preempt_reclaimp(m *mp);
+/* The goroutine in gsched_preempt_slow must stop running for now: queue it
+ * globally and run something else (or stop the M). */
+void preempt_park_global(m *mp, g *gp);
 
 /* sysmon.c */
 void *sysmon(void *unused);

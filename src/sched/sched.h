@@ -3,6 +3,7 @@
 #ifndef GOC_SCHED_H
 #define GOC_SCHED_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,7 +79,12 @@ struct g {
     bool thread_g;                 /* stands for a plain OS thread blocked in goc; immutable */
     bool is_main;                  /* goc_run's goroutine; immutable after newproc */
     int64_t waitsince;             /* gnanotime_coarse() when it parked; written before parking */
-    uint64_t goid;                 /* immutable from newproc to exit */
+    /* Go's g.preempt: sysmon asks the goroutine to stop running at its next
+     * goc call (gsched_preempt_check), also set while it runs without a P
+     * (preempt.c). Set by sysmon (racy: the g may have moved on; a spurious
+     * request costs one yield), cleared by the g itself. */
+    _Atomic uint8_t preempt;
+    uint64_t goid; /* immutable from newproc to exit */
 
     void (*fn)(void *); /* entry; set by newproc, read by the g itself */
     void *arg;
@@ -158,6 +164,30 @@ void goready(g *gp);
  * No-op on a plain thread. */
 void gsched_gosched(void);
 
+/* ---- preemption (preempt.c) ----
+ *
+ * A goroutine that runs for 10 ms without a switch while others wait is
+ * asked to stop (g.preempt). Public calls that may block or yield check
+ * the request on entry, before they take any lock: */
+g *gsched_current_g_or_null(void);
+void gsched_preempt_slow(void);
+static inline void gsched_preempt_check(void) {
+    g *gp = gsched_current_g_or_null();
+    if (__builtin_expect(gp != NULL && atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
+        gsched_preempt_slow();
+}
+
+/* The SIGURG handler (registered by the signal owner, which runs it on
+ * the interrupted stack, SA_RESTART): see preempt.c. */
+void gsched_sigpreempt(int sig, siginfo_t *si, void *uc);
+/* For the SIGSEGV handler: is this SI_KERNEL fault the kernel failing to
+ * write a preemption signal's frame on a nearly full goroutine stack? If
+ * so it has been dealt with and the handler should just return. */
+bool gsched_preempt_frame_lost(void *uc);
+/* Does asynchronous preemption apply in this process (not off by
+ * GOCDEBUG=asyncpreemptoff=1, a static program or a sanitizer build)? */
+bool gsched_async_preempt_enabled(void);
+
 /* Monotonic clock in ns. */
 int64_t gnanotime(void);
 /* The same clock at tick resolution (a few ms), five times cheaper here:
@@ -187,11 +217,18 @@ const gstack *gsched_current_stack(void);
 uint32_t gstatus_of(const g *gp);
 const char *gstatus_string(uint32_t status);
 
-/* The id of the P the calling goroutine runs on (0..gsched_nprocs_max()-1),
- * or -1 on a plain thread. It stays valid until the goroutine's next goc
- * call that may block or yield; nothing else moves a goroutine today, but
- * preemption will: per-P caches (sync.Pool) must pin the P (Go's
- * procPin) before relying on it across more than a few loads. */
+/* Go's procPin / procUnpin: the id of the P the calling goroutine runs on
+ * (0..gsched_nprocs_max()-1), kept until the matching gsched_procunpin:
+ * meanwhile the goroutine is neither preempted nor moved, and no other
+ * goroutine runs on that P, so per-P data (sync.Pool's caches) may be used
+ * without atomics. -1 on a plain thread or a goroutine that has no P at
+ * the moment (preempt.c): use the shared path then. Between pin and unpin
+ * the caller must not block, yield, call back into user code or take a
+ * lock a goroutine may hold. Pin/unpin nest. */
+int gsched_procpin(void);
+void gsched_procunpin(void);
+/* The P id without pinning: stale as soon as it is returned (a hint for
+ * spreading work, never for owning per-P data). */
 int gsched_procid(void);
 /* Upper bound on P ids ever handed out (for sizing per-P arrays). */
 int gsched_nprocs_max(void);

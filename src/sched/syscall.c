@@ -98,6 +98,7 @@ static void exitsyscall(m *mp, g *gp) {
     }
     /* None: queue the goroutine once its context is saved, and let this M
      * stop (schedule finds no P). It resumes here on whichever M runs it. */
+    acquirem(); /* consumed by the switch */
     mp->post.act = POST_GLOBAL;
     mp->post.gp = gp;
     gogo(mp, gp, &mp->g0);
@@ -107,11 +108,15 @@ static void exitsyscall(m *mp, g *gp) {
 int goc_blocking(int (*fn)(void *), void *arg) {
     if (!fn)
         return -EINVAL;
-    m *mp = getm();
+    gsched_preempt_check(); /* a goroutine without a P takes one first */
+    m *mp = acquirem();     /* until entersyscall has let go of the P */
     g *gp = mp ? mp->curg : NULL;
-    if (!gp || !mp->p)
+    if (!gp || !mp->p) {
+        releasem(mp);
         return fn(arg); /* a plain thread: blocking it is what it asked for */
+    }
     entersyscall(mp, gp);
+    releasem(mp);
     race_blocking_enter(mp, gp);
     int r = fn(arg);
     race_blocking_exit(gp);

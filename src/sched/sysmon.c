@@ -8,9 +8,8 @@
  *   - returns unused stack memory (the scavenger) once a second;
  *   - sleeps until the earliest driver deadline when everything is idle,
  *     backing off from 20 us to 10 ms between rounds when nothing happens.
- * Preemption (taking a P back from a goroutine that runs too long) and the
- * blocking-call handoff (retaking the P of an M stuck in a system call)
- * will be its next duties, each in a file of its own.
+ *   - retakes the P of an M stuck in goc_blocking (syscall.c);
+ *   - asks goroutines that ran 10 ms without a switch to stop (preempt.c).
  *
  * Invariants: sysmon holds no P and runs no goroutine; it takes no lock but
  * sched.lock (through wakep) and the drivers' own.
@@ -77,6 +76,10 @@ void *sysmon(void *unused) {
         sysmon_netpoll(now);
         /* Ps of Ms stuck in goc_blocking; the next time one is due. */
         int64_t retake_at = sysmon_retake(now);
+        /* Goroutines that ran 10 ms without a switch while others wait. */
+        int64_t preempt_at = sysmon_preempt(now);
+        if (preempt_at < retake_at)
+            retake_at = preempt_at;
         if (now - last_scavenge > 1000000000) {
             last_scavenge = now;
             gstack_scavenge();

@@ -3,7 +3,8 @@
  *
  * Every subsystem that needs a signal registers a handler here: diagnostics
  * (SIGSEGV/SIGBUS stack overflows and faults, SIGQUIT dumps) and this file
- * itself (SIGPIPE, ignored) today; the preemption signal next. One
+ * itself (SIGPIPE, ignored) and the scheduler's preemption signal (SIGURG,
+ * registered here for it: the scheduler is below this layer). One
  * dispatcher is installed for each registered signal and calls the
  * registered handler: so a new user of a signal never touches another's
  * code, and no two subsystems fight over one disposition. Signal
@@ -80,18 +81,19 @@ static _Atomic bool started;                 /* the runtime has started */
 static glock reg_lock = GLOCK_INIT(LR_LEAF); /* registration after start */
 
 static void dispatch(int sig, siginfo_t *si, void *uc) {
+    bool base = atomic_load_explicit(&base_on[sig], memory_order_acquire);
+    gsig_handler fn = base ? atomic_load_explicit(&handlers[sig].fn, memory_order_acquire) : NULL;
     if (atomic_load_explicit(&wanted[sig], memory_order_acquire)) {
         gsig_handler nf = atomic_load_explicit(&notify_fn, memory_order_acquire);
         if (nf) {
             nf(sig, si, uc);
-            return;
+            /* flags are written before fn is published (release). */
+            if (!fn || !(handlers[sig].flags & GSIG_ALSO_NOTIFY))
+                return;
         }
     }
-    if (atomic_load_explicit(&base_on[sig], memory_order_acquire)) {
-        gsig_handler fn = atomic_load_explicit(&handlers[sig].fn, memory_order_acquire);
-        if (fn)
-            fn(sig, si, uc);
-    }
+    if (fn)
+        fn(sig, si, uc);
     /* Neither: the signal raced with goc_signal_stop giving it back. It is
      * dropped, as one that came a moment earlier would have been. */
 }
@@ -145,6 +147,10 @@ static void apply(int sig) {
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     if (base && (handlers[sig].flags & GSIG_SYNC))
         sa.sa_flags |= SA_NODEFER;
+    if (base && (handlers[sig].flags & GSIG_NO_ALTSTACK))
+        sa.sa_flags &= ~SA_ONSTACK;
+    if (base && (handlers[sig].flags & GSIG_RESTART))
+        sa.sa_flags |= SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (sigaction(sig, &sa, NULL) == 0)
         atomic_store(&installed[sig], true);
@@ -240,4 +246,8 @@ static void sigpipe_ignore(int sig, siginfo_t *si, void *uc) {
 __attribute__((constructor)) static void sig_register_driver(void) {
     gsched_register_driver(&sig_driver);
     gsig_register(SIGPIPE, sigpipe_ignore, GSIG_KEEP_PROGRAMS | GSIG_KEEP_IGNORED);
+    /* Preemption requests from sysmon (sched/preempt.c), as Go uses SIGURG:
+     * ignored by default, so a program loses nothing; a channel that asks
+     * for SIGURG gets these too, as in Go. */
+    gsig_register(SIGURG, gsched_sigpreempt, GSIG_NO_ALTSTACK | GSIG_RESTART | GSIG_ALSO_NOTIFY);
 }

@@ -22,6 +22,17 @@ enum gsig_flags {
      * a program that ignores it keeps ignoring it, and so do its children
      * after exec, which a handler would not give them). */
     GSIG_KEEP_IGNORED = 1 << 2,
+    /* Run the handler on the interrupted stack, not the alternate one (the
+     * preemption signal: its frame must stay with the goroutine it may
+     * switch out). */
+    GSIG_NO_ALTSTACK = 1 << 3,
+    /* SA_RESTART: a system call the signal interrupts is restarted where
+     * the kernel can (a signal the program did not ask for must not turn
+     * its read into EINTR). */
+    GSIG_RESTART = 1 << 4,
+    /* A channel that wants the signal (goc_signal_notify) gets it first,
+     * and the handler runs as well, instead of being replaced. */
+    GSIG_ALSO_NOTIFY = 1 << 5,
 };
 
 /* Route `sig` to fn. Callable any time, from a load-time constructor on:

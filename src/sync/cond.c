@@ -134,6 +134,7 @@ static void notify_list_wait(goc_cond *c, uint32_t t) {
 }
 
 void goc_cond_wait(goc_cond *c) {
+    gsched_preempt_check();
     cond_check(c);
     goc_mutex *L = c->L;
     if (!L)

@@ -146,6 +146,8 @@ void goc_mutex_lock(goc_mutex *m) {
     if (GOC_LIKELY(atomic_compare_exchange_strong_explicit(
             &m->state, &z, MUTEX_LOCKED, memory_order_acquire, memory_order_relaxed)))
         return;
+    /* Contended: a preemption point (the uncontended path stays two RMWs). */
+    gsched_preempt_check();
     mutex_lock_slow(m);
 }
 

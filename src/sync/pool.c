@@ -13,8 +13,9 @@
  *     under a glock).
  *   pool_local (64-byte aligned, one cache line for the owner's fields):
  *     priv   one item, touched only by goroutines running on the owning P;
- *            no lock: a goroutine keeps its P from gsched_procid() until it
- *            blocks or yields (no preemption), and nothing here blocks.
+ *            no lock: the goroutine pins its P (gsched_procpin, Go's
+ *            procPin) around the access, so it is neither preempted nor
+ *            moved, and no other goroutine runs on that P meanwhile.
  *     lock   a glock guarding the ring (head, ring[]) and writes of n.
  *     n      items in the ring; atomic so that stealers skip empty rings
  *            without taking their lock.
@@ -31,8 +32,9 @@
  *   - Every item handed to Put is, from then on, in exactly one place: a
  *     priv slot, a ring, the stash, or freed with free_fn, or returned by
  *     exactly one Get. destroy frees what is cached.
- *   - priv of local i is only accessed by goroutines currently on P i
- *     (between two scheduling points), or by destroy (no concurrent use).
+ *   - priv of local i is only accessed by a goroutine that has P i pinned,
+ *     or by destroy (no concurrent use).
+ *   - new_fn and free_fn never run with the P pinned (they may block).
  *   - A local, once installed, stays until destroy; nseen only grows.
  *   - new_fn and free_fn never run under a pool lock (they may block).
  *
@@ -221,26 +223,31 @@ void *goc_pool_get(goc_pool *p) {
     struct pool_impl *im = pool_impl(p);
     if (GOC_UNLIKELY(!im))
         return pool_new(p);
-    int pid = gsched_procid();
+    int pid = gsched_procpin();
     if (pid >= 0 && pid < im->nlocal) {
         struct pool_local *l = pool_local_of(im, pid);
         if (l) {
             void *item = atomic_load_explicit(&l->priv, memory_order_acquire);
             if (GOC_LIKELY(item != NULL)) {
                 atomic_store_explicit(&l->priv, NULL, memory_order_relaxed);
+                gsched_procunpin();
                 return item;
             }
             if (atomic_load_explicit(&l->n, memory_order_relaxed) != 0) {
                 glock_lock(&l->lock);
                 item = ring_pop_newest(l);
                 glock_unlock(&l->lock);
-                if (item)
+                if (item) {
+                    gsched_procunpin();
                     return item;
+                }
             }
         }
     } else {
         pid = -1;
     }
+    gsched_procunpin();
+    /* Unpinned from here: pid only says where to start stealing. */
     void *item = pool_steal(im, pid);
     if (!item)
         item = overflow_pop(im);
@@ -255,24 +262,28 @@ void goc_pool_put(goc_pool *p, void *item) {
         pool_drop(p, item);
         return;
     }
-    int pid = gsched_procid();
+    int pid = gsched_procpin();
     if (pid >= 0 && pid < im->nlocal) {
         struct pool_local *l = pool_local_of(im, pid);
         if (GOC_UNLIKELY(!l)) {
+            gsched_procunpin();
             pool_drop(p, item);
             return;
         }
         if (GOC_LIKELY(atomic_load_explicit(&l->priv, memory_order_relaxed) == NULL)) {
             atomic_store_explicit(&l->priv, item, memory_order_release);
+            gsched_procunpin();
             return;
         }
         glock_lock(&l->lock);
         bool kept = ring_push_newest(l, item);
         glock_unlock(&l->lock);
+        gsched_procunpin();
         if (!kept)
             pool_drop(p, item);
         return;
     }
+    gsched_procunpin();
     if (!overflow_push(im, item))
         pool_drop(p, item);
 }

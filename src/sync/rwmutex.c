@@ -54,8 +54,10 @@
 #define RWMUTEX_MAX_READERS (1 << 30)
 
 void goc_rwmutex_rlock(goc_rwmutex *rw) {
-    if (atomic_fetch_add_explicit(&rw->reader_count, 1, memory_order_acq_rel) + 1 < 0)
+    if (atomic_fetch_add_explicit(&rw->reader_count, 1, memory_order_acq_rel) + 1 < 0) {
+        gsched_preempt_check();
         gsema_acquire(&rw->reader_sem, false, WAIT_RWMUTEX_R); /* a writer is pending */
+    }
 }
 
 bool goc_rwmutex_tryrlock(goc_rwmutex *rw) {

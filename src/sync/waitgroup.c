@@ -41,6 +41,7 @@ void goc_wg_add(goc_waitgroup *wg, int delta) {
 void goc_wg_done(goc_waitgroup *wg) { goc_wg_add(wg, -1); }
 
 void goc_wg_wait(goc_waitgroup *wg) {
+    gsched_preempt_check();
     for (;;) {
         uint64_t state = atomic_load(&wg->state);
         if ((uint32_t)(state >> 32) == 0)

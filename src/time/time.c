@@ -409,6 +409,7 @@ static bool sleep_commit(g *gp, void *arg) {
 }
 
 void goc_sleep(goc_duration d) {
+    gsched_preempt_check();
     if (d <= 0)
         return;
     if (!gsched_on_goroutine()) {
