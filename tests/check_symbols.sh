@@ -14,10 +14,7 @@
 # when no goc_ symbol is found: an empty or unreadable library is no pass.
 #
 # The linker-made names _init, _fini, _edata, _end and __bss_start, which
-# some toolchains put in a shared library's dynamic symbol table, are allowed,
-# and so are __start_goc_text / __stop_goc_text, the bounds of goc's code
-# (src/sched/preempt.c): linked with -z start-stop-visibility=hidden, GNU ld
-# 2.40 still lists one of them there, with hidden visibility.
+# some toolchains put in a shared library's dynamic symbol table, are allowed.
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
@@ -43,7 +40,7 @@ syms=$(awk 'NF >= 2 && $NF !~ /:$/ { n = $NF; sub(/@.*/, "", n); print n }' <<<"
 
 ours=$(grep -E '^(goc_|GOC_)' <<<"$syms" || true)
 others=$(grep -vE '^(goc_|GOC_)' <<<"$syms" |
-    grep -vxE '_init|_fini|_edata|_end|__bss_start|__start_goc_text|__stop_goc_text' || true)
+    grep -vxE '_init|_fini|_edata|_end|__bss_start' || true)
 
 status=0
 if [ -z "$ours" ]; then

@@ -5,7 +5,7 @@
  */
 #include "arch/frame.h"
 
-    .section goc_text,"ax",@progbits
+    .text
 
     .globl  garch_switch
     .hidden garch_switch

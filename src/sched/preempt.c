@@ -26,8 +26,9 @@
  *      executable (not in a shared library such as libc, libm or the
  *      dynamic linker, where a thread may hold a lock of its own, as
  *      malloc does, or keep thread-local state across instructions), and
- *      not in goc's own code (goc's text is the goc_text section: see
- *      CMakeLists.txt), and the M is not pinned (m.locks == 0). It is off
+ *      not in goc's own code (between goc_text_begin and goc_text_end,
+ *      which the partial link of libgoc's object sets: scripts/goc-text.ld),
+ *      and the M is not pinned (m.locks == 0). It is off
  *      with GOCDEBUG=asyncpreemptoff=1, in a statically linked program
  *      (libc is then inside the executable), and in sanitizer builds (their
  *      runtimes are linked into the executable too, and ThreadSanitizer
@@ -116,10 +117,10 @@ enum {
     SWITCH_HEADROOM = 8 * 1024,          /* stack to spare for a switch in the handler */
 };
 
-/* goc's own code: the goc_text section of whichever object holds goc (the
- * program, or libgoc.so). The linker defines the bounds. */
-extern const char __start_goc_text[] __attribute__((weak, visibility("hidden")));
-extern const char __stop_goc_text[] __attribute__((weak, visibility("hidden")));
+/* goc's own code: the bounds of its .text, set by the partial link that
+ * makes libgoc's object (scripts/goc-text.ld). */
+extern const char goc_text_begin[] __attribute__((visibility("hidden")));
+extern const char goc_text_end[] __attribute__((visibility("hidden")));
 
 /* The program's executable segments, found once before the first M runs;
  * immutable after (read by signal handlers). */
@@ -154,8 +155,8 @@ void preempt_init(void) {
 #endif
 }
 
-static bool in_goc_text(uintptr_t pc) {
-    return __start_goc_text && pc >= (uintptr_t)__start_goc_text && pc < (uintptr_t)__stop_goc_text;
+static bool in_goc(uintptr_t pc) {
+    return pc >= (uintptr_t)goc_text_begin && pc < (uintptr_t)goc_text_end;
 }
 
 static bool in_program(uintptr_t pc) {
@@ -269,6 +270,12 @@ void gsched_preempt_slow(void) {
         return;
     }
     atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
+#ifdef GOC_DEBUG
+    /* A preemption check is for public entry points: the runtime's own
+     * callers holding a lock must not get here (see hacking.md). */
+    if (glock_nheld() != 0)
+        gthrow("runtime: preemption check with %d runtime lock(s) held", glock_nheld());
+#endif
     if (mp->p) {
         /* Asked to let others run: yield to the global queue (Go's
          * gopreempt_m). */
@@ -336,7 +343,7 @@ static g *preemptible(m *mp, const ucontext_t *uc) {
 #if !defined(GOC_RACE)
     /* Under ThreadSanitizer the handler runs where TSan chose to deliver,
      * and uc is where the signal arrived: m.locks alone decides there. */
-    if (in_goc_text(uc_pc(uc)))
+    if (in_goc(uc_pc(uc)))
         return NULL;
 #endif
     return gp;

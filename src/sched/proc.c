@@ -171,7 +171,8 @@ static _Atomic int init_err;
 /* Per-thread state. tls_m is set once when an M starts; tls_thread_g is the
  * plain-thread stand-in. initial-exec: no allocation on first access (the
  * signal handler reads them). */
-static __thread m *tls_m __attribute__((tls_model("initial-exec")));
+__thread m *gsched_tls_m __attribute__((tls_model("initial-exec")));
+#define tls_m gsched_tls_m
 static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------------ */
@@ -210,22 +211,16 @@ bool gsched_on_goroutine(void) {
  * signal fence, so the compiler keeps the P accesses inside the count. */
 m *acquirem(void) {
     m *mp = getm();
-    if (mp) {
-        atomic_store_explicit(&mp->locks,
-                              atomic_load_explicit(&mp->locks, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-    }
+    if (mp)
+        m_locks_inc(mp);
     return mp;
 }
 
 void releasem(m *mp) {
     if (!mp)
         return;
-    atomic_signal_fence(memory_order_seq_cst);
-    int32_t n = atomic_load_explicit(&mp->locks, memory_order_relaxed) - 1;
-    GOC_ASSERT(n >= 0);
-    atomic_store_explicit(&mp->locks, n, memory_order_relaxed);
+    GOC_ASSERT(atomic_load_explicit(&mp->locks, memory_order_relaxed) > 0);
+    m_locks_dec(mp);
 }
 
 static inline uint32_t schedtick_next(p *pp) {
@@ -1121,7 +1116,7 @@ void gsched_after_switch(void) {
     if (glock_nheld() != 0)
         gthrow("runtime: %d runtime lock(s) held across a goroutine switch", glock_nheld());
 #endif
-    releasem(mp); /* the count the switching side took (see gogo) */
+    m_locks_dec(mp); /* the count the switching side took (see gogo) */
 }
 
 /* Quick pick from the local queue for a direct switch (on a g stack). */
@@ -1157,7 +1152,7 @@ static void switch_out_held(m *mp, g *gp, enum post_action act) {
 }
 
 static void switch_out(m *mp, g *gp, enum post_action act) {
-    acquirem();
+    m_locks_inc(mp);
     switch_out_held(mp, gp, act);
 }
 
@@ -1165,7 +1160,7 @@ void preempt_park_global(m *mp, g *gp) {
     /* No P to run on: queue it once its context is saved; this M then
      * finds no P in schedule and stops. */
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    acquirem();
+    m_locks_inc(mp);
     mp->post.act = POST_YIELD_GLOBAL;
     mp->post.gp = gp;
     gogo(mp, gp, &mp->g0);
@@ -1523,7 +1518,7 @@ static void stoplockedm(m *mp) {
 }
 
 static void execute(m *mp, g *gp) {
-    acquirem();
+    m_locks_inc(mp);
     gogo(mp, &mp->g0, gp);
     gsched_after_switch();
 }
@@ -1956,17 +1951,20 @@ static bool work_waiting(p *pp) {
 }
 
 void goc_yield(void) {
-    gsched_preempt_check(); /* without a P: take one (or queue) first */
-    m *mp = acquirem();
+    m *mp = getm();
     if (!mp || !mp->curg) {
-        releasem(mp);
         sched_yield();
         return;
     }
+    if (GOC_UNLIKELY(atomic_load_explicit(&mp->curg->preempt, memory_order_relaxed))) {
+        gsched_preempt_slow(); /* without a P: take one (or queue) first */
+        mp = getm();
+    }
     g *gp = mp->curg;
+    m_locks_inc(mp);
     /* Nothing else to run here: keep going (cheap yields in a lone loop). */
     if (!mp->p || !work_waiting(mp->p)) {
-        releasem(mp);
+        m_locks_dec(mp);
         return;
     }
     casgstatus(gp, G_RUNNING, G_RUNNABLE);

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -62,9 +63,10 @@ enum post_action {
 };
 
 struct m {
+    /* First, where gsched_preempt_check reads it (sched.h). Owner. */
+    g *curg;
     int64_t id;  /* immutable */
     g g0;        /* the scheduler context on the thread stack */
-    g *curg;     /* owner */
     p *p;        /* owner */
     p *nextp;    /* P handed to a parked M; written before its note wakeup */
     p *syscallp; /* the P it held when it entered goc_blocking; owner */
@@ -129,6 +131,22 @@ extern struct schedt sched;
 extern p *allp[MAXPROCS_LIMIT];
 extern _Atomic int32_t nallp;
 extern _Atomic int32_t gomaxprocs;
+
+_Static_assert(offsetof(struct m, curg) == 0, "gsched_preempt_check reads m.curg at offset 0");
+
+/* m.locks is written only by its own thread and read by signal handlers on
+ * that thread: relaxed load and store (no locked instruction), and a
+ * signal fence so the compiler keeps the P accesses inside the count. */
+static inline void m_locks_inc(m *mp) {
+    atomic_store_explicit(&mp->locks, atomic_load_explicit(&mp->locks, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+static inline void m_locks_dec(m *mp) {
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&mp->locks, atomic_load_explicit(&mp->locks, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
 
 /* proc.c */
 /* Go's acquirem/releasem: pin the calling thread's M and its P against the
