@@ -61,6 +61,9 @@
 /* How late a sleep (or tick, or timeout) may be while spinners run. With
  * preemption it is ~10-20 ms; without it, seconds. */
 #define LATE_BOUND_MS TEST_SCALE(500, 1000)
+/* Sleeps of 10 ms that must end while the spinners of 1.5 s still spin
+ * (the lateness bound is what matters; this says the probe saw them). */
+#define MIN_WAKES TEST_SCALE(3, 1)
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -335,8 +338,8 @@ GTEST(libc_heavy_spinners_keep_heap_intact_while_preempted) {
         CHECK_GT_INT(res[i].rounds, 0);
     }
     test_note("mallocers: %ld batches", atomic_load(&mallocer_rounds));
-    CHECK_GT_INT(atomic_load(&mallocer_rounds), 10);
-    check_probe(&p, 10, "libc spinners");
+    CHECK_GE_INT(atomic_load(&mallocer_rounds), 2);
+    check_probe(&p, MIN_WAKES, "libc spinners");
 }
 
 /* ---- sync.Pool under preemption ---- */
@@ -456,7 +459,7 @@ GTEST(pool_items_never_lost_or_duplicated_under_preemption) {
     CHECK_EQ_INT(walked, made);
     CHECK_EQ_INT(freed, made);
     CHECK_GT_INT(atomic_load(&pool_ops), n);
-    check_probe(&p, 10, "pool workers");
+    check_probe(&p, MIN_WAKES, "pool workers");
 }
 
 /* ---- the preempted goroutine's own state ---- */
@@ -573,7 +576,7 @@ GTEST(spinner_registers_and_sse_avx_state_survive_preemption) {
                           r->avx[l], (double)r->avx_n * inc[l]);
         }
     }
-    check_probe(&p, 10, "register spinners");
+    check_probe(&p, MIN_WAKES, "register spinners");
 }
 
 struct id_slot {
@@ -608,11 +611,16 @@ GTEST(preempted_goroutine_keeps_its_goc_id) {
             CHECK_MSG(ids[i].before != ids[j].before, "spinners %d and %d share id %llu", i, j,
                       (unsigned long long)ids[i].before);
     }
-    check_probe(&p, 10, "id spinners");
+    check_probe(&p, MIN_WAKES, "id spinners");
 }
 
-/* errno through fresh calls (the compiler may not keep &errno in a
- * register across the spin). */
+/* errno only through fresh calls. glibc declares __errno_location const,
+ * so the compiler may compute &errno once per function and keep it across
+ * the spin (and across goc calls): after the goroutine moved to another
+ * thread that address is the old thread's errno, which no runtime can fix.
+ * These calls keep the address from outliving one access, so the case
+ * checks only what the runtime can guarantee: the value. */
+__attribute__((noinline)) static void clear_errno(void) { errno = 0; }
 __attribute__((noinline)) static int fail_with_ebadf(void) { return close(-1); }
 __attribute__((noinline)) static int read_errno(void) { return errno; }
 
@@ -632,7 +640,7 @@ static void errno_spinner(void *arg) {
     long rounds = 0, wrong = 0;
     uint64_t x = 1;
     while (now_ns() < end) {
-        errno = 0;
+        clear_errno();
         CHECK_EQ_INT(fail_with_ebadf(), -1);
         for (int k = 0; k < 200000; k++) {
             __asm__ volatile("" : "+r"(x));
@@ -670,5 +678,5 @@ GTEST(errno_of_own_libc_call_survives_preemption_in_spin) {
                   "rounds",
                   i, res[i].last_bad, res[i].wrong, res[i].rounds);
     }
-    check_probe(&p, 10, "errno spinners");
+    check_probe(&p, MIN_WAKES, "errno spinners");
 }
