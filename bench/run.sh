@@ -44,7 +44,7 @@ mkdir -p "$1" || exit 1
 B=$(cd "$1" && pwd) || exit 1
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-ALL="spawn yield pingpong buffered select skynet parked mutex mutex_yield ctx_tree ctx_cancel dump echo idleconn http"
+ALL="spawn yield pingpong buffered select skynet parked mutex mutex_yield ctx_tree ctx_cancel dump fairness echo idleconn http"
 ROUNDS=${BENCH_ROUNDS:-5}
 case $ROUNDS in '' | *[!0-9]* | 0) echo "BENCH_ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 CONFIGS=${BENCH_CONFIGS:-default 1proc}
@@ -83,6 +83,7 @@ smoke_n() {
     yield | buffered) echo 100000 ;;
     skynet) echo 10000 ;;
     parked | dump) echo 1000 ;;
+    fairness) echo 20 ;;
     echo) echo 2000 ;;
     idleconn) echo 200 ;;
     esac
@@ -158,12 +159,18 @@ run_one() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$lang" "$w" "$r" "$status" \
         "${value:--}" "${unit:--}" "${rss:--}" >>"$RAW"
     # A workload that also reports its CPU time (cpu_ns=, echo) gets a
-    # second row, <name>_cpu.
-    local cpu
+    # second row, <name>_cpu; one that reports a 99th percentile in ms
+    # (p99_ms=, fairness), a row <name>_p99.
+    local cpu p99
     cpu=$(printf '%s\n' "$line" | sed -n 's/.* cpu_ns=\([^ ]*\).*/\1/p')
     if [ -n "$cpu" ] && [ "$status" = ok ]; then
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$lang" "${w}_cpu" "$r" ok \
             "$cpu" "ns/op" "${rss:--}" >>"$RAW"
+    fi
+    p99=$(printf '%s\n' "$line" | sed -n 's/.* p99_ms=\([^ ]*\).*/\1/p')
+    if [ -n "$p99" ] && [ "$status" = ok ]; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$lang" "${w}_p99" "$r" ok \
+            "$p99" "ms" "${rss:--}" >>"$RAW"
     fi
     if [ "$status" = ok ]; then
         printf '%s %s %s' "$lang" "$value" "$unit" >&2
@@ -493,7 +500,8 @@ import sys
 raw_path, skipped_path, out_path, svg_path, workloads, configs, http_raw_path = sys.argv[1:8]
 # http appears in the main table as its time per request at each load.
 # echo also as its CPU time per round trip.
-EXPAND = {"http": ["http_c100", "http_c1000"], "echo": ["echo", "echo_cpu"]}
+EXPAND = {"http": ["http_c100", "http_c1000"], "echo": ["echo", "echo_cpu"],
+          "fairness": ["fairness", "fairness_p99"]}
 workloads = [x for w in workloads.split() for x in EXPAND.get(w, [w])]
 configs = configs.split()
 env = os.environ.get
@@ -513,6 +521,8 @@ WHAT = {
     "ctx_tree": "cancel a context with 1,000 children",
     "ctx_cancel": "create and cancel a context",
     "dump": "dump 10,000 parked goroutines",
+    "fairness": "1 ms sleeps beside a spinner, 1 proc: worst lateness",
+    "fairness_p99": "the same: 99th percentile, sleeps during the spin",
     "echo": "64-byte TCP echo round trip, 100 conns",
     "echo_cpu": "the same: CPU time (all threads) per round trip",
     "idleconn": "server memory per idle TCP connection",
@@ -562,15 +572,18 @@ def cell(d, unit):
     return s, m
 
 
-def verdict(ratio, memory):
+def verdict(ratio, memory, late=False):
     """goc/Go as words: lower is better for every workload."""
     if ratio is None:
         return "—"
     if 0.95 <= ratio <= 1.05:
         return f"{ratio:.2f} (about the same)"
+    better, worse = ("less memory", "more memory") if memory else ("faster", "slower")
+    if late:  # a lateness (fairness): less late is better
+        better, worse = "less late", "later"
     if ratio < 1:
-        return f"{ratio:.2f} ({1 / ratio:.1f}× {'less memory' if memory else 'faster'})"
-    return f"{ratio:.2f} ({ratio:.1f}× {'more memory' if memory else 'slower'})"
+        return f"{ratio:.2f} ({1 / ratio:.1f}× {better})"
+    return f"{ratio:.2f} ({ratio:.1f}× {worse})"
 
 
 ncpu = env("BENCH_META_NCPU", "?")
@@ -600,6 +613,8 @@ if env("BENCH_META_SMOKE") == "1":
     out.append("- **BENCH_SMOKE=1: tiny N, these numbers mean nothing**")
 if "yield" in workloads:
     out.append("- `yield` runs on one processor in both configurations, by design")
+if "fairness" in workloads:
+    out.append("- `fairness` runs on one processor in both configurations, by design")
 for cfg in configs:
     rows[cfg] = []
     out.append("")
@@ -625,7 +640,7 @@ for cfg in configs:
             mem = f"{rc / 1024:.1f} / {rg / 1024:.1f} MiB"
         rows[cfg].append((w, unit, mc, mg, ratio))
         out.append("| {} | {} | {} | {} | {} | {} |".format(
-            w, WHAT.get(w, ""), sc, sg, verdict(ratio, unit.startswith("B/")), mem))
+            w, WHAT.get(w, ""), sc, sg, verdict(ratio, unit.startswith("B/"), w.startswith("fairness")), mem))
 if skipped:
     out.append("")
     out.append("Not run (no C program built, or no wrk): " + ", ".join(skipped) + ".")

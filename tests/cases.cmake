@@ -591,3 +591,42 @@ goc_test(test_race
         publish_context_cancel publish_timer_after_func publish_errgroup
         publish_semaphore
     TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_preempt.c — preemption of goroutines that make no goc call: a sleeper
+# beside a spinner on one processor, a 5 ms ticker and a 50 ms context
+# timeout with every processor spinning, libc-heavy spinners (snprintf,
+# malloc/free) with the heap intact, sync.Pool never duplicating or losing
+# an item, a preempted spinner's integer/SSE/AVX registers, goc_id() and
+# errno intact. Every spinner stops by itself within 3 s, so without
+# preemption each case fails on an assertion within seconds. Each case runs
+# once more with GOCDEBUG=asyncpreemptoff=1 (preempt.<case>.asyncpreemptoff.p1/p2):
+# the processor is taken from the long runner instead of switching it out.
+# notsan: the spinners of these cases loop without atomics or calls, so
+# ThreadSanitizer never delivers them the preemption signal.
+set(_goc_preempt_cases
+    sleeper_wakes_on_time_beside_spinner_on_one_processor
+    ticker_keeps_ticking_while_every_processor_spins
+    context_timeout_fires_on_time_while_every_processor_spins
+    libc_heavy_spinners_keep_heap_intact_while_preempted
+    pool_items_never_lost_or_duplicated_under_preemption
+    spinner_registers_and_sse_avx_state_survive_preemption
+    preempted_goroutine_keeps_its_goc_id
+    errno_of_own_libc_call_survives_preemption_in_spin)
+set(_goc_preempt_notsan
+    spinner_registers_and_sse_avx_state_survive_preemption
+    errno_of_own_libc_call_survives_preemption_in_spin)
+goc_test(test_preempt CASES ${_goc_preempt_cases} TIMEOUT 60)
+math(EXPR _goc_preempt_timeout "60 * ${GOC_TEST_TIMEOUT_SCALE}")
+foreach(_case IN LISTS _goc_preempt_cases)
+    foreach(_procs 1 2)
+        add_test(NAME "preempt.${_case}.asyncpreemptoff.p${_procs}" COMMAND test_preempt "${_case}")
+        set_tests_properties("preempt.${_case}.asyncpreemptoff.p${_procs}" PROPERTIES
+            ENVIRONMENT "GOCMAXPROCS=${_procs};GOCDEBUG=asyncpreemptoff=1"
+            TIMEOUT "${_goc_preempt_timeout}")
+        if(_case IN_LIST _goc_preempt_notsan)
+            set_property(TEST "preempt.${_case}.p${_procs}"
+                "preempt.${_case}.asyncpreemptoff.p${_procs}" APPEND PROPERTY LABELS notsan)
+        endif()
+    endforeach()
+endforeach()

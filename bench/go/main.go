@@ -46,6 +46,7 @@ var workloads = map[string]workload{
 	"ctx_tree":    {1000, "ns/op", ctxTree},
 	"ctx_cancel":  {1000000, "ns/op", ctxCancel},
 	"dump":        {10000, "ms", dumpBench},
+	"fairness":    {200, "ms", fairness},
 	"echo":        {100000, "ns/op", echo},
 	"idleconn":    {8000, "B/conn", idleconn},
 }
@@ -120,6 +121,9 @@ func main() {
 	extra := ""
 	if name == "echo" {
 		extra = fmt.Sprintf(" cpu_ns=%.1f", echoCPU)
+	}
+	if name == "fairness" {
+		extra = fmt.Sprintf(" p99_ms=%.3f", fairnessP99)
 	}
 	fmt.Printf("name=%s value=%.3f unit=%s rss_kb=%d%s\n", name, value, w.unit, peakRSSKB(), extra)
 }
@@ -467,4 +471,83 @@ func mutexBench(n int64, yieldInside bool) (float64, error) {
 		return 0, fmt.Errorf("counter %d, want %d", got, workers*n)
 	}
 	return perOp(d, workers*n), nil
+}
+
+// fairnessP99 is the 99th-percentile lateness of the fairness workload's
+// sleeps that overlapped the spin, in ms.
+var fairnessP99 float64
+
+// fairness: on 1 processor, one goroutine spins (at most 3 s, never
+// blocking: a relaxed load of the stop flag, the clock every 1024 rounds)
+// while another sleeps 1 ms N times and notes each sleep's interval. The
+// sleeper starts the spinner itself, so that the spinner takes the
+// processor as soon as the first sleep begins. Reported: the worst
+// lateness in ms, and fairnessP99 (over the sleeps whose interval meets
+// the spinner's: one after the spinner gave up at its limit measures
+// nothing).
+func fairness(n int64) (float64, error) {
+	runtime.GOMAXPROCS(1)
+	var stop int32
+	var spins, spinStart, spinEnd int64
+	var wg sync.WaitGroup
+	tBegin := make([]int64, n)
+	tEnd := make([]int64, n)
+	base := time.Now()
+	now := func() int64 { return int64(time.Since(base)) }
+	spinner := func() {
+		defer wg.Done()
+		end := time.Now().Add(3 * time.Second)
+		atomic.StoreInt64(&spinStart, now())
+		var i int64
+		for atomic.LoadInt32(&stop) == 0 {
+			i++
+			if i&0x3ff == 0 && time.Now().After(end) {
+				break
+			}
+		}
+		atomic.StoreInt64(&spinEnd, now())
+		atomic.StoreInt64(&spins, i)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wg.Add(1)
+		go spinner()
+		for i := int64(0); i < n; i++ {
+			tBegin[i] = now()
+			time.Sleep(time.Millisecond)
+			tEnd[i] = now()
+		}
+		atomic.StoreInt32(&stop, 1)
+	}()
+	wg.Wait()
+	if atomic.LoadInt64(&spins) <= 0 {
+		return 0, fmt.Errorf("the spinner never ran")
+	}
+	s0, s1 := atomic.LoadInt64(&spinStart), atomic.LoadInt64(&spinEnd)
+	var late []int64
+	var worst int64
+	for i := int64(0); i < n; i++ {
+		l := tEnd[i] - tBegin[i] - int64(time.Millisecond)
+		if l < -100000 {
+			return 0, fmt.Errorf("sleep %d ended %.3f ms early", i, float64(-l)/1e6)
+		}
+		if l > worst {
+			worst = l
+		}
+		if tEnd[i] >= s0 && tBegin[i] <= s1 {
+			late = append(late, l)
+		}
+	}
+	m := int64(len(late))
+	if m == 0 {
+		return 0, fmt.Errorf("no sleep overlapped the spin")
+	}
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	k := (m*99+99)/100 - 1 // nearest rank: ceil(0.99 m) - 1
+	fairnessP99 = float64(late[k]) / 1e6
+	fmt.Fprintf(os.Stderr, "fairness: %d sleeps of 1 ms, %d overlapped the %.0f ms spin; "+
+		"worst %.3f ms, p99 (overlapping) %.3f ms, median (overlapping) %.3f ms\n",
+		n, m, float64(s1-s0)/1e6, float64(worst)/1e6, fairnessP99, float64(late[m/2])/1e6)
+	return float64(worst) / 1e6, nil
 }
