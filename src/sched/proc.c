@@ -168,18 +168,19 @@ static gstack *pinned_free;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic int init_err;
 
-/* Per-thread state. tls_m is set once when an M starts; tls_thread_g is the
+/* Per-thread state. gsched_tls_m is set once when an M starts; tls_thread_g is the
  * plain-thread stand-in. initial-exec: no allocation on first access (the
  * signal handler reads them). */
-__thread m *gsched_tls_m __attribute__((tls_model("initial-exec")));
-#define tls_m gsched_tls_m
+/* void *: sched.h declares it for the inline preemption check, which
+ * reads only the first field of the M (its current g). */
+__thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
 static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------------ */
 /* Per-thread accessors                                                */
 
 __attribute__((noinline)) m *getm(void) {
-    m *mp = tls_m;
+    m *mp = gsched_tls_m;
     __asm__ __volatile__("" : "+r"(mp)::"memory");
     return mp;
 }
@@ -1048,7 +1049,7 @@ switch_now:
 
 /* Queue gp on pp, or globally when this M has no P (its goroutine lost
  * it to the preemption signal: preempt.c). */
-static void runqput_or_global(p *pp, g *gp, bool next) {
+static inline __attribute__((always_inline)) void runqput_or_global(p *pp, g *gp, bool next) {
     if (GOC_LIKELY(pp != NULL)) {
         runqput(pp, gp, next);
         return;
@@ -1237,9 +1238,14 @@ void goready(g *gp) {
         return;
     }
     casgstatus(gp, G_WAITING, G_RUNNABLE);
-    m *mp = acquirem(); /* runqready uses our P */
+    m *mp = getm();
+    if (!mp) {
+        runqready(NULL, gp);
+        return;
+    }
+    m_locks_inc(mp); /* runqready uses our P */
     runqready(mp, gp);
-    releasem(mp);
+    m_locks_dec(mp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1559,7 +1565,7 @@ static void schedule(m *mp) {
 
 static void *mstart(void *arg) {
     m *mp = arg;
-    tls_m = mp;
+    gsched_tls_m = mp;
     mp->tid = (pid_t)syscall(SYS_gettid);
     mp->g0.thread_g = true;
     atomic_store(&mp->g0.atomicstatus, G_RUNNING);

@@ -171,8 +171,22 @@ void gsched_gosched(void);
  * the request on entry, before they take any lock: */
 g *gsched_current_g_or_null(void);
 void gsched_preempt_slow(void);
+#if defined(__x86_64__)
+/* The calling thread's M (proc.c), whose first field is its current g.
+ * Elsewhere per-M state goes through getm(), out of line, because a
+ * compiler may keep a thread-local address in a register across a call
+ * that switches threads. On x86-64 an initial-exec TLS load is
+ * %fs-relative at every access, so this one inline load, made once at the
+ * entry of a call, is the running thread's. */
+extern __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
+#endif
 static inline void gsched_preempt_check(void) {
+#if defined(__x86_64__)
+    g *const *mcurg = (g *const *)gsched_tls_m;
+    g *gp = mcurg ? *mcurg : NULL;
+#else
     g *gp = gsched_current_g_or_null();
+#endif
     if (__builtin_expect(gp != NULL && atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
         gsched_preempt_slow();
 }
