@@ -4,6 +4,10 @@
  *
  *   GOCDEBUG=iouring=0    regular-file I/O through the blocking-call
  *                         handoff, never io_uring (src/netpoll/uring.c)
+ *   GOCDEBUG=asyncpreemptoff=1
+ *                         no asynchronous preemption: a long runner yields
+ *                         at its next goc call or loses its P, but is never
+ *                         switched out by the signal (src/sched/preempt.c)
  */
 #ifndef GOC_BASE_GOCDEBUG_H
 #define GOC_BASE_GOCDEBUG_H
