@@ -111,6 +111,12 @@
 #include "base/gocdebug.h"
 #include "sched/runtime2.h"
 
+#if defined(GOC_RACE)
+#define GOC_RACE_BUILD 1
+#else
+#define GOC_RACE_BUILD 0
+#endif
+
 enum {
     FORCE_PREEMPT_NS = 10 * 1000 * 1000, /* Go's forcePreemptNS */
     RESIGNAL_NS = 2 * 1000 * 1000,       /* a request not yet honoured: ask again */
@@ -340,12 +346,10 @@ static g *preemptible(m *mp, const ucontext_t *uc) {
     uintptr_t sp = uc_sp(uc);
     if (!st || sp <= (uintptr_t)st->lo || sp > (uintptr_t)st->hi)
         return NULL;
-#if !defined(GOC_RACE)
     /* Under ThreadSanitizer the handler runs where TSan chose to deliver,
      * and uc is where the signal arrived: m.locks alone decides there. */
-    if (in_goc(uc_pc(uc)))
+    if (!GOC_RACE_BUILD && in_goc(uc_pc(uc)))
         return NULL;
-#endif
     return gp;
 }
 

@@ -171,7 +171,7 @@ void gsched_gosched(void);
  * the request on entry, before they take any lock: */
 g *gsched_current_g_or_null(void);
 void gsched_preempt_slow(void);
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GOC_RACE)
 /* The calling thread's M (proc.c), whose first field is its current g.
  * Elsewhere per-M state goes through getm(), out of line, because a
  * compiler may keep a thread-local address in a register across a call
@@ -181,7 +181,9 @@ void gsched_preempt_slow(void);
 extern __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
 #endif
 static inline void gsched_preempt_check(void) {
-#if defined(__x86_64__)
+    /* (Not under ThreadSanitizer, which would see a goroutine's fiber read
+     * its thread's TLS: the out-of-line accessor is not instrumented.) */
+#if defined(__x86_64__) && !defined(GOC_RACE)
     g *const *mcurg = (g *const *)gsched_tls_m;
     g *gp = mcurg ? *mcurg : NULL;
 #else
