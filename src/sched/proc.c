@@ -1695,7 +1695,8 @@ static void goexit1(void) {
 }
 
 int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
-                   bool is_main) {
+                   unsigned flags, const void *gopc) {
+    bool is_main = flags & NEWPROC_MAIN;
     int err = gsched_init();
     if (err)
         return err;
@@ -1743,8 +1744,12 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
     gp->param = NULL;
     G_STORE(gp->name[0], '\0');
     gp->is_main = is_main;
+    G_STORE(gp->system, (bool)(flags & NEWPROC_SYSTEM));
     G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
     G_STORE(gp->goid, newgoid(pp));
+    /* The creation site: a pc and an id, symbolized only by dumps. */
+    G_STORE(gp->gopc, (uintptr_t)gopc);
+    G_STORE(gp->parentgoid, mp && mp->curg ? mp->curg->goid : (uint64_t)0);
     race_g_create(gp);
     /* The first thread: make sure one M exists, or report -EAGAIN. */
     if (atomic_load(&sched.mcount) == 0) {
@@ -1804,16 +1809,24 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
 /* ------------------------------------------------------------------ */
 /* Public API                                                          */
 
-int goc_go(void (*fn)(void *), void *arg) { return gsched_newproc(fn, arg, 0, 0, false); }
-
-int goc_go_args(void (*fn)(void *), const void *args, size_t size) {
-    if (size == 0)
-        return gsched_newproc(fn, NULL, 0, 0, false);
-    return gsched_newproc(fn, args, size, 0, false);
+/* Each public spawn records its own return address: the user's call site
+ * (GOC_GO expands to goc_go_args at that site). noinline: inlined, the
+ * builtin would name the caller's caller. */
+__attribute__((noinline)) int goc_go(void (*fn)(void *), void *arg) {
+    return gsched_newproc(fn, arg, 0, 0, 0, __builtin_return_address(0));
 }
 
-int goc_go_sized(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size) {
-    return gsched_newproc(fn, args, args_size, stack_size, false);
+__attribute__((noinline)) int goc_go_args(void (*fn)(void *), const void *args, size_t size) {
+    return gsched_newproc(fn, size ? args : NULL, size, 0, 0, __builtin_return_address(0));
+}
+
+__attribute__((noinline)) int goc_go_sized(void (*fn)(void *), const void *args, size_t args_size,
+                                           size_t stack_size) {
+    return gsched_newproc(fn, args, args_size, stack_size, 0, __builtin_return_address(0));
+}
+
+int gsched_go_from(void (*fn)(void *), void *arg, const void *gopc, bool system) {
+    return gsched_newproc(fn, arg, 0, 0, system ? NEWPROC_SYSTEM : 0, gopc);
 }
 
 struct run_main {
@@ -1840,7 +1853,7 @@ int goc_run(int (*fn)(void *), void *arg) {
      * and the last M go idle while this thread still looks busy, and the
      * deadlock would go unreported. */
     thread_blocked(+1);
-    int err = gsched_newproc(run_main_entry, &rm, 0, 0, true);
+    int err = gsched_newproc(run_main_entry, &rm, 0, 0, NEWPROC_MAIN, NULL);
     if (err) {
         thread_blocked(-1);
         return err;
