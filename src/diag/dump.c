@@ -47,6 +47,23 @@
  * frame-pointer unwinder), named by libunwind's symbol lookup, at most 101
  * and then "...additional frames elided...".
  *
+ * Creation sites: newproc stores only the return address of the public
+ * spawn call and the creator's goid in g (gopc, parentgoid: a spawn costs
+ * two stores, never a symbol lookup); dumps name that pc like any frame
+ * (its text is a return address's, so it shares the frame cache) and print
+ * it as Go's "created by f in goroutine N" and the location below it.
+ *
+ * goc_leak_check (goleak's VerifyNone) lives here because its output is a
+ * dump: it counts the goroutines other than the caller and goc's own
+ * (g->system) under allglock, and while some remain and time is left it
+ * sleeps with no lock held (goc_sleep on a goroutine, nanosleep on a plain
+ * thread) and counts again, sleeps doubling from 10 us up to 100 ms and
+ * never past the deadline; at the deadline it dumps the ones left through
+ * the same three steps, filtered, and returns how many it dumped. Counting
+ * rather than comparing goroutine ids: ids are unique, so a count of
+ * survivors is the answer, and a walk that only counts keeps the lock
+ * briefly.
+ *
  * The SIGQUIT handler cannot allocate: it walks the goroutines in place
  * (gsched_for_each_g_in_signal, which never waits long for the lock and
  * never reads freed memory), and names frames with dladdr. A dump whose

@@ -1809,6 +1809,13 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
 /* ------------------------------------------------------------------ */
 /* Public API                                                          */
 
+/* Creation sites (Go's gopc and parentGoid): each public spawn passes its
+ * own return address, which newproc stores in g with the creator's goid.
+ * Spawn is a hot path, so that is all (two stores); diag names the pc only
+ * when it dumps. Layers that spawn on a user's behalf and can see the
+ * user's call site pass that instead (gsched_go_from: AfterFunc timers);
+ * the others show their own function. */
+
 /* Each public spawn records its own return address: the user's call site
  * (GOC_GO expands to goc_go_args at that site). noinline: inlined, the
  * builtin would name the caller's caller. */
