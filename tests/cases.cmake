@@ -630,3 +630,22 @@ foreach(_case IN LISTS _goc_preempt_cases)
         endif()
     endforeach()
 endforeach()
+
+# test_leak.c — goc_leak_check (goleak's VerifyNone): 0 once goroutines
+# finish; blocked goroutines counted and dumped with wait reason and
+# creation site ("created by f in goroutine N"); never waits longer than
+# asked; a goroutine exiting during the wait is not counted; fd < 0 writes
+# nothing; from a plain thread; AfterFunc goroutines show the user's call
+# site; goc_dump and the SIGQUIT dump print "created by".
+goc_test(test_leak
+    CASES
+        clean_after_goroutines_finish does_not_count_the_caller
+        names_blocked_goroutines waits_no_longer_than_asked
+        does_not_count_a_goroutine_that_exits_meanwhile negative_fd_writes_nothing
+        from_a_plain_thread after_func_goroutine_shows_the_users_call_site
+        dump_shows_created_by sigquit_dump_shows_created_by
+    TIMEOUT 60)
+# ThreadSanitizer defers signals (as for test_signal).
+foreach(_procs 1 2)
+    set_property(TEST "leak.sigquit_dump_shows_created_by.p${_procs}" APPEND PROPERTY LABELS notsan)
+endforeach()

@@ -616,8 +616,22 @@ void expect_child(const char *case_name, int expect, const char *stderr_regex) {
 
 /* ---- main ---- */
 
+static bool skip_leak_check, leak_check_off;
+
+void test_skip_leak_check(void) { skip_leak_check = true; }
+
 static void run_case(struct test_case *tc) {
+    skip_leak_check = false;
     tc->fn();
+    if (skip_leak_check) {
+        leak_check_off = true; /* its goroutines stay: later cases would see them */
+    } else if (!leak_check_off) {
+        fflush(stdout);
+        int n = goc_leak_check(TEST_LEAK_WAIT_NS, 2);
+        if (n > 0)
+            FAIL("%s: %d goroutine(s) still alive %g s after the case returned (dump above)",
+                 tc->name, n, (double)TEST_LEAK_WAIT_NS / 1e9);
+    }
     printf("ok %s\n", tc->name);
     fflush(stdout);
 }

@@ -15,6 +15,11 @@
  *     test_x --list           print the case names, one per line
  *     test_x child:<name>     run a CHILD case (what expect_child does)
  *
+ * After every case the harness calls goc_leak_check (TEST_LEAK_WAIT_NS):
+ * a goroutine still alive then fails the case, with its dump on stderr. A
+ * case whose goroutines must outlive it calls test_skip_leak_check(), with
+ * a comment saying why.
+ *
  * Every failure prints "file:line: message" to stderr and ends the process
  * with _exit(1), so the CHECK macros work anywhere: on the test thread, on a
  * plain thread, inside any goroutine.
@@ -26,8 +31,8 @@
  *
  * Include this header first: it asks for _GNU_SOURCE.
  */
-#ifndef GOC_TESTING_H
-#define GOC_TESTING_H
+#ifndef GOC_TESTS_TESTING_H
+#define GOC_TESTS_TESTING_H
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -113,6 +118,17 @@ void test_register(struct test_case *tc);
         CHECK_EQ_INT(rc_, TEST_GOC_OK);                                                            \
     }                                                                                              \
     static void gtest_body_##name(void)
+
+/* ---- the leak check after every case ---- */
+
+/* How long the harness waits for a case's goroutines to exit. */
+#define TEST_LEAK_WAIT_NS (2 * GOC_SECOND)
+
+/* This case leaves goroutines alive on purpose: skip the leak check after
+ * it (and, when every case runs in one process, after every later case,
+ * which would see them). Sparingly, and with a comment at the call saying
+ * why the goroutines cannot be made to exit. */
+void test_skip_leak_check(void);
 
 /* ---- assertions ---- */
 
@@ -424,4 +440,4 @@ bool test_ctx_done_open(goc_ctx *c);
  * own, dropped then). */
 void test_cancel_later(goc_ctx *c, goc_duration after);
 
-#endif /* GOC_TESTING_H */
+#endif /* GOC_TESTS_TESTING_H */

@@ -18,10 +18,15 @@ extern "C" {
 #endif
 
 /* go.uber.org/goleak's VerifyNone: wait up to `wait` (retrying with
- * back-off) for every goroutine other than the caller (and goc's own) to
- * exit. Returns how many are still alive, having written their dump (as
- * goc_dump: id, name, wait reason and for how long, stack, and the call
- * site that created each) to fd; fd < 0 writes nowhere. */
+ * back-off: sleeps from 10 us doubling to at most 100 ms, never past the
+ * deadline; wait <= 0 looks once) for every goroutine other than the
+ * caller (and goc's own, of which there are none today) to exit. Returns
+ * how many are still alive, having written their dump (as goc_dump: id,
+ * name, wait reason and for how long, stack, and Go's "created by f in
+ * goroutine N" line for the call that started each) to fd; nothing is
+ * written when none are left, and fd < 0 writes nowhere. Holds no lock
+ * while it sleeps. From a plain thread every goroutine counts (the caller
+ * is none); it sleeps with nanosleep and does not start the runtime. */
 GOC_API int goc_leak_check(goc_duration wait, int fd);
 
 /* testing/synctest.Test (Go 1.25): run fn(arg) as the root goroutine of a

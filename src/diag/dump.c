@@ -47,6 +47,23 @@
  * frame-pointer unwinder), named by libunwind's symbol lookup, at most 101
  * and then "...additional frames elided...".
  *
+ * Creation sites: newproc stores only the return address of the public
+ * spawn call and the creator's goid in g (gopc, parentgoid: a spawn costs
+ * two stores, never a symbol lookup); dumps name that pc like any frame
+ * (its text is a return address's, so it shares the frame cache) and print
+ * it as Go's "created by f in goroutine N" and the location below it.
+ *
+ * goc_leak_check (goleak's VerifyNone) lives here because its output is a
+ * dump: it counts the goroutines other than the caller and goc's own
+ * (g->system) under allglock, and while some remain and time is left it
+ * sleeps with no lock held (goc_sleep on a goroutine, nanosleep on a plain
+ * thread) and counts again, sleeps doubling from 10 us up to 100 ms and
+ * never past the deadline; at the deadline it dumps the ones left through
+ * the same three steps, filtered, and returns how many it dumped. Counting
+ * rather than comparing goroutine ids: ids are unique, so a count of
+ * survivors is the answer, and a walk that only counts keeps the lock
+ * briefly.
+ *
  * The SIGQUIT handler cannot allocate: it walks the goroutines in place
  * (gsched_for_each_g_in_signal, which never waits long for the lock and
  * never reads freed memory), and names frames with dladdr. A dump whose
@@ -65,9 +82,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <goc/runtime.h>
+#include <goc/testing.h>
+#include <goc/time.h>
 
 #include "base/throw.h"
 
@@ -80,6 +100,30 @@ static void print_waited(gprintbuf *o, int64_t ns) {
         gprintf(o, ", %lldms", (long long)(ns / 1000000));
 }
 
+/* What goc_leak_check reports: every goroutine but the caller and goc's
+ * own (g->system). Called under allglock, or in place. */
+static bool is_leak(g *gp) { return !gsched_g_is_current(gp) && !G_LOAD(gp->system); }
+
+/* "created by f in goroutine N\n\t<where>\n" (Go's line for where a
+ * goroutine was started) from the text diag_print_frame printed for the
+ * spawn call's return address, "f(...)\n\t<where>\n". */
+static void put_created(void (*put)(void *o, const char *p, size_t n), void *o, const char *text,
+                        size_t len, uint64_t parent) {
+    const char *cut = memmem(text, len, "(...)\n", 6);
+    put(o, "created by ", 11);
+    if (!cut) {
+        put(o, text, len);
+        return;
+    }
+    put(o, text, (size_t)(cut - text));
+    if (parent) {
+        char b[48];
+        int k = snprintf(b, sizeof b, " in goroutine %llu", (unsigned long long)parent);
+        put(o, b, (size_t)k);
+    }
+    put(o, cut + 5, len - (size_t)(cut + 5 - text));
+}
+
 /* ------------------------------------------------------------------ */
 /* In place: the SIGQUIT handler, and the fallback when out of memory  */
 
@@ -88,10 +132,31 @@ struct dumpctx {
     int64_t now;
     void *uc; /* the current thread's signal context, if any */
     bool in_signal;
+    bool leaks_only; /* goc_leak_check: only is_leak goroutines, counted */
+    int count;
 };
+
+/* Raw bytes into a gprintbuf (its gprintf truncates at 511 characters). */
+static void gpb_put(void *arg, const char *p, size_t n) {
+    gprintbuf *o = arg;
+    while (n > 0) {
+        if (o->n == sizeof o->b)
+            gprint_flush(o);
+        size_t k = sizeof o->b - o->n < n ? sizeof o->b - o->n : n;
+        memcpy(o->b + o->n, p, k);
+        o->n += k;
+        p += k;
+        n -= k;
+    }
+}
 
 static void dump_one(g *gp, void *arg) {
     struct dumpctx *d = arg;
+    if (d->leaks_only && !is_leak(gp))
+        return;
+    d->count++;
+    if (d->o->fd < 0)
+        return;
     gprintbuf *o = d->o;
     uint32_t st = gstatus_of(gp);
     char name[G_NAME_MAX];
@@ -119,27 +184,39 @@ static void dump_one(g *gp, void *arg) {
     } else {
         diag_backtrace_saved(o, gp, d->in_signal);
     }
+    uintptr_t gopc = G_LOAD(gp->gopc);
+    if (gopc) {
+        /* Symbols by dladdr in a handler (libunwind allocates). */
+        gprintbuf t = GPRINTBUF_INIT(-1);
+        if (d->in_signal)
+            diag_print_frame(&t, (void *)gopc, NULL, 0);
+        else
+            diag_print_pc(&t, (void *)gopc);
+        put_created(gpb_put, o, t.b, t.n, G_LOAD(gp->parentgoid));
+    }
     gprintf(o, "\n");
     gprint_flush(o);
 }
 
-static void dump_in_place(int fd, void *uc, bool in_signal) {
+static int dump_in_place(int fd, void *uc, bool in_signal, bool leaks_only) {
     gprintbuf o = GPRINTBUF_INIT(fd);
-    struct dumpctx d = {&o, gnanotime_coarse(), uc, in_signal};
+    struct dumpctx d = {&o, gnanotime_coarse(), uc, in_signal, leaks_only, 0};
     if (in_signal)
         gsched_for_each_g_in_signal(dump_one, &d);
     else
         gsched_for_each_g(dump_one, &d);
-    gprint_flush(&o);
+    if (fd >= 0)
+        gprint_flush(&o);
+    return d.count;
 }
 
 /* ------------------------------------------------------------------ */
 /* Step 1: the snapshot                                                */
 
 struct grec {
-    uint64_t goid;
+    uint64_t goid, parentgoid;
     int64_t waitsince;
-    uintptr_t fn, sp;
+    uintptr_t fn, sp, gopc;
     const char *lo, *hi; /* the stack; NULL when it has none */
     size_t pc0;          /* step 2: its frames are pcs[pc0, pc0 + npc) */
     uint32_t npc;
@@ -154,16 +231,21 @@ struct snapshot {
     size_t n, cap, seen; /* seen > cap: the array was too small */
     uintptr_t *pcs;      /* step 2 */
     size_t npcs, pccap;
-    bool pcs_full; /* out of memory: the frames that did not fit are left out */
+    bool pcs_full;   /* out of memory: the frames that did not fit are left out */
+    bool leaks_only; /* goc_leak_check: only is_leak goroutines */
 };
 
 /* Under allglock: as little as possible. */
 static void snap_one(g *gp, void *arg) {
     struct snapshot *s = arg;
+    if (s->leaks_only && !is_leak(gp))
+        return;
     if (s->seen++ >= s->cap)
         return;
     struct grec *r = &s->r[s->n++];
     r->goid = G_LOAD(gp->goid);
+    r->parentgoid = G_LOAD(gp->parentgoid);
+    r->gopc = G_LOAD(gp->gopc);
     r->status = gstatus_of(gp);
     r->waitreason = G_LOAD(gp->waitreason);
     r->waitsince = G_LOAD(gp->waitsince);
@@ -328,14 +410,27 @@ static bool cache_grow(struct symcache *c) {
     return true;
 }
 
-static void print_frame(struct obuf *o, struct symcache *c, uintptr_t pc, int kind) {
+static void ob_put(void *o, const char *p, size_t n) { ob_write(o, p, n); }
+
+/* A frame's text; with created, as the "created by" line of a goroutine
+ * whose creator is goroutine parent (the text is a FRAME_PC's). */
+static void emit_frame(struct obuf *o, const char *text, size_t len, bool created,
+                       uint64_t parent) {
+    if (created)
+        put_created(ob_put, o, text, len, parent);
+    else
+        ob_write(o, text, len);
+}
+
+static void print_frame_as(struct obuf *o, struct symcache *c, uintptr_t pc, int kind, bool created,
+                           uint64_t parent) {
     uintptr_t key = pc << 1 | (uintptr_t)kind;
     size_t j = 0;
     if (c->t || cache_grow(c)) {
         for (j = (key * 0x9e3779b97f4a7c15ull) >> 20 & c->mask; c->t[j].key;
              j = (j + 1) & c->mask) {
             if (c->t[j].key == key) {
-                ob_write(o, c->text + c->t[j].off, c->t[j].len);
+                emit_frame(o, c->text + c->t[j].off, c->t[j].len, created, parent);
                 return;
             }
         }
@@ -344,7 +439,7 @@ static void print_frame(struct obuf *o, struct symcache *c, uintptr_t pc, int ki
      * characters) fit the buffer unflushed: capture its text. */
     gprintbuf cap = GPRINTBUF_INIT(-1);
     frame_text(&cap, pc, kind);
-    ob_write(o, cap.b, cap.n);
+    emit_frame(o, cap.b, cap.n, created, parent);
     if (!c->t || (c->n + 1) * 2 > c->mask + 1)
         return; /* no table, or half full and it could not grow: uncached */
     if (c->tlen + cap.n > c->tcap) {
@@ -362,6 +457,10 @@ static void print_frame(struct obuf *o, struct symcache *c, uintptr_t pc, int ki
     c->tlen += cap.n;
     if (++c->n * 2 > c->mask + 1)
         cache_grow(c); /* on failure the table just stops taking entries */
+}
+
+static void print_frame(struct obuf *o, struct symcache *c, uintptr_t pc, int kind) {
+    print_frame_as(o, c, pc, kind, false, 0);
 }
 
 /* The dumping goroutine's own stack, live, from dump_all's frame: frames
@@ -402,19 +501,22 @@ __attribute__((noinline)) static void print_one(struct obuf *o, struct symcache 
         if (r->elided)
             ob_printf(o, "...additional frames elided...\n");
     }
+    if (r->gopc)
+        print_frame_as(o, c, r->gopc, FRAME_PC, true, r->parentgoid);
     ob_write(o, "\n", 1);
 }
 
-/* False when out of memory before anything was printed. */
-__attribute__((noinline)) static bool dump_snapshot(int fd) {
+/* How many goroutines it printed; -1 when out of memory before anything
+ * was printed. */
+__attribute__((noinline)) static int dump_snapshot(int fd, bool leaks_only) {
     struct obuf *o = malloc(sizeof *o);
     if (!o)
-        return false;
-    struct snapshot s = {0};
+        return -1;
+    struct snapshot s = {.leaks_only = leaks_only};
     int64_t now = gnanotime_coarse();
     if (!snapshot_take(&s)) {
         free(o);
-        return false;
+        return -1;
     }
     snapshot_unwind(&s);
     gsched_unpin_stacks();
@@ -430,15 +532,63 @@ __attribute__((noinline)) static bool dump_snapshot(int fd) {
     free(s.pcs);
     free(s.r);
     free(o);
-    return true;
+    return (int)s.n;
 }
 
 __attribute__((noinline)) static void dump_all(int fd) {
-    if (!dump_snapshot(fd))
-        dump_in_place(fd, NULL, false);
+    if (dump_snapshot(fd, false) < 0)
+        dump_in_place(fd, NULL, false, false);
 }
 
 void goc_dump(int fd) { dump_all(fd); }
+
+/* ------------------------------------------------------------------ */
+/* goc_leak_check                                                      */
+
+static void count_leak(g *gp, void *arg) {
+    if (is_leak(gp))
+        ++*(int *)arg;
+}
+
+/* Sleeps without a lock held: on a goroutine with goc_sleep (its M runs
+ * others meanwhile), on a plain thread with nanosleep (no need to start the
+ * runtime for a sleep). */
+static void leak_sleep(int64_t ns) {
+    if (gsched_on_goroutine()) {
+        goc_sleep(ns);
+    } else {
+        struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+}
+
+int goc_leak_check(goc_duration wait, int fd) {
+    /* goleak's retry: 1 us, doubling, at most 100 ms a sleep. Here from
+     * 10 us (a sleep costs a timer); never past the deadline. Each round
+     * only counts (allglock held for a walk of allgs, nothing else). */
+    int64_t deadline = gnanotime() + (wait > 0 ? wait : 0);
+    int64_t pause = 10 * 1000;
+    for (;;) {
+        int n = 0;
+        gsched_for_each_g(count_leak, &n);
+        if (n == 0)
+            return 0;
+        int64_t left = deadline - gnanotime();
+        if (left <= 0)
+            break;
+        leak_sleep(pause < left ? pause : left);
+        pause = pause * 2 < 100 * GOC_MILLISECOND ? pause * 2 : 100 * GOC_MILLISECOND;
+    }
+    /* The last look is the one reported: the count is what was dumped. */
+    if (fd < 0) {
+        int n = 0;
+        gsched_for_each_g(count_leak, &n);
+        return n;
+    }
+    int n = dump_snapshot(fd, true);
+    return n >= 0 ? n : dump_in_place(fd, NULL, false, true);
+}
 
 void diag_dumpall(int fd) { dump_all(fd); }
 
@@ -448,7 +598,7 @@ void diag_sigquit(int sig, siginfo_t *si, void *uc) {
         gprintbuf o = GPRINTBUF_INIT(2);
         gprintf(&o, "SIGQUIT: quit\n\n");
         gprint_flush(&o);
-        dump_in_place(2, uc, true);
+        dump_in_place(2, uc, true, false);
     }
     _exit(2);
     (void)sig;

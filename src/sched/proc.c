@@ -1774,10 +1774,10 @@ static void goexit1(void) {
 enum { NEWPROC_SWITCHED = 1 };
 
 static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_size,
-                    size_t stack_size, bool is_main);
+                    size_t stack_size, unsigned flags, const void *gopc);
 
 int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
-                   bool is_main) {
+                   unsigned flags, const void *gopc) {
     int err = gsched_init();
     if (err)
         return err;
@@ -1785,7 +1785,7 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
         return -EINVAL;
     /* The P's caches, goid batch and run queue are ours until releasem. */
     m *mp = acquirem();
-    int r = newproc1(mp, fn, args, args_size, stack_size, is_main);
+    int r = newproc1(mp, fn, args, args_size, stack_size, flags, gopc);
     if (r == NEWPROC_SWITCHED)
         return 0;
     releasem(mp);
@@ -1793,7 +1793,8 @@ int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_
 }
 
 static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_size,
-                    size_t stack_size, bool is_main) {
+                    size_t stack_size, unsigned flags, const void *gopc) {
+    bool is_main = flags & NEWPROC_MAIN;
     p *pp = mp ? mp->p : NULL;
     g *gp = gfget(pp);
     if (!gp && !(gp = malg()))
@@ -1835,8 +1836,12 @@ static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_siz
     gp->param = NULL;
     G_STORE(gp->name[0], '\0');
     gp->is_main = is_main;
+    G_STORE(gp->system, (bool)(flags & NEWPROC_SYSTEM));
     G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
     G_STORE(gp->goid, newgoid(pp));
+    /* The creation site: a pc and an id, symbolized only by dumps. */
+    G_STORE(gp->gopc, (uintptr_t)gopc);
+    G_STORE(gp->parentgoid, mp && mp->curg ? mp->curg->goid : (uint64_t)0);
     race_g_create(gp);
     /* The first thread: make sure one M exists, or report -EAGAIN. */
     if (atomic_load(&sched.mcount) == 0) {
@@ -1896,21 +1901,34 @@ static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_siz
 /* ------------------------------------------------------------------ */
 /* Public API                                                          */
 
-int goc_go(void (*fn)(void *), void *arg) {
+/* Creation sites (Go's gopc and parentGoid): each public spawn passes its
+ * own return address, which newproc stores in g with the creator's goid.
+ * Spawn is a hot path, so that is all (two stores); diag names the pc only
+ * when it dumps. Layers that spawn on a user's behalf and can see the
+ * user's call site pass that instead (gsched_go_from: AfterFunc timers);
+ * the others show their own function. */
+
+/* Each public spawn records its own return address: the user's call site
+ * (GOC_GO expands to goc_go_args at that site). noinline: inlined, the
+ * builtin would name the caller's caller. */
+__attribute__((noinline)) int goc_go(void (*fn)(void *), void *arg) {
     gsched_preempt_check();
-    return gsched_newproc(fn, arg, 0, 0, false);
+    return gsched_newproc(fn, arg, 0, 0, 0, __builtin_return_address(0));
 }
 
-int goc_go_args(void (*fn)(void *), const void *args, size_t size) {
+__attribute__((noinline)) int goc_go_args(void (*fn)(void *), const void *args, size_t size) {
     gsched_preempt_check();
-    if (size == 0)
-        return gsched_newproc(fn, NULL, 0, 0, false);
-    return gsched_newproc(fn, args, size, 0, false);
+    return gsched_newproc(fn, size ? args : NULL, size, 0, 0, __builtin_return_address(0));
 }
 
-int goc_go_sized(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size) {
+__attribute__((noinline)) int goc_go_sized(void (*fn)(void *), const void *args, size_t args_size,
+                                           size_t stack_size) {
     gsched_preempt_check();
-    return gsched_newproc(fn, args, args_size, stack_size, false);
+    return gsched_newproc(fn, args, args_size, stack_size, 0, __builtin_return_address(0));
+}
+
+int gsched_go_from(void (*fn)(void *), void *arg, const void *gopc, bool system) {
+    return gsched_newproc(fn, arg, 0, 0, system ? NEWPROC_SYSTEM : 0, gopc);
 }
 
 struct run_main {
@@ -1937,7 +1955,7 @@ int goc_run(int (*fn)(void *), void *arg) {
      * and the last M go idle while this thread still looks busy, and the
      * deadlock would go unreported. */
     thread_blocked(+1);
-    int err = gsched_newproc(run_main_entry, &rm, 0, 0, true);
+    int err = gsched_newproc(run_main_entry, &rm, 0, 0, NEWPROC_MAIN, NULL);
     if (err) {
         thread_blocked(-1);
         return err;

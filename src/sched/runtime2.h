@@ -160,8 +160,10 @@ p *pidleget_locked(void);
 void acquirep(m *mp, p *pp);
 void handoffp(p *pp);
 void gogo(m *mp, g *from, g *to);
+/* flags for gsched_newproc */
+enum { NEWPROC_MAIN = 1, NEWPROC_SYSTEM = 2 };
 int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
-                   bool is_main);
+                   unsigned flags, const void *gopc);
 void gsched_after_switch(void);
 m *getm(void);
 bool runqempty(p *pp);

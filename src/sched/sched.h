@@ -78,6 +78,8 @@ struct g {
     bool started;                  /* has a frame on its stack; owner: the g / its M */
     bool thread_g;                 /* stands for a plain OS thread blocked in goc; immutable */
     bool is_main;                  /* goc_run's goroutine; immutable after newproc */
+    bool system;                   /* the runtime's own (Go's isSystemGoroutine): leak checks
+                                      skip it; immutable from newproc to exit */
     int64_t waitsince;             /* gnanotime_coarse() when it parked; written before parking */
     /* Go's g.preempt: sysmon asks the goroutine to stop running at its next
      * goc call (gsched_preempt_check), also set while it runs without a P
@@ -87,6 +89,13 @@ struct g {
     uint64_t goid; /* immutable from newproc to exit */
 
     void (*fn)(void *); /* entry; set by newproc, read by the g itself */
+    /* Where it was created, for dumps ("created by f in goroutine N"; Go's
+     * gopc and parentGoid): the return address of the public spawn call
+     * (0 for goc_run's main goroutine, which shows none) and the creator's
+     * goid (0: a plain thread or the scheduler). Two stores in newproc and
+     * no symbolization there; immutable from newproc to exit. */
+    uintptr_t gopc;
+    uint64_t parentgoid;
     void *arg;
     size_t stack_size; /* requested stack size (0 = default) */
     void *argheap;     /* heap copy of large goc_go_args blocks; owner: the g */
@@ -155,6 +164,13 @@ void gopark(bool (*unlockf)(g *gp, void *arg), void *arg, enum waitreason reason
 /* Make a parked g runnable (it runs next on this P when called from a
  * goroutine, as Go's ready does). Safe from goroutines and plain threads. */
 void goready(g *gp);
+
+/* Start fn(arg) as goc_go does, recording gopc as its creation site (the
+ * layer that spawns on a user's behalf may pass the user's call site rather
+ * than its own). system: the runtime's own goroutine, which leak checks
+ * (goc_leak_check) do not count; nothing in goc starts one today. Returns
+ * as goc_go. */
+int gsched_go_from(void (*fn)(void *), void *arg, const void *gopc, bool system);
 
 /* Go's Gosched: when other goroutines are runnable, put the current one at
  * the back of the global run queue and run them; else return at once. A
