@@ -19,9 +19,15 @@
  *      kernel has saved every register — general purpose, flags, x87, SSE,
  *      AVX state — in the signal frame on that stack. If the interrupted
  *      code qualifies (below), the handler unblocks signals and parks the
- *      goroutine on the global run queue from inside the handler. When the
- *      goroutine is resumed, possibly on another thread, the handler
- *      returns and rt_sigreturn restores the interrupted state exactly.
+ *      goroutine on the global run queue from inside the handler, wired to
+ *      its thread meanwhile (goc_lock_os_thread's machinery: the thread
+ *      hands its P on and sleeps until the goroutine's turn comes back).
+ *      When it is resumed, on the same thread, the handler returns and
+ *      rt_sigreturn restores the interrupted state exactly. Resuming on the
+ *      same thread is what makes switching between two arbitrary
+ *      instructions of C code safe: compilers keep thread-local addresses
+ *      (errno's, __thread variables') in registers, and a thread may own a
+ *      lock (a recursive or error-checking pthread mutex).
  *      Code qualifies when the interrupted PC is in the program's own
  *      executable (not in a shared library such as libc, libm or the
  *      dynamic linker, where a thread may hold a lock of its own, as
@@ -57,13 +63,11 @@
  * off from the alternate signal stack and lets the goroutine go on.
  *
  * What a program may rely on: a goroutine may be moved to another thread
- * at any goc call (as before), and — where asynchronous preemption applies
- * — between any two instructions of the program's own code. errno is
- * carried across an asynchronous switch. Code that must not move (a
- * thread's own lock held, thread-local addresses kept in registers, a
- * signal handler the program installed without SA_ONSTACK) should run
- * under goc_lock_os_thread (it then resumes on its thread) or with
- * asyncpreemptoff. A system call made directly in a goroutine (not through
+ * at a goc call (as before), never by preemption: an asynchronously
+ * preempted goroutine resumes on its thread, and one that lost its P runs
+ * on there. A signal handler the program installed itself without
+ * SA_ONSTACK runs on the goroutine's stack and may be preempted like the
+ * rest of its code. A system call made directly in a goroutine (not through
  * goc_blocking) may be interrupted once when its P is taken back:
  * restartable calls restart (SA_RESTART), others (nanosleep, poll,
  * epoll_wait) return EINTR as for any signal.
@@ -319,18 +323,32 @@ static void handoff_from_signal(m *mp) {
     gsched_sysmon_poke(INT64_MIN + 1);
 }
 
-/* Switch out from inside the handler (see the design comment). */
+/* Switch out from inside the handler (see the design comment). The
+ * goroutine is wired to this thread until it resumes (as by
+ * goc_lock_os_thread): the interrupted code may hold this thread's
+ * thread-local addresses in registers (errno's, a __thread variable's) or a
+ * lock that belongs to the thread, so it must go on here. Meanwhile the
+ * thread runs nothing else: it hands its P to another thread and sleeps
+ * (stoplockedm) until whoever takes the goroutine from the global queue
+ * hands a P back (startlockedm). */
 static void switch_in_handler(m *mp, g *gp, ucontext_t *uc) {
     atomic_store_explicit(&gp->preempt, 0, memory_order_relaxed);
-    /* The goroutine that runs next on this thread must get its signals. */
+    if (!gp->lockedm) {
+        gp->preemptlocked = true;
+        gp->lockedm = mp;
+        mp->lockedg = gp;
+    }
+    /* The thread's signals, blocked while the handler runs, must reach it
+     * again while it waits (a preemption request for the next goroutine it
+     * runs; a fault). */
     pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
     preempt_park_global(mp, gp);
-    /* Resumed, perhaps on another thread. rt_sigreturn will install the
-     * frame's alternate signal stack on this thread: make it this thread's
-     * own, not the one of the thread the signal came to. */
-    stack_t ss;
-    if (sigaltstack(NULL, &ss) == 0)
-        uc->uc_stack = ss;
+    GOC_CHECK(getm() == mp); /* resumed on its own thread */
+    if (gp->preemptlocked) {
+        gp->preemptlocked = false;
+        gp->lockedm = NULL;
+        mp->lockedg = NULL;
+    }
 }
 
 /* May the goroutine interrupted at uc lose its P (or be switched out)? */
@@ -369,7 +387,7 @@ void gsched_sigpreempt(int sig, siginfo_t *si, void *ucv) {
         else
             handoff_from_signal(mp);
     }
-    errno = saved_errno; /* on the thread it resumes on, if it moved */
+    errno = saved_errno; /* a handler leaves errno as it found it */
 }
 
 bool gsched_preempt_frame_lost(void *ucv) {

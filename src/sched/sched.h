@@ -86,6 +86,9 @@ struct g {
      * (preempt.c). Set by sysmon (racy: the g may have moved on; a spurious
      * request costs one yield), cleared by the g itself. */
     _Atomic uint8_t preempt;
+    /* Switched out by the preemption signal and wired to its thread until it
+     * resumes there (preempt.c). Owner: the g's own M. */
+    bool preemptlocked;
     uint64_t goid; /* immutable from newproc to exit */
 
     void (*fn)(void *); /* entry; set by newproc, read by the g itself */
