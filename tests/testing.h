@@ -26,8 +26,8 @@
  *
  * Include this header first: it asks for _GNU_SOURCE.
  */
-#ifndef GOC_TESTING_H
-#define GOC_TESTING_H
+#ifndef GOC_TESTS_TESTING_H
+#define GOC_TESTS_TESTING_H
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -424,4 +424,4 @@ bool test_ctx_done_open(goc_ctx *c);
  * own, dropped then). */
 void test_cancel_later(goc_ctx *c, goc_duration after);
 
-#endif /* GOC_TESTING_H */
+#endif /* GOC_TESTS_TESTING_H */

@@ -138,6 +138,13 @@ void sysmon_netpoll(int64_t now);
  * when a P in a blocking call will next be due (INT64_MAX: none). */
 int64_t sysmon_retake(int64_t now);
 
+/* synctest.c: a bubble's accounting, called by proc.c for gs whose
+ * g->bubble is set (see the design comment there). */
+void synctest_gostart(gbubble *b, g *gp);          /* newproc, before gp can run */
+void synctest_goexit(gbubble *b, g *gp);           /* exit, on gp itself */
+void synctest_parked(gbubble *b, unsigned reason); /* park committed */
+void synctest_ready(g *gp);                        /* goready, before queueing */
+
 /* sysmon.c */
 void *sysmon(void *unused);
 /* Wake sysmon if it sleeps because every P was idle (a P starts running). */
