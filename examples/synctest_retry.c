@@ -73,6 +73,7 @@ static void slow_server(void *arg) {
         rq->lag = n <= 2 ? 24 * 60 * GOC_MINUTE : 300 * GOC_MILLISECOND;
         goc_go(serve_one, rq);
     }
+    goc_chan_release(srv); /* its own reference */
 }
 
 /* The code under test: returns 0 and the answer, or -ETIMEDOUT. */
@@ -107,7 +108,7 @@ static int test_fetch(void *arg) {
     (void)arg;
     int64_t start = goc_now();
     goc_chan *srv = goc_chan_make(sizeof(struct request *), 0);
-    goc_go(slow_server, srv);
+    goc_go(slow_server, goc_chan_retain(srv));
     long answer = 0;
     int attempts = 0;
     int err = fetch(goc_ctx_background(), srv, &answer, &attempts);

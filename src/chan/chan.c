@@ -76,7 +76,7 @@ struct goc_chan {
     size_t dataqsiz;        /* immutable */
     size_t elemsize;        /* immutable */
     size_t sendx, recvx;    /* lock */
-    gbubble *bubble;        /* immutable: the synctest bubble that made it, or NULL */
+    uint64_t bubble;        /* immutable: id of the synctest bubble that made it, 0: none */
     waitq recvq, sendq;     /* lock */
     _Atomic long refs;      /* references; the last release frees */
     void (*onlast)(void *); /* immutable once shared: called by the last release */
@@ -207,7 +207,7 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
         return NULL;
     }
     glock_init(&c->lock, LR_HCHAN);
-    c->bubble = gsched_bubble(); /* a channel made in a bubble belongs to it */
+    c->bubble = gsched_bubble_id(); /* a channel made in a bubble belongs to it */
     c->dataqsiz = cap;
     c->elemsize = elem_size;
     atomic_init(&c->refs, 1);
@@ -325,7 +325,7 @@ static _Noreturn __attribute__((cold, noinline)) void bubble_misuse(const char *
 }
 
 static inline void bubble_check(goc_chan *c, const char *op) {
-    if (GOC_UNLIKELY(c->bubble != NULL) && gsched_bubble() != c->bubble)
+    if (GOC_UNLIKELY(c->bubble != 0) && gsched_bubble_id() != c->bubble)
         bubble_misuse(op);
 }
 
@@ -359,6 +359,8 @@ void goc_chan_send(goc_chan *c, const void *ep) {
         glock_unlock(&c->lock);
         return;
     }
+    /* Read before the park: once queued, c may go as soon as we are woken. */
+    enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND;
     g *gp = getg();
     sudog my = {0};
     my.g = gp;
@@ -368,7 +370,7 @@ void goc_chan_send(goc_chan *c, const void *ep) {
     enqueue(c, &c->sendq, &my);
     chan_assert(c);
     glock_race_release(&c->lock);
-    gopark(unlock_chan, c, c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND);
+    gopark(unlock_chan, c, reason);
     GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
     if (!my.success)
         goc_panic("send on closed channel");
@@ -403,6 +405,8 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
         glock_unlock(&c->lock);
         return true;
     }
+    /* Read before the park: once queued, c may go as soon as we are woken. */
+    enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_RECEIVE : WAIT_CHAN_RECEIVE;
     g *gp = getg();
     sudog my = {0};
     my.g = gp;
@@ -412,7 +416,7 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
     enqueue(c, &c->recvq, &my);
     chan_assert(c);
     glock_race_release(&c->lock);
-    gopark(unlock_chan, c, c->bubble ? WAIT_SYNCTEST_CHAN_RECEIVE : WAIT_CHAN_RECEIVE);
+    gopark(unlock_chan, c, reason);
     GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
     if (my.success)
         grace_acquire(&my);
@@ -532,8 +536,8 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             continue;
         if (cases[i].dir != GOC_CASE_SEND && cases[i].dir != GOC_CASE_RECV)
             goc_panic("goc_select: case %zu has no direction (use GOC_SEND or GOC_RECV)", i);
-        if (GOC_UNLIKELY(cases[i].ch->bubble != NULL)) {
-            if (gsched_bubble() != cases[i].ch->bubble) {
+        if (GOC_UNLIKELY(cases[i].ch->bubble != 0)) {
+            if (gsched_bubble_id() != cases[i].ch->bubble) {
                 free(heap);
                 bubble_misuse("select on");
             }

@@ -177,6 +177,15 @@ static inline gbubble *gsched_bubble(void) {
     return getg()->bubble;
 }
 
+/* The id of the caller's bubble, 0 outside one. Objects that outlive
+ * their bubble (channels, timers) record the id, not the address, to tell
+ * whether the caller is in their bubble: a later bubble may be allocated
+ * at the same address. */
+static inline uint64_t gsched_bubble_id(void) {
+    gbubble *b = gsched_bubble();
+    return b ? b->id : 0;
+}
+
 /* What the time layer does for the root of a bubble (registered once,
  * from time's init; sched never calls time directly):
  *   next(b)       the earliest deadline of b's timers, INT64_MAX if none.

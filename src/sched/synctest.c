@@ -18,7 +18,7 @@
  * Where things live
  *   - The bubble pointer lives in the g (g->bubble, sched.h). newproc
  *     copies the creator's; exit clears it. Channels record the creator's
- *     bubble when made (chan.c) and check it on every operation; timers
+ *     bubble's id when made (chan.c) and check it on every operation; timers
  *     live in a heap of their bubble (time.c). Contexts are made of
  *     channels and timers and so belong to the bubble that made them.
  *   - The clock (gbubble.now) and the timer heap's slot are in struct
@@ -84,8 +84,10 @@
  *   returns, once every member has exited). The only thing a member does
  *   after its last count change is release mu, and the root cannot free
  *   the bubble before it is woken, which happens after that release.
- *   Channels and timers that outlive the bubble keep its address only to
- *   compare it (channels) or hold the timer heap alive themselves (time).
+ *   Channels and timers that outlive the bubble record its id (b->id,
+ *   never reused), not its address, to refuse use from outside: a later
+ *   bubble may be allocated at the same address. Its timer heap is kept
+ *   alive by the timers themselves (time.c).
  *
  * Not like Go
  *   - Mutex and RWMutex waits are durable (goc's contract: a goroutine

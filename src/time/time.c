@@ -164,11 +164,13 @@ struct theap {
     gtimer **a;            /* lock */
     int32_t n, cap;        /* lock */
     _Atomic int64_t when0; /* earliest deadline; written under lock */
-    gbubble *bubble;       /* immutable: a synctest bubble's heap; NULL for a P's */
+    gbubble *bubble;       /* immutable: a synctest bubble's heap; NULL for a P's. Valid
+                            * only while the bubble runs: after, only tested for NULL */
+    uint64_t bubble_id;    /* immutable: its id (0 for a P's heap) */
     /* Bubble heaps only: the bubble's reference plus one per heap-allocated
      * timer living in it; the last one frees the heap. */
     _Atomic int32_t refs;
-    char pad[20];
+    char pad[12];
 };
 
 /* Global: one heap per P id. Owner: each heap's lock. */
@@ -423,6 +425,7 @@ static theap *bubble_heap(gbubble *b) {
     atomic_init(&nh->when0, INT64_MAX);
     atomic_init(&nh->refs, 1); /* the bubble's */
     nh->bubble = b;
+    nh->bubble_id = b->id;
     void *expect = NULL;
     if (atomic_compare_exchange_strong(&b->timers, &expect, nh))
         return nh;
@@ -699,7 +702,7 @@ static gtimer *live(void *p, uint32_t want, const char *fn) {
 /* Stop and Reset of a bubble's timer only from inside it (Go's fatal
  * errors; panics here). */
 static gtimer *in_bubble(gtimer *t, const char *op) {
-    if (GOC_UNLIKELY(t->bubble != NULL) && gsched_bubble() != t->bubble)
+    if (GOC_UNLIKELY(t->bubble != NULL) && gsched_bubble_id() != t->home->bubble_id)
         goc_panic("%s of synctest timer from outside bubble", op);
     return t;
 }
