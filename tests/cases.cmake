@@ -649,3 +649,32 @@ goc_test(test_leak
 foreach(_procs 1 2)
     set_property(TEST "leak.sigquit_dump_shows_created_by.p${_procs}" APPEND PROPERTY LABELS notsan)
 endforeach()
+
+# test_synctest.c — goc_synctest_run / goc_synctest_wait (Go 1.25's
+# testing/synctest): a bubble's virtual clock (sleeps, timers, tickers,
+# context deadlines, exact to the nanosecond, instant in real time), Wait and
+# durable blocking (bubble channels, mutex, cond, WaitGroup; channels from
+# outside are not durable), run waiting for every goroutine, the real clock
+# outside untouched, concurrent bubbles, Go's own synctest tests (go_*), and
+# the panics: deadlocks, bubble channels/timers used from outside, Wait
+# outside a bubble, concurrent Waits, nested runs (child processes).
+goc_test(test_synctest
+    CASES
+        sleep_hour_returns_at_once_exactly_an_hour_later run_from_plain_thread
+        timers_fire_in_deadline_order_at_exact_times context_deadline_expires_exactly_at_5s
+        tickers_are_exact wait_returns_once_others_durably_blocked_and_time_stays
+        wait_waits_for_goroutines_blocked_outside_the_bubble
+        real_clock_outside_a_bubble_is_untouched run_returns_only_after_every_goroutine_exits
+        run_waits_for_running_goroutines concurrent_bubbles_have_their_own_clocks
+        mutex_wait_is_durable
+        go_now go_run_empty go_simple_wait go_goroutine_wait go_wait
+        go_timer_read_before_deadline go_timer_read_after_deadline go_timer_reset
+        go_time_after go_timer_after_bubble_exit go_timer_from_outside_bubble
+        go_timer_runs_immediately go_timer_ran_in_past go_after_func_runs_immediately
+        go_timer_reset_zero_do_not_hang go_channel_from_outside_bubble go_cond
+        go_wait_group_in_bubble go_wait_group_racing_adds
+        go_deadlock_root bubble_deadlock_panics_with_gos_text_and_lists_goroutines
+        go_deadlock_child go_deadlock_ticker
+        bubble_channels_and_timers_panic_outside_their_bubble wait_outside_a_bubble_panics
+        nested_run_panics concurrent_waits_panic
+    TIMEOUT 60)

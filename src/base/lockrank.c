@@ -16,6 +16,7 @@ static const char *const glockrank_names[LR_NRANKS] = {
     [LR_POLLDESC] = "polldesc.lock",
     [LR_URING] = "uring.lock",
     [LR_HCHAN] = "hchan.lock",
+    [LR_SYNCTEST] = "synctest.lock",
     [LR_SCHED] = "sched.lock",
     [LR_ALLG] = "allglock",
     [LR_STACKPOOL] = "stackpool.lock",

@@ -7,12 +7,17 @@
  *
  *   errgroup.mu < wsema.mu < context.mu < timer.mu < timerheap.lock
  *     < map.list_lock < pool.lock < pool.overflow_lock < cond.lock
- *     < semroot.lock < polldesc.lock < uring.lock < hchan.lock < sched.lock
- *     < allglock < stackpool.lock < netpoll.tablelock < signal.tablock
+ *     < semroot.lock < polldesc.lock < uring.lock < hchan.lock
+ *     < synctest.lock < sched.lock < allglock < stackpool.lock
+ *     < netpoll.tablelock < signal.tablock
  *
  *   context.mu nests: cancel holds a parent's lock while it takes each
  *     child's (the tree is walked top down, so there is no cycle).
  *   hchan.lock nests: select locks all its channels in address order.
+ *
+ * synctest.lock (a bubble's, sched/synctest.c) is taken by goready, which
+ *   runs under channel, sema and timer locks; nothing is taken under it
+ *   (the goroutine it decides to wake is readied after it is released).
  *
  * signal.tablock (signal/notify.c) is taken with no other runtime lock
  *   held (goc_signal_notify / goc_signal_stop, the signal deliverer), and
@@ -48,6 +53,7 @@ enum glockrank {
     LR_POLLDESC,
     LR_URING,
     LR_HCHAN,
+    LR_SYNCTEST,
     LR_SCHED,
     LR_ALLG,
     LR_STACKPOOL,

@@ -76,6 +76,7 @@ struct goc_chan {
     size_t dataqsiz;        /* immutable */
     size_t elemsize;        /* immutable */
     size_t sendx, recvx;    /* lock */
+    uint64_t bubble;        /* immutable: id of the synctest bubble that made it, 0: none */
     waitq recvq, sendq;     /* lock */
     _Atomic long refs;      /* references; the last release frees */
     void (*onlast)(void *); /* immutable once shared: called by the last release */
@@ -206,6 +207,7 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
         return NULL;
     }
     glock_init(&c->lock, LR_HCHAN);
+    c->bubble = gsched_bubble_id(); /* a channel made in a bubble belongs to it */
     c->dataqsiz = cap;
     c->elemsize = elem_size;
     atomic_init(&c->refs, 1);
@@ -315,6 +317,18 @@ static void recv_direct(goc_chan *c, sudog *sg, void *ep) {
     goready(gp);
 }
 
+/* synctest: a channel of a bubble is usable only from inside it (Go's
+ * fatal errors, panics here), and a wait on it is durable. The fast path
+ * outside bubbles is the test of c->bubble, on the line of c->lock. */
+static _Noreturn __attribute__((cold, noinline)) void bubble_misuse(const char *op) {
+    goc_panic("%s synctest channel from outside bubble", op);
+}
+
+static inline void bubble_check(goc_chan *c, const char *op) {
+    if (GOC_UNLIKELY(c->bubble != 0) && gsched_bubble_id() != c->bubble)
+        bubble_misuse(op);
+}
+
 static _Noreturn void block_forever(enum waitreason r) {
     for (;;)
         gopark(NULL, NULL, r);
@@ -324,6 +338,7 @@ void goc_chan_send(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     if (!c)
         block_forever(WAIT_CHAN_SEND_NIL);
+    bubble_check(c, "send on");
     glock_lock(&c->lock);
     chan_assert(c);
     if (c->closed) {
@@ -345,6 +360,8 @@ void goc_chan_send(goc_chan *c, const void *ep) {
         glock_unlock(&c->lock);
         return;
     }
+    /* Read before the park: once queued, c may go as soon as we are woken. */
+    enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND;
     g *gp = getg();
     sudog my = {0};
     my.g = gp;
@@ -354,7 +371,7 @@ void goc_chan_send(goc_chan *c, const void *ep) {
     enqueue(c, &c->sendq, &my);
     chan_assert(c);
     glock_race_release(&c->lock);
-    gopark(unlock_chan, c, WAIT_CHAN_SEND);
+    gopark(unlock_chan, c, reason);
     GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
     if (!my.success)
         goc_panic("send on closed channel");
@@ -364,6 +381,7 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
     gsched_preempt_check();
     if (!c)
         block_forever(WAIT_CHAN_RECEIVE_NIL);
+    bubble_check(c, "receive on");
     glock_lock(&c->lock);
     chan_assert(c);
     if (c->closed && c->qcount == 0) {
@@ -389,6 +407,8 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
         glock_unlock(&c->lock);
         return true;
     }
+    /* Read before the park: once queued, c may go as soon as we are woken. */
+    enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_RECEIVE : WAIT_CHAN_RECEIVE;
     g *gp = getg();
     sudog my = {0};
     my.g = gp;
@@ -398,7 +418,7 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
     enqueue(c, &c->recvq, &my);
     chan_assert(c);
     glock_race_release(&c->lock);
-    gopark(unlock_chan, c, WAIT_CHAN_RECEIVE);
+    gopark(unlock_chan, c, reason);
     GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
     if (my.success)
         grace_acquire(&my);
@@ -408,6 +428,7 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
 void goc_chan_close(goc_chan *c) {
     if (!c)
         goc_panic("close of nil channel");
+    bubble_check(c, "close of");
     glock_lock(&c->lock);
     chan_assert(c);
     if (c->closed) {
@@ -511,11 +532,20 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
 
     /* Random poll order over usable cases; nil channels never fire. */
     size_t npoll = 0;
+    bool allbubbled = true; /* every channel is of the caller's bubble */
     for (size_t i = 0; i < ncases; i++) {
         if (!cases[i].ch)
             continue;
         if (cases[i].dir != GOC_CASE_SEND && cases[i].dir != GOC_CASE_RECV)
             goc_panic("goc_select: case %zu has no direction (use GOC_SEND or GOC_RECV)", i);
+        if (GOC_UNLIKELY(cases[i].ch->bubble != 0)) {
+            if (gsched_bubble_id() != cases[i].ch->bubble) {
+                free(heap);
+                bubble_misuse("select on");
+            }
+        } else {
+            allbubbled = false;
+        }
         uint32_t j = gfastrandn((uint32_t)npoll + 1);
         pollorder[npoll] = pollorder[j];
         pollorder[j] = (uint32_t)i;
@@ -633,7 +663,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     struct selpark sp = {lockorder, npoll};
     for (size_t k = 0; k < npoll; k++)
         glock_race_release(&lockorder[k]->lock);
-    gopark(selparkcommit, &sp, WAIT_SELECT);
+    gopark(selparkcommit, &sp, allbubbled ? WAIT_SYNCTEST_SELECT : WAIT_SELECT);
 
     /* Woken: the winner is in gp->param. Remove the other sudogs. */
     sellock(lockorder, npoll);

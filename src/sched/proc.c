@@ -288,6 +288,11 @@ static const char *const waitreason_names[WAIT_NREASONS] = {
     [WAIT_COND] = "sync.Cond.Wait",
     [WAIT_IO] = "IO wait",
     [WAIT_LOCKED_THREAD] = "locked to thread",
+    [WAIT_SYNCTEST_RUN] = "synctest.Run",
+    [WAIT_SYNCTEST_WAIT] = "synctest.Wait",
+    [WAIT_SYNCTEST_CHAN_RECEIVE] = "chan receive (durable)",
+    [WAIT_SYNCTEST_CHAN_SEND] = "chan send (durable)",
+    [WAIT_SYNCTEST_SELECT] = "select (durable)",
 };
 
 const char *gwaitreason_string(int r) {
@@ -1072,6 +1077,9 @@ void gsched_after_switch(void) {
         break;
     case POST_PARK: {
         bool parked = true;
+        /* Read before unlockf: once it has run, a waker may resume gp. */
+        gbubble *bubble = gp->bubble;
+        unsigned reason = gp->waitreason;
         if (mp->post.unlockf) {
             race_unlockf_begin();
             parked = mp->post.unlockf(gp, mp->post.arg);
@@ -1081,6 +1089,8 @@ void gsched_after_switch(void) {
             /* The wait was abandoned: resume it as soon as possible. */
             casgstatus(gp, G_WAITING, G_RUNNABLE);
             runqput_or_global(mp->p, gp, true);
+        } else if (GOC_UNLIKELY(bubble != NULL)) {
+            synctest_parked(bubble, reason); /* may ready the bubble's root */
         }
         break;
     }
@@ -1195,6 +1205,8 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     }
     G_STORE(gp->waitreason, (uint8_t)reason);
     G_STORE(gp->waitsince, gnanotime_coarse());
+    if (GOC_UNLIKELY(gp->bubble != NULL))
+        grace_release(gp->bubble); /* its work happens before a synctest wait returns */
     mp->post.unlockf = unlockf;
     mp->post.arg = arg;
     casgstatus(gp, G_RUNNING, G_WAITING);
@@ -1237,6 +1249,8 @@ void goready(g *gp) {
         note_wakeup(&gp->tnote);
         return;
     }
+    if (GOC_UNLIKELY(gp->bubble != NULL))
+        synctest_ready(gp); /* counted as running before it can run */
     casgstatus(gp, G_WAITING, G_RUNNABLE);
     m *mp = getm();
     if (!mp) {
@@ -1760,6 +1774,12 @@ static void goexit1(void) {
     G_STORE(gp->name[0], '\0');
     G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
     gp->is_main = false;
+    if (GOC_UNLIKELY(gp->bubble != NULL)) {
+        gbubble *bubble = gp->bubble;
+        gp->bubble = NULL;
+        synctest_goexit(bubble, gp); /* may ready the bubble's root */
+        mp = getm();
+    }
     ngoroutine_add(mp->p, -1);
     casgstatus(gp, G_RUNNING, G_DEAD);
     mp->post.act = POST_EXIT;
@@ -1861,6 +1881,12 @@ static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_siz
             glock_unlock(&sched.lock);
         }
     }
+    /* A goroutine started in a synctest bubble belongs to it (a plain
+     * thread is in one only as a bubble's root firing its timers). */
+    gbubble *bubble = mp ? (mp->curg ? mp->curg->bubble : NULL) : thread_g()->bubble;
+    gp->bubble = bubble;
+    if (GOC_UNLIKELY(bubble != NULL))
+        synctest_gostart(bubble, gp);
     ngoroutine_add(pp, 1);
     casgstatus(gp, G_DEAD, G_RUNNABLE);
     if (is_main) {

@@ -197,6 +197,13 @@ void preempt_reclaimp(m *mp);
  * globally and run something else (or stop the M). */
 void preempt_park_global(m *mp, g *gp);
 
+/* synctest.c: a bubble's accounting, called by proc.c for gs whose
+ * g->bubble is set (see the design comment there). */
+void synctest_gostart(gbubble *b, g *gp);          /* newproc, before gp can run */
+void synctest_goexit(gbubble *b, g *gp);           /* exit, on gp itself */
+void synctest_parked(gbubble *b, unsigned reason); /* park committed */
+void synctest_ready(g *gp);                        /* goready, before queueing */
+
 /* sysmon.c */
 void *sysmon(void *unused);
 /* Wake sysmon if it sleeps because every P was idle (a P starts running). */

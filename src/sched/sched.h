@@ -18,6 +18,7 @@
 typedef struct g g;
 typedef struct m m;
 typedef struct p p;
+typedef struct gbubble gbubble;
 
 /* Goroutine states (Go's _Gidle, _Grunnable, ...). Every change goes through
  * casgstatus, which checks that the transition is legal. */
@@ -49,6 +50,14 @@ enum waitreason {
     WAIT_COND,
     WAIT_IO,
     WAIT_LOCKED_THREAD,
+    /* synctest (sched/synctest.c): the root waiting for its bubble, a
+     * goc_synctest_wait, and the channel waits that are durable because
+     * every channel involved belongs to the caller's bubble. */
+    WAIT_SYNCTEST_RUN,
+    WAIT_SYNCTEST_WAIT,
+    WAIT_SYNCTEST_CHAN_RECEIVE,
+    WAIT_SYNCTEST_CHAN_SEND,
+    WAIT_SYNCTEST_SELECT,
     WAIT_NREASONS
 };
 const char *gwaitreason_string(int reason);
@@ -117,6 +126,14 @@ struct g {
 
     char name[G_NAME_MAX]; /* goc_set_name; written by the g itself */
 
+    /* The synctest bubble the g belongs to (sched/synctest.c), NULL for
+     * almost every g. Set by newproc before the g first runs (inherited
+     * from its creator), cleared by its exit; the bubble's root sets and
+     * clears its own while it fires the bubble's timers. Read by the g
+     * itself and by whoever readies it (the g is parked then, so the
+     * value is stable). */
+    gbubble *bubble;
+
 #if defined(GOC_RACE)
     void *tsan_fiber;
     char tsan_name[32]; /* "goroutine N": the fiber's name in reports */
@@ -126,6 +143,83 @@ struct g {
 #endif
     _Alignas(16) unsigned char argbuf[G_ARG_INLINE];
 };
+
+/* ---- synctest bubbles (sched/synctest.c; Go's synctestBubble) ----
+ *
+ * Only what the layers above need: a g's bubble, the bubble's virtual
+ * clock and a slot the time layer owns. Accounting (who is durably
+ * blocked) is private to src/sched. */
+struct gbubble {
+    glock mu;      /* LR_SYNCTEST: the counts below, waiter, waiting, done */
+    uint64_t id;   /* immutable, from 1 */
+    g *root;       /* immutable: the caller of goc_synctest_run */
+    g *main;       /* mu: the goroutine running fn (first one started) */
+    g *waiter;     /* mu: the goroutine parked in goc_synctest_wait */
+    bool waiting;  /* mu: a goc_synctest_wait is in progress */
+    bool done;     /* mu: main has exited (time stops) */
+    int32_t total; /* mu: live goroutines of the bubble (the root is not one) */
+    /* mu: goroutines of the bubble not durably blocked: running, runnable,
+     * or parked for a reason that is not durable (I/O, ...). */
+    int32_t running;
+    /* mu: keeps the bubble from counting as idle while something not
+     * counted in running is under way: the root firing timers, a goroutine
+     * woken because the bubble was idle and not yet back. */
+    int32_t active;
+    /* The virtual clock, in goc_now's nanoseconds. Written by the root
+     * only, under mu, while every goroutine of the bubble is durably
+     * blocked; read atomically by the bubble's goroutines. */
+    _Atomic int64_t now;
+    /* Owned by the time layer: the bubble's timer heap, created on first
+     * use (CAS from NULL) and released by its gsynctest_timers.done. */
+    void *_Atomic timers;
+};
+
+/* The virtual clock's starting instant, in goc_now's nanoseconds: Go's
+ * 2000-01-01 00:00:00 UTC as Unix nanoseconds (946684800 s). goc_now is
+ * a monotonic clock with no defined epoch, so any fixed value would do;
+ * Go's makes printed times comparable with Go's tests. */
+#define GSYNCTEST_EPOCH INT64_C(946684800000000000)
+
+/* Bubbles alive (goc_synctest_run calls in progress). The hot paths that
+ * must look up the caller's bubble (goc_now) read this first: one relaxed
+ * load of a line nobody writes while no bubble runs. */
+extern _Atomic int32_t gsched_nbubbles;
+
+/* The calling goroutine's bubble; NULL outside one, on g0 and on a plain
+ * thread (unless it is a root firing its bubble's timers). While no bubble
+ * exists, one relaxed load and a predictable branch. */
+g *getg(void);
+static inline gbubble *gsched_bubble(void) {
+    if (__builtin_expect(atomic_load_explicit(&gsched_nbubbles, memory_order_relaxed) == 0, 1))
+        return NULL;
+    return getg()->bubble;
+}
+
+/* The id of the caller's bubble, 0 outside one. Objects that outlive
+ * their bubble (channels, timers) record the id, not the address, to tell
+ * whether the caller is in their bubble: a later bubble may be allocated
+ * at the same address. */
+static inline uint64_t gsched_bubble_id(void) {
+    gbubble *b = gsched_bubble();
+    return b ? b->id : 0;
+}
+
+/* What the time layer does for the root of a bubble (registered once,
+ * from time's init; sched never calls time directly):
+ *   next(b)       the earliest deadline of b's timers, INT64_MAX if none.
+ *                 Called with b->mu held: reads atomics only.
+ *   run(b, now)   fire every timer of b due at `now`. Called by the root,
+ *                 no lock held, with the root's g->bubble set to b (so
+ *                 what the timers send and start stays in the bubble).
+ *   done(b)       the bubble is over: drop its timers (every goroutine
+ *                 of it has exited; timers still referenced by the
+ *                 program become inert). */
+typedef struct gsynctest_timers {
+    int64_t (*next)(gbubble *b);
+    void (*run)(gbubble *b, int64_t now);
+    void (*done)(gbubble *b);
+} gsynctest_timers;
+void gsched_synctest_register_timers(const gsynctest_timers *t);
 
 /* A goroutine (or plain thread) queued on a wait queue: Go's sudog. It lives
  * on the waiter's own stack for as long as the waiter is parked (stacks never

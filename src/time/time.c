@@ -77,6 +77,24 @@
  * drain and the send take the channel's lock with t->mu held, never with a
  * heap lock held).
  *
+ * synctest bubbles (sched/synctest.c has the model). A timer made in a
+ * bubble (created, or slept, by a goroutine of the bubble) lives in the
+ * bubble's own heap instead of a P's: one theap per bubble, made on first
+ * use and hung on gbubble.timers. It uses the bubble's clock (gbubble.now,
+ * what goc_now returns inside), is fired only by the bubble's root, which
+ * advances the clock to its deadline once every goroutine of the bubble is
+ * durably blocked (the gsynctest_timers hooks below), and never counts in
+ * npending/nfiring (the deadlock detector's: the bubble detects its own)
+ * nor pokes sysmon. A bubble timer due at once (a zero duration) fires
+ * right away in the goroutine that set it, as Go's do, rather than when
+ * the bubble next idles. Its channel is a bubble channel, so the root
+ * sends with its g->bubble set. Stop and Reset from outside the bubble
+ * panic (Go's texts); free does not (cleanup after the run), nor does the
+ * last release of a goc_after channel: neither drains the channel, which
+ * goes anyway. A bubble heap outlives its bubble while timers made in it
+ * are still allocated (theap.refs: one per such timer plus the bubble's);
+ * when the bubble ends its queued timers are dropped, inert.
+ *
  * Rejected: a thread per timer, or one timer thread running everything
  * (cross-thread wakeups for every sleep); a single global heap (contention);
  * Go's pre-1.23 buffered channel semantics (stale values after Reset);
@@ -130,6 +148,7 @@ typedef struct gtimer {
     void *arg;
     const void *gopc; /* T_FUNC: goc_after_func's call site, the goroutine's creation site */
     g *gp;            /* T_SLEEP */
+    gbubble *bubble;  /* the synctest bubble it belongs to (home is its heap), or NULL */
     glock mu;         /* serializes delivery against stop/reset */
     _Atomic int refs; /* heap-allocated timers: the owner's + in-flight firings */
 } gtimer;
@@ -146,7 +165,13 @@ struct theap {
     gtimer **a;            /* lock */
     int32_t n, cap;        /* lock */
     _Atomic int64_t when0; /* earliest deadline; written under lock */
-    char pad[32];
+    gbubble *bubble;       /* immutable: a synctest bubble's heap; NULL for a P's. Valid
+                            * only while the bubble runs: after, only tested for NULL */
+    uint64_t bubble_id;    /* immutable: its id (0 for a P's heap) */
+    /* Bubble heaps only: the bubble's reference plus one per heap-allocated
+     * timer living in it; the last one frees the heap. */
+    _Atomic int32_t refs;
+    char pad[12];
 };
 
 /* Global: one heap per P id. Owner: each heap's lock. */
@@ -212,7 +237,8 @@ static void heap_push(gtimer *t) {
     t->idx = h->n++;
     siftup(h, t->idx);
     t->state = T_QUEUED;
-    atomic_fetch_add(&npending, 1);
+    if (!h->bubble)
+        atomic_fetch_add(&npending, 1);
     update_when0(h);
 }
 
@@ -228,19 +254,30 @@ static void heap_remove(gtimer *t) {
         siftup(h, h->a[i]->idx);
     }
     t->idx = -1;
-    atomic_fetch_sub(&npending, 1);
+    if (!h->bubble)
+        atomic_fetch_sub(&npending, 1);
     update_when0(h);
 }
 
 /* ---- firing ---- */
+
+static void bubble_heap_unref(theap *h) {
+    if (atomic_fetch_sub(&h->refs, 1) != 1)
+        return;
+    free(h->a);
+    free(h);
+}
 
 static void timer_unref(gtimer *t) {
     if (atomic_fetch_sub(&t->refs, 1) != 1)
         return;
     if (t->c && t->kind != T_AFTER)
         goc_chan_release(t->c);
+    theap *bh = t->bubble ? t->home : NULL;
     free(t);
     atomic_fetch_sub(&nlive, 1);
+    if (bh)
+        bubble_heap_unref(bh);
 }
 
 static bool try_send_now(goc_chan *c, int64_t now) {
@@ -288,7 +325,7 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
     if (ok && t->kind != T_FUNC)
         try_send_now(t->c, due);
     glock_unlock(&t->mu);
-    if (requeued >= 0)
+    if (requeued >= 0 && !h->bubble)
         gsched_sysmon_poke(requeued);
     if (ok && t->kind == T_FUNC) {
         int err = gsched_go_from(t->fn, t->arg, t->gopc, false);
@@ -310,7 +347,9 @@ static int64_t run_heap(theap *h, int64_t now) {
             return w;
         }
         gtimer *t = h->a[0];
-        atomic_fetch_add(&nfiring, 1); /* before heap_remove lowers npending */
+        bool real = !h->bubble; /* bubble timers are the bubble's business */
+        if (real)
+            atomic_fetch_add(&nfiring, 1); /* before heap_remove lowers npending */
         heap_remove(t);
         t->state = T_FIRING;
         uint64_t seq = t->seq;
@@ -318,7 +357,7 @@ static int64_t run_heap(theap *h, int64_t now) {
             atomic_fetch_add(&t->refs, 1);
         glock_unlock(&h->lock);
         fire(t, seq, now);
-        if (atomic_fetch_sub(&nfiring, 1) == 1 && atomic_load(&npending) == 0)
+        if (real && atomic_fetch_sub(&nfiring, 1) == 1 && atomic_load(&npending) == 0)
             gsched_checkdead(); /* that was the last thing that could wake anyone */
     }
 }
@@ -369,14 +408,84 @@ static const gsched_driver timer_driver = {
     .pending = timers_pending,
 };
 
+/* ---- synctest bubbles' heaps ---- */
+
+static theap *bubble_heap_of(gbubble *b) {
+    return atomic_load_explicit(&b->timers, memory_order_acquire);
+}
+
+/* b's heap, made on first use (any goroutine of b may race to make it). */
+static theap *bubble_heap(gbubble *b) {
+    theap *h = bubble_heap_of(b);
+    if (h)
+        return h;
+    theap *nh = calloc(1, sizeof *nh);
+    if (!nh)
+        gthrow("runtime: out of memory: cannot make a synctest bubble's timer heap");
+    glock_init(&nh->lock, LR_TIMERHEAP);
+    atomic_init(&nh->when0, INT64_MAX);
+    atomic_init(&nh->refs, 1); /* the bubble's */
+    nh->bubble = b;
+    nh->bubble_id = b->id;
+    void *expect = NULL;
+    if (atomic_compare_exchange_strong(&b->timers, &expect, nh))
+        return nh;
+    free(nh);
+    return expect;
+}
+
+static int64_t bubble_next(gbubble *b) {
+    theap *h = bubble_heap_of(b);
+    return h ? atomic_load(&h->when0) : INT64_MAX;
+}
+
+static void bubble_run(gbubble *b, int64_t now) {
+    theap *h = bubble_heap_of(b);
+    if (h)
+        run_heap(h, now);
+}
+
+/* The bubble is over (every goroutine of it has exited): drop its queued
+ * timers. Timers the program still holds stay allocated, idle. */
+static void bubble_done(gbubble *b) {
+    theap *h = bubble_heap_of(b);
+    if (!h)
+        return;
+    glock_lock(&h->lock);
+    while (h->n > 0) {
+        gtimer *t = h->a[0];
+        heap_remove(t);
+        t->state = T_IDLE;
+        t->seq++;
+    }
+    glock_unlock(&h->lock);
+    bubble_heap_unref(h);
+}
+
+static const gsynctest_timers bubble_timers = {
+    .next = bubble_next,
+    .run = bubble_run,
+    .done = bubble_done,
+};
+
 static void time_init(void) {
     for (int i = 0; i < NHEAPS; i++)
         atomic_init(&heaps[i].when0, INT64_MAX);
     gsched_register_driver(&timer_driver);
+    gsched_synctest_register_timers(&bubble_timers);
+}
+
+/* The clock timers are set by: the caller's bubble's, or the real one. */
+static int64_t clock_now(void) {
+    gbubble *b = gsched_bubble();
+    return b ? atomic_load_explicit(&b->now, memory_order_relaxed) : gnanotime();
 }
 
 static theap *home_heap(void) {
     pthread_once(&time_once, time_init);
+    gbubble *b = gsched_bubble();
+    if (GOC_UNLIKELY(b != NULL))
+        return bubble_heap(b);
     int id = gsched_procid();
     if (id < 0 || id >= NHEAPS)
         id = 0;
@@ -387,7 +496,7 @@ static theap *home_heap(void) {
 }
 
 static int64_t deadline_after(goc_duration d) {
-    int64_t now = gnanotime();
+    int64_t now = clock_now();
     if (d <= 0)
         return now;
     return d > INT64_MAX - now ? INT64_MAX : now + d;
@@ -395,17 +504,19 @@ static int64_t deadline_after(goc_duration d) {
 
 /* ---- public API ---- */
 
-int64_t goc_now(void) { return gnanotime(); }
+int64_t goc_now(void) { return clock_now(); }
 
 static bool sleep_commit(g *gp, void *arg) {
     (void)gp;
     gtimer *t = arg;
     int64_t when = t->when; /* t lives on the sleeper's stack: once it is
                              * queued it may fire and be gone */
-    glock_lock(&t->home->lock);
+    theap *h = t->home;
+    glock_lock(&h->lock);
     heap_push(t);
-    glock_unlock(&t->home->lock);
-    gsched_sysmon_poke(when);
+    glock_unlock(&h->lock);
+    if (!h->bubble)
+        gsched_sysmon_poke(when);
     return true;
 }
 
@@ -431,6 +542,7 @@ void goc_sleep(goc_duration d) {
     t.kind = T_SLEEP;
     t.idx = -1;
     t.home = home_heap();
+    t.bubble = t.home->bubble;
     t.gp = getg();
     t.when = deadline_after(d);
     glock_race_release(&t.home->lock); /* sleep_commit queues t under it */
@@ -455,10 +567,15 @@ static gtimer *timer_alloc(enum tkind kind, enum tmagic magic, size_t size) {
     glock_init(&t->mu, LR_TIMER);
     t->idx = -1;
     t->home = home_heap();
+    t->bubble = t->home->bubble;
+    if (t->bubble)
+        atomic_fetch_add(&t->home->refs, 1); /* the heap outlives the bubble for t */
     atomic_init(&t->refs, 1);
     if (kind != T_FUNC) {
         t->c = goc_chan_make(sizeof(int64_t), 1);
         if (!t->c) {
+            if (t->bubble)
+                bubble_heap_unref(t->home);
             free(t);
             errno = ENOMEM;
             return NULL;
@@ -471,12 +588,25 @@ static gtimer *timer_alloc(enum tkind kind, enum tmagic magic, size_t size) {
     return t;
 }
 
+/* A timer was queued in h for `when`: tell whoever fires h's timers. */
+static void timer_queued(theap *h, int64_t when) {
+    if (!h->bubble) {
+        gsched_sysmon_poke(when);
+        return;
+    }
+    /* A bubble timer due now fires now, in the bubble (as Go's do),
+     * instead of when the bubble next idles. */
+    int64_t now = atomic_load_explicit(&h->bubble->now, memory_order_relaxed);
+    if (when <= now)
+        run_heap(h, now);
+}
+
 static void timer_start(gtimer *t, int64_t when) {
     glock_lock(&t->home->lock);
     t->when = when;
     heap_push(t);
     glock_unlock(&t->home->lock);
-    gsched_sysmon_poke(when);
+    timer_queued(t->home, when);
 }
 
 goc_chan *goc_after(goc_duration d) {
@@ -517,8 +647,9 @@ __attribute__((noinline)) goc_timer *goc_after_func(goc_duration d, void (*fn)(v
 
 /* Stop (and with when >= 0, restart) t. Returns whether it was pending:
  * queued, being fired, or fired with its value still in the channel (Go
- * 1.23: the value was never received, so this call stopped it). */
-static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
+ * 1.23: the value was never received, so this call stopped it). Without
+ * `drain` the channel keeps its value: it is about to go (free). */
+static bool timer_modify(gtimer *t, int64_t when, int64_t period, bool drain_chan) {
     glock_lock(&t->mu);
     theap *h = t->home;
     glock_lock(&h->lock);
@@ -533,12 +664,12 @@ static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
         heap_push(t);
     }
     glock_unlock(&h->lock);
-    if (drain(t->c))
+    if (drain_chan && drain(t->c))
         pending = true;
     glock_unlock(&t->mu);
     if (when >= 0)
-        gsched_sysmon_poke(when);
-    else if (pending && timers_pending() == 0)
+        timer_queued(h, when);
+    else if (pending && !h->bubble && timers_pending() == 0)
         gsched_checkdead();
     return pending;
 }
@@ -548,7 +679,7 @@ static bool timer_modify(gtimer *t, int64_t when, int64_t period) {
  * stop the timer and drop the reference the channel held on it. */
 static void after_released(void *arg) {
     gtimer *t = arg;
-    timer_modify(t, -1, 0);
+    timer_modify(t, -1, 0, false);
     timer_unref(t);
 }
 
@@ -573,6 +704,14 @@ static gtimer *live(void *p, uint32_t want, const char *fn) {
     return t;
 }
 
+/* Stop and Reset of a bubble's timer only from inside it (Go's fatal
+ * errors; panics here). */
+static gtimer *in_bubble(gtimer *t, const char *op) {
+    if (GOC_UNLIKELY(t->bubble != NULL) && gsched_bubble_id() != t->home->bubble_id)
+        goc_panic("%s of synctest timer from outside bubble", op);
+    return t;
+}
+
 /* The user's free: poison, stop, drop the owner's reference. */
 static void user_free(gtimer *t, uint32_t want, const char *fn) {
     uint32_t m = want;
@@ -581,7 +720,7 @@ static void user_free(gtimer *t, uint32_t want, const char *fn) {
             goc_panic("%s: %s freed twice", fn, want == MAGIC_TICKER ? "ticker" : "timer");
         bad_magic(m, want, fn);
     }
-    timer_modify(t, -1, 0);
+    timer_modify(t, -1, 0, false);
     timer_unref(t);
 }
 
@@ -594,13 +733,14 @@ goc_chan *goc_timer_chan(goc_timer *t) {
 bool goc_timer_stop(goc_timer *t) {
     if (!t)
         goc_panic("goc_timer_stop: nil timer");
-    return timer_modify(live(t, MAGIC_TIMER, "goc_timer_stop"), -1, 0);
+    return timer_modify(in_bubble(live(t, MAGIC_TIMER, "goc_timer_stop"), "stop"), -1, 0, true);
 }
 
 bool goc_timer_reset(goc_timer *t, goc_duration d) {
     if (!t)
         goc_panic("goc_timer_reset: nil timer");
-    return timer_modify(live(t, MAGIC_TIMER, "goc_timer_reset"), deadline_after(d), 0);
+    gtimer *tt = in_bubble(live(t, MAGIC_TIMER, "goc_timer_reset"), "reset");
+    return timer_modify(tt, deadline_after(d), 0, true);
 }
 
 void goc_timer_free(goc_timer *t) {
@@ -628,12 +768,13 @@ void goc_ticker_reset(goc_ticker *t, goc_duration d) {
         goc_panic("non-positive interval for Ticker.Reset");
     if (!t)
         goc_panic("goc_ticker_reset: nil ticker");
-    timer_modify(live(t, MAGIC_TICKER, "goc_ticker_reset"), deadline_after(d), d);
+    gtimer *tt = in_bubble(live(t, MAGIC_TICKER, "goc_ticker_reset"), "reset");
+    timer_modify(tt, deadline_after(d), d, true);
 }
 
 void goc_ticker_stop(goc_ticker *t) {
     if (t)
-        timer_modify(live(t, MAGIC_TICKER, "goc_ticker_stop"), -1, 0);
+        timer_modify(in_bubble(live(t, MAGIC_TICKER, "goc_ticker_stop"), "stop"), -1, 0, true);
 }
 
 void goc_ticker_free(goc_ticker *t) {
