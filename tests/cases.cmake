@@ -628,6 +628,10 @@ foreach(_case IN LISTS _goc_preempt_cases)
             set_property(TEST "preempt.${_case}.p${_procs}"
                 "preempt.${_case}.asyncpreemptoff.p${_procs}" APPEND PROPERTY LABELS notsan)
         endif()
+        # Their spinners keep every core busy on purpose: run alone, so that
+        # neither they nor the timing of other tests suffer from the other.
+        set_tests_properties("preempt.${_case}.p${_procs}"
+            "preempt.${_case}.asyncpreemptoff.p${_procs}" PROPERTIES RUN_SERIAL TRUE)
     endforeach()
 endforeach()
 

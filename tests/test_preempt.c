@@ -56,12 +56,13 @@
 
 /* Every spinner stops after this long, preempted or not. */
 #define SPIN_LIMIT_S 3.0
-/* The "work" spinners (libc, pool, registers) run this long. */
-#define WORK_S 1.5
+/* The "work" spinners (libc, pool, registers) run this long: some 60
+ * preemptions each. */
+#define WORK_S 0.6
 /* How late a sleep (or tick, or timeout) may be while spinners run. With
  * preemption it is ~10-20 ms; without it, seconds. */
 #define LATE_BOUND_MS TEST_SCALE(500, 1000)
-/* Sleeps of 10 ms that must end while the spinners of 1.5 s still spin
+/* Sleeps of 10 ms that must end while the spinners (WORK_S) still spin
  * (the lateness bound is what matters; this says the probe saw them). */
 #define MIN_WAKES TEST_SCALE(3, 1)
 
@@ -316,7 +317,7 @@ static void mallocer(void *arg) {
     }
 }
 
-/* Every processor runs a libc-heavy spinner for 1.5 s; two goroutines
+/* Every processor runs a libc-heavy spinner for WORK_S; two goroutines
  * malloc/free beside them; this one sleeps 10 ms at a time and must wake
  * on time throughout. Nothing deadlocks, every check of the formatted
  * strings and heap blocks passes. */
@@ -427,7 +428,7 @@ static void pool_worker(void *arg) {
 }
 
 /* 4 goroutines per processor get 1-3 items, spin, put them back, for
- * 1.5 s, never making a goc call other than the pool's; this goroutine
+ * WORK_S, never making a goc call other than the pool's; this goroutine
  * sleeps 10 ms at a time meanwhile. No item is held by two goroutines at
  * once, none is returned after it was dropped, and after goc_pool_destroy
  * every item made was freed exactly once. */
@@ -544,7 +545,7 @@ static void regs_spinner(void *arg) {
     spin_end();
 }
 
-/* One spinner per processor counts for 1.5 s in registers (integers, SSE
+/* One spinner per processor counts for WORK_S in registers (integers, SSE
  * doubles, AVX) while this goroutine sleeps 10 ms at a time (so each is
  * preempted ~100 times); every result is exact. notsan: the inner loop has
  * no atomics and no calls. */
@@ -592,7 +593,7 @@ static void id_spinner(void *arg) {
     s->after = goc_id();
 }
 
-/* One spinner per processor notes goc_id(), spins 1.5 s (preempted many
+/* One spinner per processor notes goc_id(), spins WORK_S (preempted many
  * times, maybe resumed on other threads), and goc_id() afterwards is the
  * same, nonzero, and differs from every other goroutine's. */
 GTEST(preempted_goroutine_keeps_its_goc_id) {
