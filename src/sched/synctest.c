@@ -311,7 +311,8 @@ int goc_synctest_run(int (*fn)(void *arg), void *arg) {
 
     struct bubble_main bm = {fn, arg, 0};
     gp->bubble = b; /* newproc: the new goroutine is the bubble's main */
-    err = gsched_newproc(bubble_main_entry, &bm, 0, 0, 0, NULL); /* no creation site, as goc_run's main */
+    err = gsched_newproc(bubble_main_entry, &bm, 0, 0, 0,
+                         NULL); /* no creation site, as goc_run's main */
     gp->bubble = NULL;
     if (err) {
         atomic_fetch_sub(&gsched_nbubbles, 1);
