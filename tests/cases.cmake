@@ -212,6 +212,7 @@ set(_goc_chan_aarch64
 goc_test(test_select
     CASES
         uniform_among_two_ready uniform_among_four_ready uniform_among_four_ready_sends
+        uniform_among_ready_subsets
         try_returns_minus_one_when_nothing_ready try_never_defaults_when_a_case_is_ready
         try_receives_from_parked_sender
         send_and_recv_cases_together

@@ -480,12 +480,40 @@ static bool selparkcommit(g *gp, void *arg) {
     return true;
 }
 
+enum { SELECT_STACK_CASES = 16 };
+
 static int cmp_chan(const void *a, const void *b) {
     uintptr_t x = (uintptr_t) * (goc_chan *const *)a, y = (uintptr_t) * (goc_chan *const *)b;
     return x < y ? -1 : x > y;
 }
 
-enum { SELECT_STACK_CASES = 16 };
+/* Sort the lock order by address. A select has a handful of cases: an
+ * insertion sort is a few compares (qsort costs ~170 instructions for two
+ * pointers, through its indirect comparator); large selects keep qsort. */
+static void sort_lockorder(goc_chan **a, size_t n) {
+    if (n > SELECT_STACK_CASES) {
+        qsort(a, n, sizeof *a, cmp_chan);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            goc_chan *c = a[i];
+            size_t j = i;
+            for (; j > 0 && (uintptr_t)a[j - 1] > (uintptr_t)c; j--)
+                a[j] = a[j - 1];
+            a[j] = c;
+        }
+    }
+#ifdef GOC_DEBUG
+    for (size_t i = 1; i < n; i++)
+        GOC_ASSERT((uintptr_t)a[i - 1] <= (uintptr_t)a[i]);
+#endif
+}
+
+/* The scratch of a select over more than SELECT_STACK_CASES cases; a call
+ * to free(NULL) is not free on the hot path. */
+static inline void selfree(void *heap) {
+    if (__builtin_expect(heap != NULL, 0))
+        free(heap);
+}
 
 static int selectgo(goc_case *cases, size_t ncases, bool block) {
     if (ncases > (size_t)INT32_MAX)
@@ -507,27 +535,47 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         pollorder = (uint32_t *)(lockorder + ncases);
     }
 
-    /* Random poll order over usable cases; nil channels never fire. */
+    /* Random poll order over usable cases (an inside-out Fisher-Yates);
+     * nil channels never fire. One 32-bit random number serves several
+     * draws: j = (r * n) >> 32 is Lemire's multiply-shift reduction, and
+     * the low half r * n mod 2^32 is again (nearly) uniform, good for
+     * further draws while the product of the ranges stays <= 2^16, so the
+     * bias stays below 2^-16 per draw (Go's cheaprandn is biased by
+     * n / 2^32). The first case needs no draw at all; a two-case select
+     * costs one gfastrand call instead of two. */
     size_t npoll = 0;
+    uint64_t rnd = 0, budget = 0; /* rnd: 32 random bits; budget: ranges used */
     for (size_t i = 0; i < ncases; i++) {
         if (!cases[i].ch)
             continue;
         if (cases[i].dir != GOC_CASE_SEND && cases[i].dir != GOC_CASE_RECV)
             goc_panic("goc_select: case %zu has no direction (use GOC_SEND or GOC_RECV)", i);
-        uint32_t j = gfastrandn((uint32_t)npoll + 1);
+        uint32_t j = 0;
+        if (npoll > 0) {
+            uint64_t range = (uint64_t)npoll + 1;
+            if (budget == 0 || budget * range > (1u << 16)) {
+                rnd = gfastrand();
+                budget = 1;
+            }
+            rnd *= range;
+            j = (uint32_t)(rnd >> 32);
+            rnd &= 0xffffffffu;
+            budget *= range;
+            GOC_ASSERT(j <= npoll);
+        }
         pollorder[npoll] = pollorder[j];
         pollorder[j] = (uint32_t)i;
         npoll++;
     }
     if (npoll == 0) {
-        free(heap);
+        selfree(heap);
         if (!block)
             return -1;
         block_forever(WAIT_SELECT_NO_CASES);
     }
     for (size_t i = 0; i < npoll; i++)
         lockorder[i] = cases[pollorder[i]].ch;
-    qsort(lockorder, npoll, sizeof *lockorder, cmp_chan);
+    sort_lockorder(lockorder, npoll);
 
     sellock(lockorder, npoll);
 
@@ -543,7 +591,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         if (cs->dir == GOC_CASE_SEND) {
             if (c->closed) {
                 selunlock(lockorder, npoll);
-                free(heap);
+                selfree(heap);
                 goc_panic("send on closed channel");
             }
             if ((sg = dequeue(c, &c->recvq))) {
@@ -551,7 +599,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
                 casi = (int)i;
                 selunlock_except(lockorder, npoll, c);
                 send_direct(c, sg, cs->elem);
-                free(heap);
+                selfree(heap);
                 return casi;
             }
             if (c->qcount < c->dataqsiz) {
@@ -571,7 +619,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
                 recv_direct(c, sg, cs->elem);
                 if (cs->ok)
                     *cs->ok = true;
-                free(heap);
+                selfree(heap);
                 return casi;
             }
             if (c->qcount > 0) {
@@ -598,12 +646,12 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         selunlock(lockorder, npoll);
         if (cases[casi].dir == GOC_CASE_RECV && cases[casi].ok)
             *cases[casi].ok = recvok;
-        free(heap);
+        selfree(heap);
         return casi;
     }
     if (!block) {
         selunlock(lockorder, npoll);
-        free(heap);
+        selfree(heap);
         return -1;
     }
 
@@ -657,7 +705,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     selunlock(lockorder, npoll);
     casi = (int)won->ticket;
     bool success = won->success;
-    free(heap);
+    selfree(heap);
     if (cases[casi].dir == GOC_CASE_SEND) {
         if (!success)
             goc_panic("send on closed channel");
