@@ -191,6 +191,7 @@ goc_test(test_chan
         zero_size_elements_buffered zero_size_elements_unbuffered
         len_and_cap absurd_sizes_return_null recv_null_out_discards
         large_elements_copied_intact_unbuffered large_elements_copied_intact_buffered
+        small_elements_every_size_unbuffered small_elements_every_size_buffered
         release_with_blocked_goroutine_panics retain_release_counting
         retain_per_goroutine_last_release_frees
         plain_threads_send_goroutines_receive goroutines_send_plain_threads_receive
