@@ -593,3 +593,24 @@ goc_test(test_race
         publish_context_cancel publish_timer_after_func publish_errgroup
         publish_semaphore
     TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
+# test_lock.c — the runtime lock (glock): exclusion with exact counts and no
+# lost wakeup (holders sleep inside the lock so waiters sleep on the futex),
+# in the plain-store and the fenced unlock modes, threads and goroutines.
+goc_test(test_lock
+    CASES
+        threads_exclusion_exact_no_lost_wakeup fenced_mode_exclusion_exact_no_lost_wakeup
+        default_mode_is_plain_store_when_membarrier_works
+        goroutines_and_threads_exact_four_procs
+    LABELS aarch64
+    TIMEOUT 60)
+# The fenced-mode case re-executes the program: under qemu-user it needs the
+# emulator (as chan's and select's death tests above).
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+    string(JOIN " " _goc_emulator ${CMAKE_CROSSCOMPILING_EMULATOR})
+    foreach(_procs 1 2)
+        set_property(TEST "lock.fenced_mode_exclusion_exact_no_lost_wakeup.p${_procs}" APPEND
+                     PROPERTY ENVIRONMENT "GOC_TEST_EMULATOR=${_goc_emulator}")
+    endforeach()
+endif()
