@@ -191,6 +191,7 @@ goc_test(test_chan
         zero_size_elements_buffered zero_size_elements_unbuffered
         len_and_cap absurd_sizes_return_null recv_null_out_discards
         large_elements_copied_intact_unbuffered large_elements_copied_intact_buffered
+        small_elements_every_size_unbuffered small_elements_every_size_buffered
         release_with_blocked_goroutine_panics retain_release_counting
         retain_per_goroutine_last_release_frees
         plain_threads_send_goroutines_receive goroutines_send_plain_threads_receive
@@ -212,6 +213,7 @@ set(_goc_chan_aarch64
 goc_test(test_select
     CASES
         uniform_among_two_ready uniform_among_four_ready uniform_among_four_ready_sends
+        uniform_among_ready_subsets
         try_returns_minus_one_when_nothing_ready try_never_defaults_when_a_case_is_ready
         try_receives_from_parked_sender
         send_and_recv_cases_together
@@ -682,3 +684,23 @@ goc_test(test_synctest
         bubble_channels_and_timers_panic_outside_their_bubble wait_outside_a_bubble_panics
         nested_run_panics concurrent_waits_panic
     TIMEOUT 60)
+
+# test_lock.c — the runtime lock (glock): exclusion with exact counts and no
+# lost wakeup (holders sleep inside the lock so waiters sleep on the futex),
+# in the plain-store and the fenced unlock modes, threads and goroutines.
+goc_test(test_lock
+    CASES
+        threads_exclusion_exact_no_lost_wakeup fenced_mode_exclusion_exact_no_lost_wakeup
+        default_mode_is_plain_store_when_membarrier_works
+        goroutines_and_threads_exact_four_procs
+    LABELS aarch64
+    TIMEOUT 60)
+# The fenced-mode case re-executes the program: under qemu-user it needs the
+# emulator (as chan's and select's death tests above).
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+    string(JOIN " " _goc_emulator ${CMAKE_CROSSCOMPILING_EMULATOR})
+    foreach(_procs 1 2)
+        set_property(TEST "lock.fenced_mode_exclusion_exact_no_lost_wakeup.p${_procs}" APPEND
+                     PROPERTY ENVIRONMENT "GOC_TEST_EMULATOR=${_goc_emulator}")
+    endforeach()
+endif()

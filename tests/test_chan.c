@@ -499,6 +499,78 @@ static void check_big_transfer(size_t cap) {
     goc_chan_release(c);
 }
 
+/* Every small element size (the inline copies of 1, 2, 4, 8 and 16 bytes
+ * and the memcpy sizes between them), from and to unaligned addresses,
+ * through a direct handoff, the buffer, a full buffer's sender handoff and
+ * select; a closed channel zeroes exactly elemsize bytes. Exact bytes. */
+struct small_sender {
+    goc_chan *c;
+    size_t size;
+    int n;
+    goc_waitgroup *wg;
+};
+
+static void small_fill(unsigned char *p, size_t size, int i) {
+    for (size_t k = 0; k < size; k++)
+        p[k] = (unsigned char)(i * 31 + (int)k * 7 + 1);
+}
+
+static void send_smalls(void *arg) {
+    struct small_sender *s = arg;
+    unsigned char raw[40];
+    for (int i = 0; i < s->n; i++) {
+        unsigned char *p = raw + 1 + (size_t)i % 7; /* unaligned */
+        small_fill(p, s->size, i);
+        if (i % 3 == 0) {
+            goc_case cs[1] = {GOC_SEND(s->c, p)};
+            CHECK_EQ_INT(goc_select(cs, 1), 0);
+        } else {
+            goc_chan_send(s->c, p);
+        }
+        memset(p, 0xaa, s->size); /* the channel holds its own copy */
+    }
+    goc_chan_close(s->c);
+    goc_wg_done(s->wg);
+}
+
+static void check_small_sizes(size_t cap) {
+    static goc_waitgroup wg;
+    const int n = TEST_SCALE(400, 100);
+    for (size_t size = 1; size <= 24; size++) {
+        goc_chan *c = test_chan_make(size, cap);
+        goc_wg_add(&wg, 1);
+        TEST_GO_ARGS(send_smalls, struct small_sender, c, size, n, &wg);
+        unsigned char raw[48], want[40];
+        for (int i = 0; i < n; i++) {
+            unsigned char *p = raw + 3 + (size_t)i % 5;
+            memset(raw, 0x55, sizeof raw);
+            if (i % 4 == 1) {
+                bool ok = false;
+                goc_case cs[1] = {GOC_RECV(c, p, &ok)};
+                CHECK_EQ_INT(goc_select(cs, 1), 0);
+                CHECK(ok);
+            } else {
+                CHECK(goc_chan_recv(c, p));
+            }
+            small_fill(want, size, i);
+            CHECK(memcmp(p, want, size) == 0);
+            CHECK(p[-1] == 0x55 && p[size] == 0x55); /* exactly size bytes */
+            if (i % 16 == 0)
+                goc_yield(); /* let the buffer fill: the full-buffer handoff */
+        }
+        memset(raw, 0x55, sizeof raw);
+        CHECK(!goc_chan_recv(c, raw + 1));
+        for (size_t k = 0; k < size; k++)
+            CHECK(raw[1 + k] == 0);
+        CHECK(raw[0] == 0x55 && raw[1 + size] == 0x55);
+        goc_wg_wait(&wg);
+        goc_chan_release(c);
+    }
+}
+
+GTEST(small_elements_every_size_unbuffered) { check_small_sizes(0); }
+GTEST(small_elements_every_size_buffered) { check_small_sizes(3); }
+
 GTEST(large_elements_copied_intact_unbuffered) { check_big_transfer(0); }
 GTEST(large_elements_copied_intact_buffered) { check_big_transfer(5); }
 

@@ -55,6 +55,53 @@ static void check_uniform_recv(int k) {
 GTEST(uniform_among_two_ready) { check_uniform_recv(2); }
 GTEST(uniform_among_four_ready) { check_uniform_recv(4); }
 
+/* n receive cases, of which only those in `ready` hold a value: each ready
+ * case must win equally often. Covers the later draws of the poll order
+ * (one random number serves several draws) and, with n > 16, the heap
+ * scratch and the large-select lock sort. */
+static void check_uniform_subset(int n, const int *ready, int nready) {
+    const long rounds = TEST_SCALE(40000, 20000);
+    goc_chan *ch[24];
+    int vals[24];
+    goc_case cases[24];
+    long counts[24] = {0};
+    CHECK(n <= 24);
+    for (int i = 0; i < n; i++) {
+        ch[i] = test_chan_make(sizeof(int), 1);
+        cases[i] = GOC_RECV(ch[i], &vals[i], NULL);
+    }
+    for (int k = 0; k < nready; k++) {
+        int v = 100 + ready[k];
+        goc_chan_send(ch[ready[k]], &v);
+    }
+    for (long r = 0; r < rounds; r++) {
+        int i = goc_select(cases, (size_t)n);
+        CHECK(i >= 0 && i < n);
+        CHECK_EQ_INT(vals[i], 100 + i);
+        counts[i]++;
+        goc_chan_send(ch[i], &vals[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        bool isready = false;
+        for (int k = 0; k < nready; k++)
+            isready |= ready[k] == i;
+        if (isready)
+            check_near(counts[i], rounds / nready, i);
+        else
+            CHECK_EQ_INT(counts[i], 0);
+        goc_chan_release(ch[i]);
+    }
+}
+
+GTEST(uniform_among_ready_subsets) {
+    static const int last_two[] = {6, 7}, ends[] = {0, 7}, three[] = {1, 4, 6};
+    check_uniform_subset(8, last_two, 2);
+    check_uniform_subset(8, ends, 2);
+    check_uniform_subset(8, three, 3);
+    static const int big[] = {0, 9, 17, 23};
+    check_uniform_subset(24, big, 4);
+}
+
 /* The same with send cases: k buffered channels with room; the chosen one
  * is drained again. */
 GTEST(uniform_among_four_ready_sends) {

@@ -1,13 +1,16 @@
 /* base/lock.h — the runtime's own OS-level blocking primitives, on futexes
  * (Go's lock_futex.go).
  *
- * glock: a mutex for short runtime critical sections (Drepper's three-state
- *   futex mutex with a short spin). It blocks the OS thread, so it is only
- *   held for bounded, non-blocking work, and never across a goroutine switch
- *   (except the lock handed to gopark's unlockf, which the next goroutine on
- *   the same thread releases). Every glock has a rank (base/lockrank.h); in
- *   Debug builds each lock records its owner, glock_assert_held works, and
- *   acquiring out of rank order is a fatal error naming both locks.
+ * glock: a mutex for short runtime critical sections: one CAS to lock, a
+ *   plain release store to unlock (then one plain load of the sleeper
+ *   count), a bounded spin, a yield, then a futex sleep. Why a plain store
+ *   cannot lose a wakeup is proved in lock.c (the membarrier argument). It
+ *   blocks the OS thread, so it is only held for bounded, non-blocking work,
+ *   and never across a goroutine switch (except the lock handed to gopark's
+ *   unlockf, which the next goroutine on the same thread releases). Every
+ *   glock has a rank (base/lockrank.h); in Debug builds each lock records
+ *   its owner, glock_assert_held works, and acquiring out of rank order is a
+ *   fatal error naming both locks.
  * gnote: a one-shot wakeup (Go's note): one sleeper, one waker; note_clear
  *   re-arms it. Used to park idle Ms and plain threads.
  */
@@ -22,7 +25,9 @@
 #include "base/race.h"
 
 typedef struct glock {
-    _Atomic uint32_t state; /* 0 unlocked, 1 locked, 2 locked with waiters */
+    /* 0 unlocked, 1 locked; the futex word. Set to 1 only by a CAS from 0
+     * (lock, trylock); set to 0 only by the holder's release store. */
+    _Atomic uint32_t state;
 #ifdef GOC_DEBUG
     uint16_t rank; /* enum glockrank; immutable after init */
     void *owner;   /* the holding thread's lock record (lock.c); NULL when free */
@@ -37,6 +42,23 @@ typedef struct glock {
     { 0 }
 #endif
 
+/* Threads sleeping, or about to sleep, on the state of some lock whose
+ * address hashes to the slot (lock.c's slow path): each adds 1 to its
+ * lock's slot before its first sleep and takes it back once it holds the
+ * lock. Read by every unlock: non-zero means futex_wake. A table outside
+ * the lock, because the unlocker must not touch the lock after its
+ * release store: whoever takes the lock next may free it at once (a
+ * channel's last release, a goc_cond in freed memory). Written only on the
+ * sleep path, so its lines stay shared in every cache. */
+enum { GLOCK_SLEEPER_SLOTS = 256 };
+extern _Atomic uint32_t glock_sleepers[GLOCK_SLEEPER_SLOTS];
+
+static inline _Atomic uint32_t *glock_sleepers_of(const glock *l) {
+    /* Fibonacci hashing of the address: locks of adjacent objects spread. */
+    return &glock_sleepers[((uintptr_t)l * (uintptr_t)0x9e3779b97f4a7c15ull) >>
+                           (sizeof(uintptr_t) * 8 - 8)];
+}
+
 static inline void glock_init(glock *l, enum glockrank rank) {
     atomic_init(&l->state, 0);
 #ifdef GOC_DEBUG
@@ -47,8 +69,18 @@ static inline void glock_init(glock *l, enum glockrank rank) {
 #endif
 }
 
+/* Set once, by lock.c's load-time constructor, before any other thread
+ * exists: false when the process is registered for private expedited
+ * membarrier (unlock is then a plain store, see lock.c), true when it is
+ * not (or GOCDEBUG=lockfence=1). In the fenced mode every slot of
+ * glock_sleepers also carries GLOCK_SLEEPERS_FENCED, so that every unlock
+ * takes the slow path, which fences and then re-reads the count: the fast
+ * path never tests the mode. */
+extern bool glock_fenced;
+#define GLOCK_SLEEPERS_FENCED 0x80000000u
+
 void glock_lock_slow(glock *l);
-void glock_unlock_slow(glock *l);
+void glock_unlock_slow(glock *l, uint32_t sleepers);
 
 #ifdef GOC_DEBUG
 void glock_debug_acquire(glock *l);  /* rank check, before blocking */
@@ -85,10 +117,19 @@ static inline bool glock_trylock(glock *l) {
     return ok;
 }
 
+/* Release store, then one load of the lock's sleeper slot, in this program
+ * order (the signal fence keeps the compiler from hoisting the load above
+ * the store; the CPU may, and lock.c's proof allows for it). After the
+ * store l may be freed: only the slot (static) is read, and futex_wake on
+ * a stale address is harmless (at worst a spurious wakeup, which every
+ * futex waiter here tolerates). */
 static inline void glock_unlock(glock *l) {
     glock_debug_release(l);
-    if (__builtin_expect(atomic_exchange_explicit(&l->state, 0, memory_order_release) != 1, 0))
-        glock_unlock_slow(l);
+    atomic_store_explicit(&l->state, 0, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    uint32_t n = atomic_load_explicit(glock_sleepers_of(l), memory_order_relaxed);
+    if (__builtin_expect(n != 0, 0))
+        glock_unlock_slow(l, n);
 }
 
 /* ThreadSanitizer: announce, on the calling goroutine's fiber, the release

@@ -46,7 +46,13 @@
  *
  * Rejected: lock-free rings (fast single-core, but a correct blocking and
  * select path needs the lock anyway; measured peers were 5-17x slower on two
- * processors); polling in select (busy CPU); first-ready select (unfair).
+ * processors). Since the glock releases by a plain store (base/lock.c), a
+ * buffered item costs two locked RMWs (the sender's lock CAS and the
+ * receiver's), what a ring's one CAS per side would cost too: a ring would
+ * save only plain instructions (~129 per item at one processor, callgrind),
+ * for a second protocol that close, select and blocked senders' FIFO would
+ * have to agree with. Polling in select (busy CPU); first-ready select
+ * (unfair).
  */
 #define _GNU_SOURCE
 #include <goc/chan.h>
@@ -182,14 +188,50 @@ static inline __attribute__((always_inline)) sudog *dequeue(goc_chan *c, waitq *
 
 static inline void *chanbuf(goc_chan *c, size_t i) { return c->buf + i * c->elemsize; }
 
-static inline void elem_copy(void *dst, const void *src, size_t n) {
-    if (n && dst)
+/* Element copies are inline for the common small sizes: a memcpy call
+ * with a variable length costs a call and a size dispatch (~12
+ * instructions) where an 8-byte element is one load and one store. A
+ * constant-size memcpy compiles to plain moves and is alignment-safe
+ * (elements may point anywhere the user likes). */
+static inline __attribute__((always_inline)) void elem_copy(void *dst, const void *src, size_t n) {
+    if (!dst)
+        return;
+    if (n == 8) { /* the common case first, before any jump table */
+        memcpy(dst, src, 8);
+        return;
+    }
+    switch (n) {
+    case 0:
+        return;
+    case 1:
+        memcpy(dst, src, 1);
+        return;
+    case 2:
+        memcpy(dst, src, 2);
+        return;
+    case 4:
+        memcpy(dst, src, 4);
+        return;
+    case 16:
+        memcpy(dst, src, 16);
+        return;
+    default:
         memcpy(dst, src, n);
+    }
 }
 
 static inline void elem_zero(void *dst, size_t n) {
-    if (n && dst)
+    if (!dst)
+        return;
+    switch (n) {
+    case 0:
+        return;
+    case 8:
+        memset(dst, 0, 8);
+        return;
+    default:
         memset(dst, 0, n);
+    }
 }
 
 /* ---- make / refcount ---- */
@@ -503,12 +545,40 @@ static bool selparkcommit(g *gp, void *arg) {
     return true;
 }
 
+enum { SELECT_STACK_CASES = 16 };
+
 static int cmp_chan(const void *a, const void *b) {
     uintptr_t x = (uintptr_t) * (goc_chan *const *)a, y = (uintptr_t) * (goc_chan *const *)b;
     return x < y ? -1 : x > y;
 }
 
-enum { SELECT_STACK_CASES = 16 };
+/* Sort the lock order by address. A select has a handful of cases: an
+ * insertion sort is a few compares (qsort costs ~170 instructions for two
+ * pointers, through its indirect comparator); large selects keep qsort. */
+static void sort_lockorder(goc_chan **a, size_t n) {
+    if (n > SELECT_STACK_CASES) {
+        qsort(a, n, sizeof *a, cmp_chan);
+    } else {
+        for (size_t i = 1; i < n; i++) {
+            goc_chan *c = a[i];
+            size_t j = i;
+            for (; j > 0 && (uintptr_t)a[j - 1] > (uintptr_t)c; j--)
+                a[j] = a[j - 1];
+            a[j] = c;
+        }
+    }
+#ifdef GOC_DEBUG
+    for (size_t i = 1; i < n; i++)
+        GOC_ASSERT((uintptr_t)a[i - 1] <= (uintptr_t)a[i]);
+#endif
+}
+
+/* The scratch of a select over more than SELECT_STACK_CASES cases; a call
+ * to free(NULL) is not free on the hot path. */
+static inline void selfree(void *heap) {
+    if (__builtin_expect(heap != NULL, 0))
+        free(heap);
+}
 
 static int selectgo(goc_case *cases, size_t ncases, bool block) {
     if (ncases > (size_t)INT32_MAX)
@@ -530,9 +600,17 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         pollorder = (uint32_t *)(lockorder + ncases);
     }
 
-    /* Random poll order over usable cases; nil channels never fire. */
+    /* Random poll order over usable cases (an inside-out Fisher-Yates);
+     * nil channels never fire. One 32-bit random number serves several
+     * draws: j = (r * n) >> 32 is Lemire's multiply-shift reduction, and
+     * the low half r * n mod 2^32 is again (nearly) uniform, good for
+     * further draws while the product of the ranges stays <= 2^16, so the
+     * bias stays below 2^-16 per draw (Go's cheaprandn is biased by
+     * n / 2^32). The first case needs no draw at all; a two-case select
+     * costs one gfastrand call instead of two. */
     size_t npoll = 0;
     bool allbubbled = true; /* every channel is of the caller's bubble */
+    uint64_t rnd = 0, budget = 0; /* rnd: 32 random bits; budget: ranges used */
     for (size_t i = 0; i < ncases; i++) {
         if (!cases[i].ch)
             continue;
@@ -546,20 +624,32 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         } else {
             allbubbled = false;
         }
-        uint32_t j = gfastrandn((uint32_t)npoll + 1);
+        uint32_t j = 0;
+        if (npoll > 0) {
+            uint64_t range = (uint64_t)npoll + 1;
+            if (budget == 0 || budget * range > (1u << 16)) {
+                rnd = gfastrand();
+                budget = 1;
+            }
+            rnd *= range;
+            j = (uint32_t)(rnd >> 32);
+            rnd &= 0xffffffffu;
+            budget *= range;
+            GOC_ASSERT(j <= npoll);
+        }
         pollorder[npoll] = pollorder[j];
         pollorder[j] = (uint32_t)i;
         npoll++;
     }
     if (npoll == 0) {
-        free(heap);
+        selfree(heap);
         if (!block)
             return -1;
         block_forever(WAIT_SELECT_NO_CASES);
     }
     for (size_t i = 0; i < npoll; i++)
         lockorder[i] = cases[pollorder[i]].ch;
-    qsort(lockorder, npoll, sizeof *lockorder, cmp_chan);
+    sort_lockorder(lockorder, npoll);
 
     sellock(lockorder, npoll);
 
@@ -575,7 +665,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         if (cs->dir == GOC_CASE_SEND) {
             if (c->closed) {
                 selunlock(lockorder, npoll);
-                free(heap);
+                selfree(heap);
                 goc_panic("send on closed channel");
             }
             if ((sg = dequeue(c, &c->recvq))) {
@@ -583,7 +673,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
                 casi = (int)i;
                 selunlock_except(lockorder, npoll, c);
                 send_direct(c, sg, cs->elem);
-                free(heap);
+                selfree(heap);
                 return casi;
             }
             if (c->qcount < c->dataqsiz) {
@@ -603,7 +693,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
                 recv_direct(c, sg, cs->elem);
                 if (cs->ok)
                     *cs->ok = true;
-                free(heap);
+                selfree(heap);
                 return casi;
             }
             if (c->qcount > 0) {
@@ -630,12 +720,12 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         selunlock(lockorder, npoll);
         if (cases[casi].dir == GOC_CASE_RECV && cases[casi].ok)
             *cases[casi].ok = recvok;
-        free(heap);
+        selfree(heap);
         return casi;
     }
     if (!block) {
         selunlock(lockorder, npoll);
-        free(heap);
+        selfree(heap);
         return -1;
     }
 
@@ -689,7 +779,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     selunlock(lockorder, npoll);
     casi = (int)won->ticket;
     bool success = won->success;
-    free(heap);
+    selfree(heap);
     if (cases[casi].dir == GOC_CASE_SEND) {
         if (!success)
             goc_panic("send on closed channel");
