@@ -19,15 +19,24 @@ static _Atomic long storm_spawned;
 /* Each spawner keeps STORM_DEPTH goroutines parked on a channel, releases
  * them, and starts over: the table of all goroutines grows past several of
  * its chunks while goroutines are created and die. */
-static void storm_parked(void *arg) { goc_chan_recv(arg, NULL); }
+/* Each parked goroutine holds a reference: it may first run after the
+ * spawner has closed and released the channel. */
+static void storm_parked(void *arg) {
+    goc_chan_recv(arg, NULL);
+    goc_chan_release(arg);
+}
 
 static void storm_spawner(void *arg) {
     (void)arg;
     for (;;) {
         goc_chan *c = goc_chan_make(0, 0);
-        for (int i = 0; i < STORM_DEPTH; i++)
+        for (int i = 0; i < STORM_DEPTH; i++) {
+            goc_chan_retain(c);
             if (goc_go(storm_parked, c) == 0)
                 atomic_fetch_add(&storm_spawned, 1);
+            else
+                goc_chan_release(c);
+        }
         goc_chan_close(c);
         goc_chan_release(c);
     }

@@ -609,7 +609,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
      * n / 2^32). The first case needs no draw at all; a two-case select
      * costs one gfastrand call instead of two. */
     size_t npoll = 0;
-    bool allbubbled = true; /* every channel is of the caller's bubble */
+    bool allbubbled = true;       /* every channel is of the caller's bubble */
     uint64_t rnd = 0, budget = 0; /* rnd: 32 random bits; budget: ranges used */
     for (size_t i = 0; i < ncases; i++) {
         if (!cases[i].ch)
