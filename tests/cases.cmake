@@ -95,6 +95,11 @@ if(CMAKE_CROSSCOMPILING_EMULATOR)
 endif()
 
 # ---------------------------------------------------------------------------
+# test_sched_runnext.c — runnext filled by a plain release store while
+# stealers CAS it away (issue 13).
+goc_test(test_sched_runnext CASES runnext_stolen_while_owner_stores TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
 # test_time.c — package time: goc_now, goc_sleep, goc_after, timers (Go 1.23
 # Stop/Reset: no stale values), AfterFunc, tickers, select with timeouts,
 # idle sleeping in the kernel, a Stop/Reset stress.

@@ -370,7 +370,24 @@ static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
  * previous runnext to the tail. */
 static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool next) {
     if (next) {
-        g *old = atomic_exchange(&pp->runnext, gp);
+        /* An empty runnext is filled with a plain release store, not an
+         * exchange. Only the owner (us) ever writes a non-NULL value there;
+         * a stealer only CASes a non-NULL value it read to NULL (runqgrab).
+         * So once we read NULL, no other thread can change the slot until
+         * we store: a stealer's CAS expects a non-NULL value and fails
+         * against NULL. Our store therefore cannot overwrite anything, and
+         * release makes gp's fields visible to the stealer that later CASes
+         * it away (its CAS reads our store). A spinner that misses the
+         * store leaves gp on this running P, which runs it itself (as for
+         * the tail store below). An occupied slot may be stolen between our
+         * load and store, so it is swapped atomically: the exchange returns
+         * what was really there (NULL if a stealer took it meanwhile). */
+        g *old = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+        if (!old) {
+            atomic_store_explicit(&pp->runnext, gp, memory_order_release);
+            return;
+        }
+        old = atomic_exchange(&pp->runnext, gp);
         if (!old)
             return;
         gp = old;
@@ -392,7 +409,10 @@ static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool nex
     }
 }
 
-/* Get a g from pp's local queue (owner only): runnext first. */
+/* Get a g from pp's local queue (owner only): runnext first. Taking a
+ * non-NULL runnext needs the CAS: a stealer may CAS the same value away
+ * between our load and a plain store, and both would run it. An empty
+ * slot costs only the load. */
 static inline __attribute__((always_inline)) g *runqget(p *pp) {
     g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
     if (next && atomic_compare_exchange_strong(&pp->runnext, &next, NULL))
