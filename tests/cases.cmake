@@ -133,6 +133,11 @@ set(_goc_time_aarch64 ${_goc_time_cases})
 list(REMOVE_ITEM _goc_time_aarch64 idle_sleep_uses_no_cpu)
 
 # ---------------------------------------------------------------------------
+# test_sched_getm.c — getm inline and read afresh after every goc call that
+# may move the goroutine (issue 13).
+goc_test(test_sched_getm CASES getm_fresh_after_migration TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
 # test_deadlock.c — the deadlock detector (reports and the absence of false
 # ones), goc_dump and SIGQUIT dumps. Reports come from child processes.
 # qemu-user shows 0 threads in /proc/self/stat, so the detector stays silent

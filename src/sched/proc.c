@@ -72,8 +72,10 @@
  * Per-thread state and migration: gcc and clang cache the address of a
  * __thread variable across calls, so a goroutine that parks on one thread
  * and resumes on another would read the first thread's copy. All per-M state
- * is therefore read through getm(), an out-of-line function with a compiler
- * barrier, and never cached across a switch.
+ * is therefore read through getm(), never cached across a switch: on x86-64
+ * an inline %fs-relative load in volatile asm (no call; the compiler can
+ * neither keep the address nor reuse the value), elsewhere an out-of-line
+ * function with a compiler barrier (runtime2.h says why).
  *
  * Race build (GOC_RACE): this file is compiled without ThreadSanitizer, as
  * Go's runtime is under -race, and goroutines are fibers switched without
@@ -179,11 +181,13 @@ static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
 /* ------------------------------------------------------------------ */
 /* Per-thread accessors                                                */
 
+#if !defined(__x86_64__)
 __attribute__((noinline)) m *getm(void) {
     m *mp = gsched_tls_m;
     __asm__ __volatile__("" : "+r"(mp)::"memory");
     return mp;
 }
+#endif
 
 __attribute__((noinline)) static g *thread_g(void) {
     g *gp = &tls_thread_g;

@@ -163,7 +163,29 @@ void gogo(m *mp, g *from, g *to);
 int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
                    bool is_main);
 void gsched_after_switch(void);
+/* The calling thread's M (NULL on a plain thread). Never cached across a
+ * call that may switch goroutines: a goroutine may resume on another
+ * thread (proc.c, per-thread state). On x86-64 it is one inline load
+ * through %fs (the initial-exec sequence, written in asm so that no
+ * compiler can keep the thread's address or the value: the asm is
+ * volatile, so each call executes it, and its memory clobber keeps it
+ * where it is written, as the call it replaces did). Elsewhere it is an
+ * out-of-line call with a compiler barrier: aarch64 reads the thread
+ * pointer with an mrs that compilers treat as a constant within a
+ * function and may hoist across calls. */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline)) m *getm(void) {
+    m *mp;
+    __asm__ __volatile__("movq gsched_tls_m@gottpoff(%%rip), %0\n\t"
+                         "movq %%fs:(%0), %0"
+                         : "=r"(mp)
+                         :
+                         : "memory");
+    return mp;
+}
+#else
 m *getm(void);
+#endif
 bool runqempty(p *pp);
 void wakep(void);
 int64_t drivers_next(void);

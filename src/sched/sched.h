@@ -176,8 +176,8 @@ g *gsched_current_g_or_null(void);
 void gsched_preempt_slow(void);
 #if defined(__x86_64__) && !defined(GOC_RACE)
 /* The calling thread's M (proc.c), whose first field is its current g.
- * Elsewhere per-M state goes through getm(), out of line, because a
- * compiler may keep a thread-local address in a register across a call
+ * Inside src/sched per-M state goes through getm() (runtime2.h), because
+ * a compiler may keep a thread-local address in a register across a call
  * that switches threads. On x86-64 an initial-exec TLS load is
  * %fs-relative at every access, so this one inline load, made once at the
  * entry of a call, is the running thread's. */
