@@ -184,6 +184,13 @@ if(CMAKE_CROSSCOMPILING_EMULATOR)
 endif()
 
 # ---------------------------------------------------------------------------
+# test_sched_switch.c — goroutines entered by a call and left by a return
+# (issue 13). Arch-dependent (switch_<arch>.S): also run under qemu.
+goc_test(test_sched_switch
+    CASES start_and_exit_switches_chain fresh_goroutine_fp_control_defaults
+    LABELS aarch64 TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
 # test_chan.c — channels: FIFO order per capacity, exact delivery under many
 # senders and receivers, close semantics and its panics, the nil channel,
 # chan struct{}, len/cap, absurd sizes, large elements, reference counts,
