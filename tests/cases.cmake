@@ -222,6 +222,13 @@ set(_goc_chan_aarch64
     prime_sieve_first_100)
 
 # ---------------------------------------------------------------------------
+# test_sched_lone.c — the lone processor's queue without atomics while
+# goc_maxprocs grows and its owner changes threads (issue 13).
+goc_test(test_sched_lone
+    CASES lone_queue_maxprocs_grows_while_busy lone_queue_owner_changes_threads
+    TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
 # test_select.c — select: uniform choice among ready cases, goc_select_try,
 # send and receive cases together, one channel twice, nil cases, never
 # matching itself, stress with exact counts, closed channels and their

@@ -69,7 +69,15 @@
  *     a thread handoff.
  *   - npidle == length(sched.pidle); nmspinning == number of Ms with
  *     m->spinning set.
- *   - Only the M owning P writes p->runqtail; stealers only CAS p->runqhead.
+ *   - Only the M owning P writes p->runqtail; stealers only CAS p->runqhead,
+ *     and only once p->shared is set (runq_lone).
+ *   - The lone processor (GOCMAXPROCS=1 from the start): nobody can steal,
+ *     so its owner takes from runnext and the ring with plain loads and
+ *     stores, no locked instruction; when goc_maxprocs grows, the owner
+ *     opens the queue to stealers (p->shared) at its next queue operation,
+ *     and stealers leave it alone until then (runq_lone has the proof).
+ *     The owner's store into an EMPTY runnext is a plain release store at
+ *     any gomaxprocs: stealers only CAS a non-NULL value away (runqput).
  *
  * Lock order (the whole chain is in base/lockrank.h): hchan.lock <
  * sched.lock < allglock < stackpool.lock; a goroutine readied under a channel
@@ -361,6 +369,46 @@ bool runqempty(p *pp) {
     }
 }
 
+/* Is pp's queue its owner's alone, so that the owner may take from it
+ * with plain loads and stores? Owner only (m.locks held or on g0).
+ *
+ * The lone processor: while gomaxprocs has been 1 since the start, no
+ * stealer exists (stealwork runs only on an M holding another P), so the
+ * owner's runqget / runnext take / overflow need no CAS. When goc_maxprocs
+ * grows, new Ps (and their Ms) may start stealing at once, before this
+ * owner notices; so stealers never rely on gomaxprocs but on pp->shared,
+ * which only the owner sets, between two of its own queue operations:
+ *   - while shared is false, no stealer touches runqhead, runq[] or
+ *     runnext (runqgrab loads shared with acquire first and returns 0), so
+ *     the owner's plain read-modify-writes cannot race;
+ *   - the owner sets it (release) at the start of an operation, after all
+ *     its plain writes; a stealer that reads true (acquire) sees them, and
+ *     its CAS on runqhead / runnext comes after them in modification
+ *     order; from then on the owner uses the CAS protocol too.
+ * Owner changes keep this: a P moves between Ms only through sched.lock
+ * (pidle, startm), the note that wakes a parked M, or the CAS on p.status
+ * that retake (sysmon, for a P left in P_SYSCALL by goc_blocking or by the
+ * preemption signal) and exitsyscall / preempt_reclaimp race for; each
+ * orders the old owner's last plain write before the new owner's first
+ * read, and the old owner touches the queue no more (m.p is NULL: what it
+ * readies goes to the global queue). Plain threads, sysmon and timers fired
+ * off a P ready goroutines through the global queue, never a P's.
+ * gomaxprocs is read relaxed: a stale 1 only delays the switch to shared
+ * (stealers skip the queue meanwhile, and the owner, which is running,
+ * gets to its work itself as for any g a spinner misses). Shrinking back
+ * to 1 keeps shared: a stealer may still be inside runqgrab on this P,
+ * and proving every retiring M out of it would need one more handshake
+ * per M, for a mode the default (GOCMAXPROCS = number of CPUs) rarely
+ * reaches. */
+static inline __attribute__((always_inline)) bool runq_lone(p *pp) {
+    if (GOC_LIKELY(atomic_load_explicit(&pp->shared, memory_order_relaxed)))
+        return false;
+    if (GOC_LIKELY(atomic_load_explicit(&gomaxprocs, memory_order_relaxed) <= 1))
+        return true;
+    atomic_store_explicit(&pp->shared, true, memory_order_release);
+    return false;
+}
+
 /* Overflow of the local ring: move half of it plus gp to the global queue. */
 static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
     g *batch[RUNQ_SIZE / 2 + 1];
@@ -368,7 +416,9 @@ static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
     GOC_ASSERT(n == RUNQ_SIZE / 2);
     for (uint32_t i = 0; i < n; i++)
         batch[i] = atomic_load_explicit(&pp->runq[(head + i) % RUNQ_SIZE], memory_order_relaxed);
-    if (!atomic_compare_exchange_strong(&pp->runqhead, &head, head + n))
+    if (runq_lone(pp))
+        atomic_store_explicit(&pp->runqhead, head + n, memory_order_relaxed);
+    else if (!atomic_compare_exchange_strong(&pp->runqhead, &head, head + n))
         return false;
     batch[n] = gp;
     for (uint32_t i = 0; i < n; i++)
@@ -400,7 +450,10 @@ static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool nex
             atomic_store_explicit(&pp->runnext, gp, memory_order_release);
             return;
         }
-        old = atomic_exchange(&pp->runnext, gp);
+        if (runq_lone(pp))
+            atomic_store_explicit(&pp->runnext, gp, memory_order_relaxed);
+        else
+            old = atomic_exchange(&pp->runnext, gp);
         if (!old)
             return;
         gp = old;
@@ -427,6 +480,20 @@ static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool nex
  * between our load and a plain store, and both would run it. An empty
  * slot costs only the load. */
 static inline __attribute__((always_inline)) g *runqget(p *pp) {
+    if (runq_lone(pp)) {
+        /* No stealer (runq_lone): plain loads and stores. */
+        g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+        if (next) {
+            atomic_store_explicit(&pp->runnext, NULL, memory_order_relaxed);
+            return next;
+        }
+        uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+        if (head == atomic_load_explicit(&pp->runqtail, memory_order_relaxed))
+            return NULL;
+        g *gp = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
+        atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
+        return gp;
+    }
     g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
     if (next && atomic_compare_exchange_strong(&pp->runnext, &next, NULL))
         return next;
@@ -445,6 +512,10 @@ static inline __attribute__((always_inline)) g *runqget(p *pp) {
 /* Grab half of pp's queue into batch (a ring indexed from batchhead).
  * Returns how many. */
 static uint32_t runqgrab(p *pp, g **batch, uint32_t batchhead, bool stealnext) {
+    /* A lone processor's queue is its owner's until it says otherwise
+     * (runq_lone); acquire: its plain writes before that are seen. */
+    if (!atomic_load_explicit(&pp->shared, memory_order_acquire))
+        return 0;
     for (;;) {
         uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
         uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_acquire);
@@ -1515,7 +1586,10 @@ top:
     int32_t n = atomic_load(&nallp);
     for (int32_t i = 0; i < n; i++) {
         p *p2 = allp[i];
-        if (!runqempty(p2) || atomic_load(&sched.runqsize) > 0) {
+        /* A queue not yet shared cannot be stolen from (runq_lone): its
+         * owner, running, gets to it itself. */
+        if ((atomic_load_explicit(&p2->shared, memory_order_acquire) && !runqempty(p2)) ||
+            atomic_load(&sched.runqsize) > 0) {
             glock_lock(&sched.lock);
             p *np = pidleget_locked();
             glock_unlock(&sched.lock);
@@ -1700,11 +1774,14 @@ static int32_t getncpu(void) {
     return n > 0 ? (int32_t)n : 1;
 }
 
-static p *newp(int32_t id) {
+/* shared: false only for the one P of a runtime that starts with
+ * gomaxprocs 1 (runq_lone). */
+static p *newp(int32_t id, bool shared) {
     p *pp = grace_rt_calloc(1, sizeof *pp);
     if (!pp)
         return NULL;
     pp->id = id;
+    atomic_store_explicit(&pp->shared, shared, memory_order_relaxed);
     return pp;
 }
 
@@ -1749,7 +1826,7 @@ static void schedinit(void) {
             drivers[i]->start();
     glock_lock(&sched.lock);
     for (int32_t i = procs - 1; i >= 0; i--) {
-        p *pp = newp(i);
+        p *pp = newp(i, procs > 1);
         if (!pp) {
             glock_unlock(&sched.lock);
             atomic_store(&init_err, -ENOMEM);
@@ -2097,7 +2174,7 @@ int goc_maxprocs(int n) {
     if (n > old) {
         for (int32_t i = old; i < n; i++) {
             if (!allp[i]) {
-                p *pp = newp(i);
+                p *pp = newp(i, true);
                 if (!pp) {
                     n = i;
                     break;

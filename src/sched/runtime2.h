@@ -37,11 +37,20 @@ struct p {
         int64_t schedwhen;
         int64_t preemptwhen;
     } sysmontick;
-    /* Lock-free ring: owner writes tail, anyone CASes head. */
+    /* Lock-free ring: owner writes tail, anyone CASes head (only the owner
+     * while !shared). */
     _Atomic uint32_t runqhead;
     _Atomic uint32_t runqtail;
     _Atomic(g *) runq[RUNQ_SIZE];
-    _Atomic(g *) runnext;    /* owner sets; stealers CAS it away */
+    _Atomic(g *) runnext; /* owner sets; stealers CAS it away (only while shared) */
+    /* May other Ms steal from runq/runnext? false while it is the only
+     * processor there has ever been (GOCMAXPROCS=1 at start): its owner
+     * then takes from its own queue with plain loads and stores, no locked
+     * instruction. Written only by the owner, once, false -> true with
+     * release, at its first queue operation after gomaxprocs grew past 1
+     * (runq_lone); stealers load it with acquire and leave the queue
+     * alone while it is false. Never cleared (proc.c says why). */
+    _Atomic bool shared;
     gstack_cache stackcache; /* owner */
     g *gfree;                /* dead gs for reuse; owner */
     int32_t ngfree;
