@@ -279,6 +279,10 @@ if(CMAKE_CROSSCOMPILING_EMULATOR)
 endif()
 
 # ---------------------------------------------------------------------------
+# test_sched_park.c — gopark's waitsince from sysmon's tick (issue 13).
+goc_test(test_sched_park CASES park_waitsince_after_idle TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
 # test_xsync.c — x/sync: errgroup (first error, cancellation, limits, try_go,
 # spawn failures) and the weighted semaphore (FIFO, ctx cancel/timeout, the
 # grant/cancel race, accounting under stress).

@@ -54,6 +54,9 @@
  *   - Plain threads (not started by goc) that block in goc get a thread-local
  *     stand-in g (thread_g): parking one sleeps the thread on a futex, and
  *     goready wakes it. Wait queues therefore only ever hold gs.
+ *   - gopark reads no clock: g.waitsince (shown only in dumps) is sysmon's
+ *     coarse tick (sched.nanotime_tick), at most ~10 ms behind; a vDSO
+ *     call per park was ~5% of an unbuffered round trip.
  *   - goc_maxprocs shrinks without stopping the world: a P whose id is >=
  *     gomaxprocs is retired by its M at its next schedule (its queue goes to
  *     the global queue); idle ones are retired at once.
@@ -1310,7 +1313,9 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
         return;
     }
     G_STORE(gp->waitreason, (uint8_t)reason);
-    G_STORE(gp->waitsince, gnanotime_coarse());
+    /* sysmon's tick, not a clock read: waitsince is only shown in dumps,
+     * where ~10 ms does not matter (Go's own is coarser: set by the GC). */
+    G_STORE(gp->waitsince, atomic_load_explicit(&sched.nanotime_tick, memory_order_relaxed));
     mp->post.unlockf = unlockf;
     mp->post.arg = arg;
     casgstatus(gp, G_RUNNING, G_WAITING);
@@ -1815,6 +1820,7 @@ static void schedinit(void) {
     const char *env = getenv("GOCMAXPROCS");
     if (env && *env)
         procs = parse_maxprocs(env, procs);
+    atomic_store_explicit(&sched.nanotime_tick, gnanotime_coarse(), memory_order_relaxed);
     gstack_init();
     preempt_init();
     glock_lock(&driverlock);

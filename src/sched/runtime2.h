@@ -133,6 +133,13 @@ struct schedt {
     g *stackwait;
     _Atomic int32_t nstackwait;
     gnote sysmonnote; /* sysmon sleeps here when all Ps are idle */
+    /* gnanotime_coarse() as of sysmon's latest round, or of a P starting
+     * while sysmon slept idle (sysmon_wake): what gopark records as
+     * g.waitsince, without a clock read per park. Never ahead of the
+     * coarse clock; behind it by at most sysmon's period (<= 10 ms while
+     * any P runs) plus a wakeup. Written by sysmon and sysmon_wake
+     * (relaxed stores), read relaxed. */
+    _Atomic int64_t nanotime_tick;
 };
 extern struct schedt sched;
 

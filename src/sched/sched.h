@@ -78,7 +78,8 @@ struct g {
     bool started;                  /* has a frame on its stack; owner: the g / its M */
     bool thread_g;                 /* stands for a plain OS thread blocked in goc; immutable */
     bool is_main;                  /* goc_run's goroutine; immutable after newproc */
-    int64_t waitsince;             /* gnanotime_coarse() when it parked; written before parking */
+    int64_t waitsince; /* when it parked (sched.nanotime_tick: coarse, ~10 ms); written before
+                          parking */
     /* Go's g.preempt: sysmon asks the goroutine to stop running at its next
      * goc call (gsched_preempt_check), also set while it runs without a P
      * (preempt.c). Set by sysmon (racy: the g may have moved on; a spurious
