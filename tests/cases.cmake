@@ -95,6 +95,11 @@ if(CMAKE_CROSSCOMPILING_EMULATOR)
 endif()
 
 # ---------------------------------------------------------------------------
+# test_sched_runnext.c — runnext filled by a plain release store while
+# stealers CAS it away (issue 13).
+goc_test(test_sched_runnext CASES runnext_stolen_while_owner_stores TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
 # test_time.c — package time: goc_now, goc_sleep, goc_after, timers (Go 1.23
 # Stop/Reset: no stale values), AfterFunc, tickers, select with timeouts,
 # idle sleeping in the kernel, a Stop/Reset stress.
@@ -126,6 +131,11 @@ goc_test(test_time CASES ${_goc_time_cases} TIMEOUT 60)
 # process CPU time too).
 set(_goc_time_aarch64 ${_goc_time_cases})
 list(REMOVE_ITEM _goc_time_aarch64 idle_sleep_uses_no_cpu)
+
+# ---------------------------------------------------------------------------
+# test_sched_getm.c — getm inline and read afresh after every goc call that
+# may move the goroutine (issue 13).
+goc_test(test_sched_getm CASES getm_fresh_after_migration TIMEOUT 120)
 
 # ---------------------------------------------------------------------------
 # test_deadlock.c — the deadlock detector (reports and the absence of false
@@ -174,6 +184,13 @@ if(CMAKE_CROSSCOMPILING_EMULATOR)
 endif()
 
 # ---------------------------------------------------------------------------
+# test_sched_switch.c — goroutines entered by a call and left by a return
+# (issue 13). Arch-dependent (switch_<arch>.S): also run under qemu.
+goc_test(test_sched_switch
+    CASES start_and_exit_switches_chain fresh_goroutine_fp_control_defaults
+    LABELS aarch64 TIMEOUT 120)
+
+# ---------------------------------------------------------------------------
 # test_chan.c — channels: FIFO order per capacity, exact delivery under many
 # senders and receivers, close semantics and its panics, the nil channel,
 # chan struct{}, len/cap, absurd sizes, large elements, reference counts,
@@ -204,6 +221,13 @@ set(_goc_chan_aarch64
     close_of_closed_panics nil_recv_blocks_forever zero_size_elements_unbuffered
     large_elements_copied_intact_buffered plain_thread_goroutine_ping_pong
     prime_sieve_first_100)
+
+# ---------------------------------------------------------------------------
+# test_sched_lone.c — the lone processor's queue without atomics while
+# goc_maxprocs grows and its owner changes threads (issue 13).
+goc_test(test_sched_lone
+    CASES lone_queue_maxprocs_grows_while_busy lone_queue_owner_changes_threads
+    TIMEOUT 120)
 
 # ---------------------------------------------------------------------------
 # test_select.c — select: uniform choice among ready cases, goc_select_try,
@@ -255,6 +279,10 @@ if(CMAKE_CROSSCOMPILING_EMULATOR)
         endif()
     endforeach()
 endif()
+
+# ---------------------------------------------------------------------------
+# test_sched_park.c — gopark's waitsince from sysmon's tick (issue 13).
+goc_test(test_sched_park CASES park_waitsince_after_idle TIMEOUT 120)
 
 # ---------------------------------------------------------------------------
 # test_xsync.c — x/sync: errgroup (first error, cancellation, limits, try_go,

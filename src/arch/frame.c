@@ -1,14 +1,11 @@
-/* arch/frame.c — building the first frame of a fresh goroutine stack, and
+/* arch/frame.c — building the start block of a fresh goroutine stack, and
  * reading a switched-out frame. The layout is arch/frame.h's, which the
  * assembly (switch_<arch>.S) uses too. */
 #include "arch/arch.h"
 
 #include <stdint.h>
-#include <string.h>
 
 #include "arch/frame.h"
-
-void garch_entry(void);
 
 #define SLOT(sp, off) (*(uint64_t *)(void *)((char *)(sp) + (off)))
 
@@ -24,20 +21,6 @@ _Static_assert(GARCH_FRAME_R14 == GARCH_FRAME_R15 + 8 && GARCH_FRAME_R13 == GARC
 _Static_assert(GARCH_FRAME_R15 == 8 && GARCH_FRAME_SIZE == GARCH_FRAME_RET + 8,
                "the frame is the fp control slot, six registers and the return address");
 
-void *garch_init_stack(void *top, void (*fn)(void *), void *arg) {
-    uintptr_t t = (uintptr_t)top & ~(uintptr_t)15;
-    /* After garch_switch's final ret pops the return address, rsp must be
-     * 16-byte aligned (garch_entry then makes an aligned call). */
-    void *sp = (void *)(t - GARCH_FRAME_SIZE);
-    memset(sp, 0, GARCH_FRAME_SIZE);
-    uint32_t fpctl[2] = {0x1f80u /* MXCSR default */, 0x037fu /* x87 CW default */};
-    memcpy((char *)sp + GARCH_FRAME_MXCSR, fpctl, 8);
-    SLOT(sp, GARCH_FRAME_R13) = (uint64_t)(uintptr_t)arg;
-    SLOT(sp, GARCH_FRAME_R12) = (uint64_t)(uintptr_t)fn;
-    SLOT(sp, GARCH_FRAME_RET) = (uint64_t)(uintptr_t)garch_entry;
-    return sp;
-}
-
 #elif defined(__aarch64__)
 
 _Static_assert(
@@ -52,17 +35,28 @@ _Static_assert(GARCH_FRAME_X19 == 0 && GARCH_FRAME_SIZE == GARCH_FRAME_FPCR + 16
                    GARCH_FRAME_SIZE % 16 == 0,
                "the frame starts at sp and keeps it 16-byte aligned");
 
-void *garch_init_stack(void *top, void (*fn)(void *), void *arg) {
-    uintptr_t t = (uintptr_t)top & ~(uintptr_t)15;
-    void *sp = (void *)(t - GARCH_FRAME_SIZE);
-    memset(sp, 0, GARCH_FRAME_SIZE); /* x29 = 0 ends the frame chain; fpcr 0: nearest, no traps */
-    SLOT(sp, GARCH_FRAME_X19) = (uint64_t)(uintptr_t)fn;
-    SLOT(sp, GARCH_FRAME_X20) = (uint64_t)(uintptr_t)arg;
-    SLOT(sp, GARCH_FRAME_X30) = (uint64_t)(uintptr_t)garch_entry;
-    return sp;
-}
-
 #endif
 
-void *garch_saved_pc(void *sp) { return (void *)(uintptr_t)SLOT(sp, GARCH_FRAME_PC); }
-void *garch_saved_fp(void *sp) { return (void *)(uintptr_t)SLOT(sp, GARCH_FRAME_FP); }
+_Static_assert(GARCH_START_SIZE % 16 == 0 && GARCH_START_TAG < 8,
+               "a start block is 16-byte aligned");
+
+void *garch_init_stack(void *top, void *(*fn)(void *), void *arg) {
+    /* garch_start sets sp to the block and calls fn: the block's 16-byte
+     * alignment is the one a call needs. fn's frames go below it. */
+    uintptr_t t = ((uintptr_t)top & ~(uintptr_t)15) - GARCH_START_SIZE;
+    SLOT(t, GARCH_START_FN) = (uint64_t)(uintptr_t)fn;
+    SLOT(t, GARCH_START_ARG) = (uint64_t)(uintptr_t)arg;
+    return (void *)(t + GARCH_START_TAG);
+}
+
+/* A start block has no saved pc or fp (the goroutine has not run). */
+void *garch_saved_pc(void *sp) {
+    if ((uintptr_t)sp & GARCH_START_TAG)
+        return NULL;
+    return (void *)(uintptr_t)SLOT(sp, GARCH_FRAME_PC);
+}
+void *garch_saved_fp(void *sp) {
+    if ((uintptr_t)sp & GARCH_START_TAG)
+        return NULL;
+    return (void *)(uintptr_t)SLOT(sp, GARCH_FRAME_FP);
+}

@@ -1,11 +1,21 @@
 /* arch/frame.h — the layout of the frame garch_switch saves, in bytes from
- * the saved stack pointer. Included by the assembly (switch_<arch>.S) and by
- * frame.c, which builds a fresh goroutine's first frame and reads a parked
- * goroutine's pc and fp for tracebacks; static asserts in frame.c check that
- * the numbers describe one contiguous frame. Only preprocessor definitions:
- * the assembler reads this file too. */
+ * the saved stack pointer, and of a fresh stack's start block. Included by
+ * the assembly (switch_<arch>.S) and by frame.c, which builds a fresh
+ * goroutine's start block and reads a parked goroutine's pc and fp for
+ * tracebacks; static asserts in frame.c check that the numbers describe one
+ * contiguous frame. Only preprocessor definitions: the assembler reads this
+ * file too. */
 #ifndef GOC_ARCH_FRAME_H
 #define GOC_ARCH_FRAME_H
+
+/* A fresh stack's context is not a saved frame but a start block at its
+ * top: the entry function and its argument, 16-byte aligned. The context
+ * pointer is the block's address + GARCH_START_TAG; saved frames are
+ * 8-byte aligned, so bit 0 tells the two apart (garch_switch tests it). */
+#define GARCH_START_FN 0
+#define GARCH_START_ARG 8
+#define GARCH_START_SIZE 16
+#define GARCH_START_TAG 1
 
 #if defined(__x86_64__)
 /* garch_switch pushes rbp, rbx, r12-r15 after the call pushed the return
@@ -14,8 +24,8 @@
 #define GARCH_FRAME_X87CW 4 /* 2 bytes */
 #define GARCH_FRAME_R15 8
 #define GARCH_FRAME_R14 16
-#define GARCH_FRAME_R13 24 /* a fresh frame: the entry's argument */
-#define GARCH_FRAME_R12 32 /* a fresh frame: the entry function */
+#define GARCH_FRAME_R13 24
+#define GARCH_FRAME_R12 32
 #define GARCH_FRAME_RBX 40
 #define GARCH_FRAME_RBP 48
 #define GARCH_FRAME_RET 56
@@ -24,8 +34,8 @@
 #define GARCH_FRAME_FP GARCH_FRAME_RBP
 
 #elif defined(__aarch64__)
-#define GARCH_FRAME_X19 0 /* a fresh frame: the entry function */
-#define GARCH_FRAME_X20 8 /* a fresh frame: the entry's argument */
+#define GARCH_FRAME_X19 0
+#define GARCH_FRAME_X20 8
 #define GARCH_FRAME_X21 16
 #define GARCH_FRAME_X23 32
 #define GARCH_FRAME_X25 48

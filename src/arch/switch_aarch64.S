@@ -2,6 +2,10 @@
  *
  * The saved frame's layout is in arch/frame.h (GARCH_FRAME_*), shared
  * with frame.c.
+ *
+ * Calls and returns stay balanced (see switch_x86_64.S): a context is saved
+ * by the call to garch_switch, a fresh goroutine is entered by a blr from
+ * garch_start on its own stack and left by its entry's return.
  */
 #include "arch/frame.h"
 
@@ -28,7 +32,9 @@ garch_switch:                   /* x0 = void **save_sp, x1 = void *new_sp */
     str     x9, [sp, #GARCH_FRAME_FPCR]
     mov     x9, sp
     str     x9, [x0]
+    tbnz    x1, #0, garch_start /* a fresh stack (GARCH_START_TAG): call its entry there */
     mov     sp, x1
+.Lresume:                       /* sp = a frame garch_switch saved */
     ldr     x9, [sp, #GARCH_FRAME_FPCR]
     msr     fpcr, x9
     ldp     x19, x20, [sp, #GARCH_FRAME_X19]
@@ -46,20 +52,31 @@ garch_switch:                   /* x0 = void **save_sp, x1 = void *new_sp */
     .cfi_endproc
     .size   garch_switch, .-garch_switch
 
-/* First code a goroutine runs: x19 = fn, x20 = arg. */
-    .globl  garch_entry
-    .hidden garch_entry
-    .type   garch_entry, %function
+/* A fresh goroutine's first and last code, on its own stack: x1 = the start
+ * block's address + GARCH_START_TAG (entry function and argument, 16-byte
+ * aligned). The entry runs with FPCR 0 (round to nearest, no traps) and a
+ * terminated frame chain (x29 = 0; the CFI marks the return address
+ * undefined). Its return value (x0) is the context to resume: a saved
+ * frame, or another start block. */
+    .globl  garch_start
+    .hidden garch_start
+    .type   garch_start, %function
     .p2align 4
-garch_entry:
+garch_start:
     .cfi_startproc
     .cfi_undefined x30
+    sub     x9, x1, #GARCH_START_TAG
+    mov     sp, x9
+    msr     fpcr, xzr
     mov     x29, #0
-    mov     x30, #0
-    mov     x0, x20
-    blr     x19
-    brk     #0
+    ldr     x0, [sp, #GARCH_START_ARG]
+    ldr     x9, [sp, #GARCH_START_FN]
+    blr     x9
+    mov     x1, x0
+    tbnz    x1, #0, garch_start
+    mov     sp, x1
+    b       .Lresume
     .cfi_endproc
-    .size   garch_entry, .-garch_entry
+    .size   garch_start, .-garch_start
 
     .section .note.GNU-stack,"",@progbits

@@ -2,6 +2,13 @@
  *
  * The saved frame's layout is in arch/frame.h (GARCH_FRAME_*), shared
  * with frame.c: the pushes below must produce exactly that layout.
+ *
+ * Calls and returns stay balanced, so the return-stack predictor keeps
+ * predicting the switching code's returns: every context is saved by the
+ * call to garch_switch (its return address is where it resumes), a fresh
+ * goroutine is entered by a call (garch_start calls its entry on the new
+ * stack) and left by that entry's return (into garch_start, which then
+ * resumes the context the entry returned without saving anything).
  */
 #include "arch/frame.h"
 
@@ -25,7 +32,10 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
 #endif
     fnstcw  GARCH_FRAME_X87CW(%rsp)
     movq    %rsp, (%rdi)
+    testb   $GARCH_START_TAG, %sil
+    jnz     garch_start         /* a fresh stack: call its entry there */
     movq    %rsi, %rsp
+.Lresume:                       /* rsp = a frame garch_switch saved */
 #ifdef GOC_SWITCH_MXCSR
     ldmxcsr GARCH_FRAME_MXCSR(%rsp)
 #endif
@@ -41,21 +51,42 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
     .cfi_endproc
     .size   garch_switch, .-garch_switch
 
-/* First code a goroutine runs: r12 = fn, r13 = arg (popped by garch_switch).
- * rsp is 16-byte aligned here, as a call requires. The CFI marks the return
- * address undefined so that unwinders (libunwind, gdb) end the chain here. */
-    .globl  garch_entry
-    .hidden garch_entry
-    .type   garch_entry, @function
+/* A fresh goroutine's first and last code, on its own stack. Reached by a
+ * jump from garch_switch with rsi = the start block's address + GARCH_START_TAG
+ * (arch/frame.h: entry function and argument, 16-byte aligned). The entry
+ * is called with the default floating-point control words and a
+ * terminated frame chain (rbp = 0; the CFI marks the return address
+ * undefined, so unwinders such as libunwind and gdb end the chain here).
+ * When it returns, rax is the context to resume: a saved frame, or another
+ * start block (its stack is another one: started the same way). */
+    .globl  garch_start
+    .hidden garch_start
+    .type   garch_start, @function
     .p2align 4
-garch_entry:
+garch_start:
     .cfi_startproc
     .cfi_undefined rip
+    leaq    -GARCH_START_TAG(%rsi), %rsp
+#ifdef GOC_SWITCH_MXCSR
+    ldmxcsr .Lmxcsr_default(%rip)
+#endif
+    fldcw   .Lx87cw_default(%rip)
     xorl    %ebp, %ebp
-    movq    %r13, %rdi
-    call    *%r12
-    ud2
+    movq    GARCH_START_ARG(%rsp), %rdi
+    call    *GARCH_START_FN(%rsp)
+    movq    %rax, %rsi
+    testb   $GARCH_START_TAG, %sil
+    jnz     garch_start
+    movq    %rsi, %rsp
+    jmp     .Lresume
     .cfi_endproc
-    .size   garch_entry, .-garch_entry
+    .size   garch_start, .-garch_start
+
+    .section .rodata
+    .p2align 2
+.Lmxcsr_default:
+    .long   0x1f80              /* round to nearest, every exception masked */
+.Lx87cw_default:
+    .short  0x037f              /* the same for x87, double extended precision */
 
     .section .note.GNU-stack,"",@progbits

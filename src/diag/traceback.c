@@ -218,7 +218,7 @@ bool diag_walk_saved(const void *sp, const void *lo, const void *hi,
         pc = (void *)stack_word(fp + w);
         uintptr_t next = stack_word(fp);
         /* The chain climbs the stack; anything else ends it (after this
-         * frame's return address, which is good: garch_entry's, under the
+         * frame's return address, which is good: garch_start's, under the
          * first frame, whose saved fp is 0). */
         fp = next > fp ? next : 0;
     }

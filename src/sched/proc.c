@@ -37,14 +37,26 @@
  *     A goroutine readied into runnext while the rest of the queue is empty
  *     does not wake another M (it is about to run here); the monitor thread
  *     (sysmon) wakes one if it sits there too long.
- *   - There is no preemption yet: a goroutine runs until it blocks, yields
- *     or exits.
+ *   - Preemption: sched/preempt.c.
+ *   - Calls and returns stay balanced across goroutine start and exit
+ *     (arch/arch.h): a goroutine is entered by a call (garch_start calls
+ *     goentry on its fresh stack) and leaves by goentry's return, which
+ *     hands garch_start the context to resume (goexit0 picks it); every
+ *     other switch resumes at the return address the resumed side's own
+ *     call to garch_switch saved. Entering through a ret into a trampoline
+ *     and leaving through calls that never return desynchronised the
+ *     CPU's return-stack predictor: each of the next 3-4 returns of the
+ *     goroutine that ran next mispredicted (~9.5 ns each here). goc_exit,
+ *     from any depth, still leaves by a switch that never returns.
  *   - goc_lock_os_thread: the M runs only that goroutine. When it parks, the
  *     M hands its P away and sleeps; whoever later picks the goroutine from a
  *     run queue hands its own P to the locked M (startlockedm), as in Go.
  *   - Plain threads (not started by goc) that block in goc get a thread-local
  *     stand-in g (thread_g): parking one sleeps the thread on a futex, and
  *     goready wakes it. Wait queues therefore only ever hold gs.
+ *   - gopark reads no clock: g.waitsince (shown only in dumps) is sysmon's
+ *     coarse tick (sched.nanotime_tick), at most ~10 ms behind; a vDSO
+ *     call per park was ~5% of an unbuffered round trip.
  *   - goc_maxprocs shrinks without stopping the world: a P whose id is >=
  *     gomaxprocs is retired by its M at its next schedule (its queue goes to
  *     the global queue); idle ones are retired at once.
@@ -60,7 +72,15 @@
  *     a thread handoff.
  *   - npidle == length(sched.pidle); nmspinning == number of Ms with
  *     m->spinning set.
- *   - Only the M owning P writes p->runqtail; stealers only CAS p->runqhead.
+ *   - Only the M owning P writes p->runqtail; stealers only CAS p->runqhead,
+ *     and only once p->shared is set (runq_lone).
+ *   - The lone processor (GOCMAXPROCS=1 from the start): nobody can steal,
+ *     so its owner takes from runnext and the ring with plain loads and
+ *     stores, no locked instruction; when goc_maxprocs grows, the owner
+ *     opens the queue to stealers (p->shared) at its next queue operation,
+ *     and stealers leave it alone until then (runq_lone has the proof).
+ *     The owner's store into an EMPTY runnext is a plain release store at
+ *     any gomaxprocs: stealers only CAS a non-NULL value away (runqput).
  *
  * Lock order (the whole chain is in base/lockrank.h): hchan.lock <
  * sched.lock < allglock < stackpool.lock; a goroutine readied under a channel
@@ -72,8 +92,10 @@
  * Per-thread state and migration: gcc and clang cache the address of a
  * __thread variable across calls, so a goroutine that parks on one thread
  * and resumes on another would read the first thread's copy. All per-M state
- * is therefore read through getm(), an out-of-line function with a compiler
- * barrier, and never cached across a switch.
+ * is therefore read through getm(), never cached across a switch: on x86-64
+ * an inline %fs-relative load in volatile asm (no call; the compiler can
+ * neither keep the address nor reuse the value), elsewhere an out-of-line
+ * function with a compiler barrier (runtime2.h says why).
  *
  * Race build (GOC_RACE): this file is compiled without ThreadSanitizer, as
  * Go's runtime is under -race, and goroutines are fibers switched without
@@ -179,11 +201,13 @@ static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
 /* ------------------------------------------------------------------ */
 /* Per-thread accessors                                                */
 
+#if !defined(__x86_64__)
 __attribute__((noinline)) m *getm(void) {
     m *mp = gsched_tls_m;
     __asm__ __volatile__("" : "+r"(mp)::"memory");
     return mp;
 }
+#endif
 
 __attribute__((noinline)) static g *thread_g(void) {
     g *gp = &tls_thread_g;
@@ -353,6 +377,46 @@ bool runqempty(p *pp) {
     }
 }
 
+/* Is pp's queue its owner's alone, so that the owner may take from it
+ * with plain loads and stores? Owner only (m.locks held or on g0).
+ *
+ * The lone processor: while gomaxprocs has been 1 since the start, no
+ * stealer exists (stealwork runs only on an M holding another P), so the
+ * owner's runqget / runnext take / overflow need no CAS. When goc_maxprocs
+ * grows, new Ps (and their Ms) may start stealing at once, before this
+ * owner notices; so stealers never rely on gomaxprocs but on pp->shared,
+ * which only the owner sets, between two of its own queue operations:
+ *   - while shared is false, no stealer touches runqhead, runq[] or
+ *     runnext (runqgrab loads shared with acquire first and returns 0), so
+ *     the owner's plain read-modify-writes cannot race;
+ *   - the owner sets it (release) at the start of an operation, after all
+ *     its plain writes; a stealer that reads true (acquire) sees them, and
+ *     its CAS on runqhead / runnext comes after them in modification
+ *     order; from then on the owner uses the CAS protocol too.
+ * Owner changes keep this: a P moves between Ms only through sched.lock
+ * (pidle, startm), the note that wakes a parked M, or the CAS on p.status
+ * that retake (sysmon, for a P left in P_SYSCALL by goc_blocking or by the
+ * preemption signal) and exitsyscall / preempt_reclaimp race for; each
+ * orders the old owner's last plain write before the new owner's first
+ * read, and the old owner touches the queue no more (m.p is NULL: what it
+ * readies goes to the global queue). Plain threads, sysmon and timers fired
+ * off a P ready goroutines through the global queue, never a P's.
+ * gomaxprocs is read relaxed: a stale 1 only delays the switch to shared
+ * (stealers skip the queue meanwhile, and the owner, which is running,
+ * gets to its work itself as for any g a spinner misses). Shrinking back
+ * to 1 keeps shared: a stealer may still be inside runqgrab on this P,
+ * and proving every retiring M out of it would need one more handshake
+ * per M, for a mode the default (GOCMAXPROCS = number of CPUs) rarely
+ * reaches. */
+static inline __attribute__((always_inline)) bool runq_lone(p *pp) {
+    if (GOC_LIKELY(atomic_load_explicit(&pp->shared, memory_order_relaxed)))
+        return false;
+    if (GOC_LIKELY(atomic_load_explicit(&gomaxprocs, memory_order_relaxed) <= 1))
+        return true;
+    atomic_store_explicit(&pp->shared, true, memory_order_release);
+    return false;
+}
+
 /* Overflow of the local ring: move half of it plus gp to the global queue. */
 static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
     g *batch[RUNQ_SIZE / 2 + 1];
@@ -360,7 +424,9 @@ static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
     GOC_ASSERT(n == RUNQ_SIZE / 2);
     for (uint32_t i = 0; i < n; i++)
         batch[i] = atomic_load_explicit(&pp->runq[(head + i) % RUNQ_SIZE], memory_order_relaxed);
-    if (!atomic_compare_exchange_strong(&pp->runqhead, &head, head + n))
+    if (runq_lone(pp))
+        atomic_store_explicit(&pp->runqhead, head + n, memory_order_relaxed);
+    else if (!atomic_compare_exchange_strong(&pp->runqhead, &head, head + n))
         return false;
     batch[n] = gp;
     for (uint32_t i = 0; i < n; i++)
@@ -375,7 +441,27 @@ static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
  * previous runnext to the tail. */
 static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool next) {
     if (next) {
-        g *old = atomic_exchange(&pp->runnext, gp);
+        /* An empty runnext is filled with a plain release store, not an
+         * exchange. Only the owner (us) ever writes a non-NULL value there;
+         * a stealer only CASes a non-NULL value it read to NULL (runqgrab).
+         * So once we read NULL, no other thread can change the slot until
+         * we store: a stealer's CAS expects a non-NULL value and fails
+         * against NULL. Our store therefore cannot overwrite anything, and
+         * release makes gp's fields visible to the stealer that later CASes
+         * it away (its CAS reads our store). A spinner that misses the
+         * store leaves gp on this running P, which runs it itself (as for
+         * the tail store below). An occupied slot may be stolen between our
+         * load and store, so it is swapped atomically: the exchange returns
+         * what was really there (NULL if a stealer took it meanwhile). */
+        g *old = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+        if (!old) {
+            atomic_store_explicit(&pp->runnext, gp, memory_order_release);
+            return;
+        }
+        if (runq_lone(pp))
+            atomic_store_explicit(&pp->runnext, gp, memory_order_relaxed);
+        else
+            old = atomic_exchange(&pp->runnext, gp);
         if (!old)
             return;
         gp = old;
@@ -397,8 +483,25 @@ static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool nex
     }
 }
 
-/* Get a g from pp's local queue (owner only): runnext first. */
+/* Get a g from pp's local queue (owner only): runnext first. Taking a
+ * non-NULL runnext needs the CAS: a stealer may CAS the same value away
+ * between our load and a plain store, and both would run it. An empty
+ * slot costs only the load. */
 static inline __attribute__((always_inline)) g *runqget(p *pp) {
+    if (runq_lone(pp)) {
+        /* No stealer (runq_lone): plain loads and stores. */
+        g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+        if (next) {
+            atomic_store_explicit(&pp->runnext, NULL, memory_order_relaxed);
+            return next;
+        }
+        uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+        if (head == atomic_load_explicit(&pp->runqtail, memory_order_relaxed))
+            return NULL;
+        g *gp = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
+        atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
+        return gp;
+    }
     g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
     if (next && atomic_compare_exchange_strong(&pp->runnext, &next, NULL))
         return next;
@@ -417,6 +520,10 @@ static inline __attribute__((always_inline)) g *runqget(p *pp) {
 /* Grab half of pp's queue into batch (a ring indexed from batchhead).
  * Returns how many. */
 static uint32_t runqgrab(p *pp, g **batch, uint32_t batchhead, bool stealnext) {
+    /* A lone processor's queue is its owner's until it says otherwise
+     * (runq_lone); acquire: its plain writes before that are seen. */
+    if (!atomic_load_explicit(&pp->shared, memory_order_acquire))
+        return 0;
     for (;;) {
         uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
         uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_acquire);
@@ -950,7 +1057,7 @@ static uint64_t newgoid(p *pp) {
 /* ------------------------------------------------------------------ */
 /* Switching                                                           */
 
-static void goentry(void *unused);
+static void *goentry(void *unused);
 static void schedule(m *mp);
 
 static void stack_overflow_check(g *gp) {
@@ -1013,8 +1120,12 @@ void stackwait_retry(void) {
         wakep();
 }
 
-/* Switch this M from `from` (running, its status already changed) to `to`. */
-void gogo(m *mp, g *from, g *to) {
+/* Get `to` ready to run on this M in place of `from` (running, its status
+ * already changed) and return the context to resume: to's saved frame, or
+ * the start block of a fresh stack (arch.h). NULL when `to` could not get
+ * its first stack and `from` is g0 (execute: schedule looks again); a
+ * goroutine switches to g0 instead then. */
+static inline __attribute__((always_inline)) void *gogo_prepare(m *mp, g *from, g *to) {
     if (to != &mp->g0) {
         GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
         if (!to->started) {
@@ -1025,7 +1136,7 @@ void gogo(m *mp, g *from, g *to) {
                      * runnable, until a stack is free (sysmon retries). */
                     stackwait_put(to);
                     if (from == &mp->g0)
-                        return; /* execute: schedule looks again */
+                        return NULL; /* execute: schedule looks again */
                     to = &mp->g0;
                     goto switch_now;
                 }
@@ -1048,7 +1159,15 @@ switch_now:
     mp->curg = to == &mp->g0 ? NULL : to;
     stack_overflow_check(from);
     race_switch_begin(mp, from, to);
-    garch_switch(&from->sp, to->sp);
+    return to->sp;
+}
+
+/* Switch this M from `from` (running, its status already changed) to `to`. */
+void gogo(m *mp, g *from, g *to) {
+    void *sp = gogo_prepare(mp, from, to);
+    if (!sp)
+        return;
+    garch_switch(&from->sp, sp);
     race_switch_end(from);
 }
 
@@ -1204,7 +1323,9 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
         return;
     }
     G_STORE(gp->waitreason, (uint8_t)reason);
-    G_STORE(gp->waitsince, gnanotime_coarse());
+    /* sysmon's tick, not a clock read: waitsince is only shown in dumps,
+     * where ~10 ms does not matter (Go's own is coarser: set by the GC). */
+    G_STORE(gp->waitsince, atomic_load_explicit(&sched.nanotime_tick, memory_order_relaxed));
     if (GOC_UNLIKELY(gp->bubble != NULL))
         grace_release(gp->bubble); /* its work happens before a synctest wait returns */
     mp->post.unlockf = unlockf;
@@ -1484,7 +1605,10 @@ top:
     int32_t n = atomic_load(&nallp);
     for (int32_t i = 0; i < n; i++) {
         p *p2 = allp[i];
-        if (!runqempty(p2) || atomic_load(&sched.runqsize) > 0) {
+        /* A queue not yet shared cannot be stolen from (runq_lone): its
+         * owner, running, gets to it itself. */
+        if ((atomic_load_explicit(&p2->shared, memory_order_acquire) && !runqempty(p2)) ||
+            atomic_load(&sched.runqsize) > 0) {
             glock_lock(&sched.lock);
             p *np = pidleget_locked();
             glock_unlock(&sched.lock);
@@ -1669,11 +1793,14 @@ static int32_t getncpu(void) {
     return n > 0 ? (int32_t)n : 1;
 }
 
-static p *newp(int32_t id) {
+/* shared: false only for the one P of a runtime that starts with
+ * gomaxprocs 1 (runq_lone). */
+static p *newp(int32_t id, bool shared) {
     p *pp = grace_rt_calloc(1, sizeof *pp);
     if (!pp)
         return NULL;
     pp->id = id;
+    atomic_store_explicit(&pp->shared, shared, memory_order_relaxed);
     return pp;
 }
 
@@ -1707,6 +1834,7 @@ static void schedinit(void) {
     const char *env = getenv("GOCMAXPROCS");
     if (env && *env)
         procs = parse_maxprocs(env, procs);
+    atomic_store_explicit(&sched.nanotime_tick, gnanotime_coarse(), memory_order_relaxed);
     gstack_init();
     preempt_init();
     glock_lock(&driverlock);
@@ -1718,7 +1846,7 @@ static void schedinit(void) {
             drivers[i]->start();
     glock_lock(&sched.lock);
     for (int32_t i = procs - 1; i >= 0; i--) {
-        p *pp = newp(i);
+        p *pp = newp(i, procs > 1);
         if (!pp) {
             glock_unlock(&sched.lock);
             atomic_store(&init_err, -ENOMEM);
@@ -1744,6 +1872,7 @@ int gsched_init(void) {
 /* Goroutine creation and exit                                          */
 
 static void goexit1(void) __attribute__((noreturn));
+static void *goexit0(m *mp);
 
 static void ngoroutine_add(p *pp, int64_t d) {
     if (pp)
@@ -1754,17 +1883,31 @@ static void ngoroutine_add(p *pp, int64_t d) {
         atomic_fetch_add(&sched.ngoroutine, (int32_t)d);
 }
 
-static void goentry(void *unused) {
+/* A goroutine's first frame: garch_start calls it on the fresh stack, and
+ * its return is the goroutine's last switch (it returns the context to
+ * resume; arch.h). Entered by a call and left by a return, it keeps the
+ * return-stack predictor in step for whoever runs next. */
+static void *goentry(void *unused) {
     (void)unused;
     gasan_switch_end(NULL); /* a goroutine's first run */
     gsched_after_switch();
     g *gp = getm()->curg;
     gp->fn(gp->arg);
+#if defined(GOC_ASAN)
+    /* ASan destroys a dying fiber's fake stack when the switch away from it
+     * begins (race_switch_begin): no instrumented frame may return after
+     * that, so here the goroutine leaves by a switch. */
     goexit1();
+#else
+    return goexit0(acquirem()); /* the count is consumed by the switch */
+#endif
 }
 
-static void goexit1(void) {
-    m *mp = acquirem(); /* consumed by the switch below */
+/* The current goroutine is done: make it dead, and return the context of
+ * what this M runs next (the switch to it frees the g's stack once it has
+ * left it: POST_EXIT). The caller holds the m.locks count the switch
+ * consumes. */
+static void *goexit0(m *mp) {
     g *gp = mp->curg;
     if (gp->lockedm) {
         mp->lockedg = NULL;
@@ -1785,7 +1928,16 @@ static void goexit1(void) {
     mp->post.act = POST_EXIT;
     mp->post.gp = gp;
     g *next = runq_quickget(mp);
-    gogo(mp, gp, next ? next : &mp->g0);
+    return gogo_prepare(mp, gp, next ? next : &mp->g0);
+}
+
+/* goc_exit, from any depth of a goroutine's calls: the same, by a switch
+ * that never returns (the one unbalanced exit). */
+static void goexit1(void) {
+    m *mp = acquirem(); /* consumed by the switch below */
+    g *gp = mp->curg;
+    void *sp = goexit0(mp);
+    garch_switch(&gp->sp, sp);
     gthrow("runtime: a dead goroutine was resumed");
 }
 
@@ -2072,7 +2224,7 @@ int goc_maxprocs(int n) {
     if (n > old) {
         for (int32_t i = old; i < n; i++) {
             if (!allp[i]) {
-                p *pp = newp(i);
+                p *pp = newp(i, true);
                 if (!pp) {
                     n = i;
                     break;

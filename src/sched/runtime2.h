@@ -37,11 +37,20 @@ struct p {
         int64_t schedwhen;
         int64_t preemptwhen;
     } sysmontick;
-    /* Lock-free ring: owner writes tail, anyone CASes head. */
+    /* Lock-free ring: owner writes tail, anyone CASes head (only the owner
+     * while !shared). */
     _Atomic uint32_t runqhead;
     _Atomic uint32_t runqtail;
     _Atomic(g *) runq[RUNQ_SIZE];
-    _Atomic(g *) runnext;    /* owner sets; stealers CAS it away */
+    _Atomic(g *) runnext; /* owner sets; stealers CAS it away (only while shared) */
+    /* May other Ms steal from runq/runnext? false while it is the only
+     * processor there has ever been (GOCMAXPROCS=1 at start): its owner
+     * then takes from its own queue with plain loads and stores, no locked
+     * instruction. Written only by the owner, once, false -> true with
+     * release, at its first queue operation after gomaxprocs grew past 1
+     * (runq_lone); stealers load it with acquire and leave the queue
+     * alone while it is false. Never cleared (proc.c says why). */
+    _Atomic bool shared;
     gstack_cache stackcache; /* owner */
     g *gfree;                /* dead gs for reuse; owner */
     int32_t ngfree;
@@ -124,6 +133,13 @@ struct schedt {
     g *stackwait;
     _Atomic int32_t nstackwait;
     gnote sysmonnote; /* sysmon sleeps here when all Ps are idle */
+    /* gnanotime_coarse() as of sysmon's latest round, or of a P starting
+     * while sysmon slept idle (sysmon_wake): what gopark records as
+     * g.waitsince, without a clock read per park. Never ahead of the
+     * coarse clock; behind it by at most sysmon's period (<= 10 ms while
+     * any P runs) plus a wakeup. Written by sysmon and sysmon_wake
+     * (relaxed stores), read relaxed. */
+    _Atomic int64_t nanotime_tick;
 };
 extern struct schedt sched;
 
@@ -165,7 +181,29 @@ enum { NEWPROC_MAIN = 1, NEWPROC_SYSTEM = 2 };
 int gsched_newproc(void (*fn)(void *), const void *args, size_t args_size, size_t stack_size,
                    unsigned flags, const void *gopc);
 void gsched_after_switch(void);
+/* The calling thread's M (NULL on a plain thread). Never cached across a
+ * call that may switch goroutines: a goroutine may resume on another
+ * thread (proc.c, per-thread state). On x86-64 it is one inline load
+ * through %fs (the initial-exec sequence, written in asm so that no
+ * compiler can keep the thread's address or the value: the asm is
+ * volatile, so each call executes it, and its memory clobber keeps it
+ * where it is written, as the call it replaces did). Elsewhere it is an
+ * out-of-line call with a compiler barrier: aarch64 reads the thread
+ * pointer with an mrs that compilers treat as a constant within a
+ * function and may hoist across calls. */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline)) m *getm(void) {
+    m *mp;
+    __asm__ __volatile__("movq gsched_tls_m@gottpoff(%%rip), %0\n\t"
+                         "movq %%fs:(%0), %0"
+                         : "=r"(mp)
+                         :
+                         : "memory");
+    return mp;
+}
+#else
 m *getm(void);
+#endif
 bool runqempty(p *pp);
 void wakep(void);
 int64_t drivers_next(void);

@@ -89,7 +89,8 @@ struct g {
     bool is_main;                  /* goc_run's goroutine; immutable after newproc */
     bool system;                   /* the runtime's own (Go's isSystemGoroutine): leak checks
                                       skip it; immutable from newproc to exit */
-    int64_t waitsince;             /* gnanotime_coarse() when it parked; written before parking */
+    int64_t waitsince; /* when it parked (sched.nanotime_tick: coarse, ~10 ms); written before
+                          parking */
     /* Go's g.preempt: sysmon asks the goroutine to stop running at its next
      * goc call (gsched_preempt_check), also set while it runs without a P
      * (preempt.c). Set by sysmon (racy: the g may have moved on; a spurious
@@ -286,8 +287,8 @@ g *gsched_current_g_or_null(void);
 void gsched_preempt_slow(void);
 #if defined(__x86_64__) && !defined(GOC_RACE)
 /* The calling thread's M (proc.c), whose first field is its current g.
- * Elsewhere per-M state goes through getm(), out of line, because a
- * compiler may keep a thread-local address in a register across a call
+ * Inside src/sched per-M state goes through getm() (runtime2.h), because
+ * a compiler may keep a thread-local address in a register across a call
  * that switches threads. On x86-64 an initial-exec TLS load is
  * %fs-relative at every access, so this one inline load, made once at the
  * entry of a call, is the running thread's. */

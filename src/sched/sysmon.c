@@ -9,7 +9,9 @@
  *   - sleeps until the earliest driver deadline when everything is idle,
  *     backing off from 20 us to 10 ms between rounds when nothing happens.
  *   - retakes the P of an M stuck in goc_blocking (syscall.c);
- *   - asks goroutines that ran 10 ms without a switch to stop (preempt.c).
+ *   - asks goroutines that ran 10 ms without a switch to stop (preempt.c);
+ *   - keeps sched.nanotime_tick, the coarse time gopark records as
+ *     g.waitsince (a clock read per park saved).
  *
  * Invariants: sysmon holds no P and runs no goroutine; it takes no lock but
  * sched.lock (through wakep) and the drivers' own.
@@ -42,8 +44,12 @@ void gsched_sysmon_poke(int64_t when) {
 }
 
 void sysmon_wake(void) {
-    if (atomic_load_explicit(&sysmon_idle, memory_order_relaxed))
+    if (atomic_load_explicit(&sysmon_idle, memory_order_relaxed)) {
+        /* sysmon's tick is as old as its idle sleep (up to a second):
+         * goroutines about to park on this P need a fresh one now. */
+        atomic_store_explicit(&sched.nanotime_tick, gnanotime_coarse(), memory_order_relaxed);
         gsched_sysmon_poke(INT64_MIN + 1);
+    }
 }
 
 static void sysmon_sleep_until(int64_t deadline, bool idle) {
@@ -70,6 +76,8 @@ void *sysmon(void *unused) {
     int quiet = 0;
     for (;;) {
         int64_t now = gnanotime();
+        /* gopark's waitsince (sched.nanotime_tick). */
+        atomic_store_explicit(&sched.nanotime_tick, gnanotime_coarse(), memory_order_relaxed);
         /* Timers due while every P is busy or idle. */
         int64_t next = drivers_run(now, true);
         stackwait_retry(); /* goroutines whose first stack could not be had */
