@@ -47,14 +47,7 @@ static char *leak_check_text(goc_duration wait, int *n, int64_t *ns) {
     *n = goc_leak_check(wait, fileno(f));
     if (ns)
         *ns = test_now_ns() - t0;
-    long len = lseek(fileno(f), 0, SEEK_END);
-    CHECK(len >= 0);
-    char *buf = malloc((size_t)len + 1);
-    CHECK(buf != NULL);
-    CHECK_EQ_INT(pread(fileno(f), buf, (size_t)len, 0), len);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
+    return test_read_and_close(f);
 }
 
 static int count_of(const char *text, const char *what) {

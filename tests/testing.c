@@ -241,10 +241,7 @@ void test_wg_wait_bounded(goc_waitgroup *wg, double seconds, const char *what) {
     goc_chan_release(fin);
 }
 
-char *test_dump(void) {
-    FILE *f = tmpfile();
-    CHECK(f != NULL);
-    goc_dump(fileno(f));
+char *test_read_and_close(FILE *f) {
     long n = lseek(fileno(f), 0, SEEK_END);
     CHECK(n >= 0);
     char *buf = malloc((size_t)n + 1);
@@ -253,6 +250,13 @@ char *test_dump(void) {
     buf[n] = '\0';
     fclose(f);
     return buf;
+}
+
+char *test_dump(void) {
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    goc_dump(fileno(f));
+    return test_read_and_close(f);
 }
 
 int test_count_parked(const char *reason) {

@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <goc.h>
 
@@ -342,6 +343,8 @@ void test_wg_wait_bounded(goc_waitgroup *wg, double seconds, const char *what);
 
 /* goc_dump into a string (malloc'd; free it). */
 char *test_dump(void);
+/* Everything written to the temporary file f, as a malloc'd string; closes f. */
+char *test_read_and_close(FILE *f);
 
 /* How many goroutines goc_dump shows parked with wait reason `reason`
  * (Go's strings: "sync.Mutex.Lock", "sync.Cond.Wait", ...). */
