@@ -81,6 +81,23 @@ void gthrow_all(const char *fmt, ...) {
     _exit(2);
 }
 
+void goc_panic_dump(bool (*keep)(const void *gp, void *arg), void *arg, const char *fmt, ...) {
+    gfatal_begin();
+    gprintbuf o = GPRINTBUF_INIT(2);
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gprintf(&o, "panic: %s\n\n", msg);
+    gprint_flush(&o);
+    const gthrow_printers *p = atomic_load(&printers);
+    if (p && p->dumpsome)
+        p->dumpsome(2, keep, arg);
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
 void goc_panic(const char *fmt, ...) {
     gfatal_begin();
     va_list ap;

@@ -27,6 +27,9 @@ typedef struct gthrow_printers {
     void (*traceback)(int fd, void *uc, int skip);
     /* Every goroutine, as goc_dump prints them. */
     void (*dumpall)(int fd);
+    /* The goroutines gp (a g *) for which keep(gp, arg) is true, the same
+     * way. keep runs under the scheduler's allg lock: it only reads. */
+    void (*dumpsome)(int fd, bool (*keep)(const void *gp, void *arg), void *arg);
 } gthrow_printers;
 
 /* Called once by diag (its load-time constructor); p must stay valid. */
@@ -42,6 +45,11 @@ _Noreturn void gthrow(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 /* As gthrow, followed by every goroutine instead of the current one's trace
  * (the deadlock report). */
 _Noreturn void gthrow_all(const char *fmt, ...) __attribute__((format(printf, 1, 2), cold));
+
+/* As goc_panic, followed by the goroutines keep() selects (see dumpsome)
+ * instead of the current one's trace: a synctest bubble's deadlock. */
+_Noreturn void goc_panic_dump(bool (*keep)(const void *gp, void *arg), void *arg, const char *fmt,
+                              ...) __attribute__((format(printf, 3, 4), cold));
 
 /* The process starts dying: the first caller goes on to report; a second
  * report (a failure while reporting the first) prints "fatal error: panic

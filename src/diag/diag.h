@@ -39,6 +39,8 @@ void diag_print_pc(gprintbuf *o, void *pc);
 void diag_traceback_here(int fd, void *uc, int skip);
 /* Every goroutine (the base/throw printer for the deadlock report). */
 void diag_dumpall(int fd);
+/* The goroutines keep(gp, arg) selects, as goc_dump prints them. */
+void diag_dumpsome(int fd, bool (*keep)(const void *gp, void *arg), void *arg);
 /* The SIGQUIT handler: dump every goroutine to stderr, exit(2). */
 void diag_sigquit(int sig, siginfo_t *si, void *uc);
 

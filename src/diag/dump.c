@@ -102,6 +102,13 @@ static void print_waited(gprintbuf *o, int64_t ns) {
 
 /* What goc_leak_check reports: every goroutine but the caller and goc's
  * own (g->system). Called under allglock, or in place. */
+/* Go's traceback names a goroutine's bubble ("synctest bubble N"). A live
+ * goroutine's bubble outlives it (freed after its last member exits). */
+static uint64_t bubble_of(const g *gp) {
+    gbubble *b = __atomic_load_n(&gp->bubble, __ATOMIC_RELAXED);
+    return b ? b->id : 0;
+}
+
 static bool is_leak(g *gp) { return !gsched_g_is_current(gp) && !G_LOAD(gp->system); }
 
 /* "created by f in goroutine N\n\t<where>\n" (Go's line for where a
@@ -132,7 +139,9 @@ struct dumpctx {
     int64_t now;
     void *uc; /* the current thread's signal context, if any */
     bool in_signal;
-    bool leaks_only; /* goc_leak_check: only is_leak goroutines, counted */
+    bool leaks_only;                         /* goc_leak_check: only is_leak goroutines, counted */
+    bool (*keep)(const void *gp, void *arg); /* if set: only those it keeps */
+    void *keep_arg;
     int count;
 };
 
@@ -152,7 +161,7 @@ static void gpb_put(void *arg, const char *p, size_t n) {
 
 static void dump_one(g *gp, void *arg) {
     struct dumpctx *d = arg;
-    if (d->leaks_only && !is_leak(gp))
+    if ((d->leaks_only && !is_leak(gp)) || (d->keep && !d->keep(gp, d->keep_arg)))
         return;
     d->count++;
     if (d->o->fd < 0)
@@ -166,13 +175,16 @@ static void dump_one(g *gp, void *arg) {
     gprintf(o, "goroutine %llu", (unsigned long long)G_LOAD(gp->goid));
     if (name[0])
         gprintf(o, " \"%s\"", name);
+    uint64_t bubble = bubble_of(gp);
     if (st == G_WAITING) {
         gprintf(o, " [%s", gwaitreason_string(G_LOAD(gp->waitreason)));
         print_waited(o, d->now - G_LOAD(gp->waitsince));
-        gprintf(o, "]:\n");
     } else {
-        gprintf(o, " [%s]:\n", gstatus_string(st));
+        gprintf(o, " [%s", gstatus_string(st));
     }
+    if (bubble)
+        gprintf(o, ", synctest bubble %llu", (unsigned long long)bubble);
+    gprintf(o, "]:\n");
     if (gsched_g_is_current(gp)) {
         gprint_flush(o);
         diag_backtrace_to(o, d->uc, d->uc ? 0 : 3);
@@ -198,9 +210,10 @@ static void dump_one(g *gp, void *arg) {
     gprint_flush(o);
 }
 
-static int dump_in_place(int fd, void *uc, bool in_signal, bool leaks_only) {
+static int dump_in_place(int fd, void *uc, bool in_signal, bool leaks_only,
+                         bool (*keep)(const void *, void *), void *keep_arg) {
     gprintbuf o = GPRINTBUF_INIT(fd);
-    struct dumpctx d = {&o, gnanotime_coarse(), uc, in_signal, leaks_only, 0};
+    struct dumpctx d = {&o, gnanotime_coarse(), uc, in_signal, leaks_only, keep, keep_arg, 0};
     if (in_signal)
         gsched_for_each_g_in_signal(dump_one, &d);
     else
@@ -215,6 +228,7 @@ static int dump_in_place(int fd, void *uc, bool in_signal, bool leaks_only) {
 
 struct grec {
     uint64_t goid, parentgoid;
+    uint64_t bubble; /* its synctest bubble's id, 0 if none */
     int64_t waitsince;
     uintptr_t fn, sp, gopc;
     const char *lo, *hi; /* the stack; NULL when it has none */
@@ -233,18 +247,21 @@ struct snapshot {
     size_t npcs, pccap;
     bool pcs_full;   /* out of memory: the frames that did not fit are left out */
     bool leaks_only; /* goc_leak_check: only is_leak goroutines */
+    bool (*keep)(const void *gp, void *arg); /* if set: only those it keeps */
+    void *keep_arg;
 };
 
 /* Under allglock: as little as possible. */
 static void snap_one(g *gp, void *arg) {
     struct snapshot *s = arg;
-    if (s->leaks_only && !is_leak(gp))
+    if ((s->leaks_only && !is_leak(gp)) || (s->keep && !s->keep(gp, s->keep_arg)))
         return;
     if (s->seen++ >= s->cap)
         return;
     struct grec *r = &s->r[s->n++];
     r->goid = G_LOAD(gp->goid);
     r->parentgoid = G_LOAD(gp->parentgoid);
+    r->bubble = bubble_of(gp);
     r->gopc = G_LOAD(gp->gopc);
     r->status = gstatus_of(gp);
     r->waitreason = G_LOAD(gp->waitreason);
@@ -484,10 +501,12 @@ __attribute__((noinline)) static void print_one(struct obuf *o, struct symcache 
         gprintbuf w = GPRINTBUF_INIT(-1);
         print_waited(&w, now - r->waitsince);
         ob_write(o, w.b, w.n);
-        ob_write(o, "]:\n", 3);
     } else {
-        ob_printf(o, " [%s]:\n", gstatus_string(r->status));
+        ob_printf(o, " [%s", gstatus_string(r->status));
     }
+    if (r->bubble)
+        ob_printf(o, ", synctest bubble %llu", (unsigned long long)r->bubble);
+    ob_write(o, "]:\n", 3);
     if (r->current) {
         print_current(o);
     } else if (r->status == G_RUNNING) {
@@ -508,11 +527,12 @@ __attribute__((noinline)) static void print_one(struct obuf *o, struct symcache 
 
 /* How many goroutines it printed; -1 when out of memory before anything
  * was printed. */
-__attribute__((noinline)) static int dump_snapshot(int fd, bool leaks_only) {
+__attribute__((noinline)) static int
+dump_snapshot(int fd, bool leaks_only, bool (*keep)(const void *, void *), void *keep_arg) {
     struct obuf *o = malloc(sizeof *o);
     if (!o)
         return -1;
-    struct snapshot s = {.leaks_only = leaks_only};
+    struct snapshot s = {.leaks_only = leaks_only, .keep = keep, .keep_arg = keep_arg};
     int64_t now = gnanotime_coarse();
     if (!snapshot_take(&s)) {
         free(o);
@@ -536,8 +556,13 @@ __attribute__((noinline)) static int dump_snapshot(int fd, bool leaks_only) {
 }
 
 __attribute__((noinline)) static void dump_all(int fd) {
-    if (dump_snapshot(fd, false) < 0)
-        dump_in_place(fd, NULL, false, false);
+    if (dump_snapshot(fd, false, NULL, NULL) < 0)
+        dump_in_place(fd, NULL, false, false, NULL, NULL);
+}
+
+void diag_dumpsome(int fd, bool (*keep)(const void *gp, void *arg), void *arg) {
+    if (dump_snapshot(fd, false, keep, arg) < 0)
+        dump_in_place(fd, NULL, false, false, keep, arg);
 }
 
 void goc_dump(int fd) { dump_all(fd); }
@@ -586,8 +611,8 @@ int goc_leak_check(goc_duration wait, int fd) {
         gsched_for_each_g(count_leak, &n);
         return n;
     }
-    int n = dump_snapshot(fd, true);
-    return n >= 0 ? n : dump_in_place(fd, NULL, false, true);
+    int n = dump_snapshot(fd, true, NULL, NULL);
+    return n >= 0 ? n : dump_in_place(fd, NULL, false, true, NULL, NULL);
 }
 
 void diag_dumpall(int fd) { dump_all(fd); }
@@ -598,7 +623,7 @@ void diag_sigquit(int sig, siginfo_t *si, void *uc) {
         gprintbuf o = GPRINTBUF_INIT(2);
         gprintf(&o, "SIGQUIT: quit\n\n");
         gprint_flush(&o);
-        dump_in_place(2, uc, true, false);
+        dump_in_place(2, uc, true, false, NULL, NULL);
     }
     _exit(2);
     (void)sig;

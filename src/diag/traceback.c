@@ -309,6 +309,7 @@ static void fault_handler(int sig, siginfo_t *si, void *uc) {
 static const gthrow_printers diag_printers = {
     .traceback = diag_traceback_here,
     .dumpall = diag_dumpall,
+    .dumpsome = diag_dumpsome,
 };
 
 /* Load time: before main, before any goc thread. Dispositions are only

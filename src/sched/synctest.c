@@ -260,34 +260,13 @@ static bool idle_commit(g *gp, void *arg) {
     return park;
 }
 
-struct deadlock_list {
-    gbubble *b;
-    char *buf;
-    size_t len, cap;
-};
-
-static void list_member(g *gp, void *arg) {
-    struct deadlock_list *l = arg;
-    if (gp->bubble != l->b || l->len >= l->cap)
-        return;
-    const char *name = gp->name[0] ? gp->name : NULL;
-    int n = snprintf(
-        l->buf + l->len, l->cap - l->len, "\ngoroutine %llu%s%s%s [%s, synctest bubble %llu]",
-        (unsigned long long)G_LOAD(gp->goid), name ? " \"" : "", name ? name : "", name ? "\"" : "",
-        gwaitreason_string(G_LOAD(gp->waitreason)), (unsigned long long)l->b->id);
-    if (n > 0)
-        l->len += (size_t)n < l->cap - l->len ? (size_t)n : l->cap - l->len - 1;
-}
+/* The goroutines of bubble b (the panic's dump). Under allglock. */
+static bool in_bubble(const void *gp, void *b) { return ((const g *)gp)->bubble == b; }
 
 static _Noreturn void bubble_deadlock(gbubble *b, bool done) {
-    char buf[512];
-    struct deadlock_list l = {b, buf, 0, sizeof buf};
-    buf[0] = '\0';
-    gsched_for_each_g(list_member, &l);
-    goc_panic("%s%s",
-              done ? "deadlock: main bubble goroutine has exited but blocked goroutines remain"
-                   : "deadlock: all goroutines in bubble are blocked",
-              buf);
+    goc_panic_dump(in_bubble, b, "%s",
+                   done ? "deadlock: main bubble goroutine has exited but blocked goroutines remain"
+                        : "deadlock: all goroutines in bubble are blocked");
 }
 
 int goc_synctest_run(int (*fn)(void *arg), void *arg) {
