@@ -123,6 +123,20 @@ static inline bool glock_trylock(glock *l) {
  * store l may be freed: only the slot (static) is read, and futex_wake on
  * a stale address is harmless (at worst a spurious wakeup, which every
  * futex waiter here tolerates). */
+#if defined(GOC_RACE)
+/* The race build keeps the three-state lock (0 free, 1 held, 2 held with
+ * sleepers) and its exchange on unlock: with the plain-store protocol
+ * ThreadSanitizer loses the ordering that gopark's hidden unlockf relies
+ * on (the parked goroutine's announced release of its wait-queue lock) and
+ * reports races that are not there. What TSan checks is the runtime's use
+ * of its locks, which is the same either way. */
+void glock_race_unlock_slow(glock *l);
+static inline void glock_unlock(glock *l) {
+    glock_debug_release(l);
+    if (__builtin_expect(atomic_exchange_explicit(&l->state, 0, memory_order_release) != 1, 0))
+        glock_race_unlock_slow(l);
+}
+#else
 static inline void glock_unlock(glock *l) {
     glock_debug_release(l);
     atomic_store_explicit(&l->state, 0, memory_order_release);
@@ -131,6 +145,7 @@ static inline void glock_unlock(glock *l) {
     if (__builtin_expect(n != 0, 0))
         glock_unlock_slow(l, n);
 }
+#endif
 
 /* ThreadSanitizer: announce, on the calling goroutine's fiber, the release
  * of l that gopark's unlockf will do on another fiber (sched/race.h). */
