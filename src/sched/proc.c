@@ -134,6 +134,7 @@
 #include "base/assert.h"
 #include "base/failpoint.h"
 #include "base/print.h"
+#include "base/sigfaults.h"
 #include "sched/race.h"
 #include "sched/runtime2.h"
 
@@ -1713,12 +1714,7 @@ static void *mstart(void *arg) {
      * this thread, it must reach its handler here (ignored, or sent to the
      * channels goc_signal_notify registered), not stay pending for good. */
     sigset_t sync_sigs;
-    sigemptyset(&sync_sigs);
-    sigaddset(&sync_sigs, SIGSEGV);
-    sigaddset(&sync_sigs, SIGBUS);
-    sigaddset(&sync_sigs, SIGFPE);
-    sigaddset(&sync_sigs, SIGILL);
-    sigaddset(&sync_sigs, SIGTRAP);
+    gsigset_faults(&sync_sigs);
     sigaddset(&sync_sigs, SIGPIPE);
     sigaddset(&sync_sigs, SIGURG); /* preemption requests (preempt.c) */
     pthread_sigmask(SIG_UNBLOCK, &sync_sigs, NULL);

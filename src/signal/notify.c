@@ -68,6 +68,7 @@
 #include <stdlib.h>
 
 #include "base/lock.h"
+#include "base/sigfaults.h"
 #include "chan/chan.h"
 #include "sched/sched.h"
 #include "signal/signal.h"
@@ -149,12 +150,7 @@ static void *deliverer(void *arg) {
     pthread_setname_np(pthread_self(), "goc-signal");
     /* Faults in this thread must reach diagnostics, as on an M. */
     sigset_t sync_sigs;
-    sigemptyset(&sync_sigs);
-    sigaddset(&sync_sigs, SIGSEGV);
-    sigaddset(&sync_sigs, SIGBUS);
-    sigaddset(&sync_sigs, SIGFPE);
-    sigaddset(&sync_sigs, SIGILL);
-    sigaddset(&sync_sigs, SIGTRAP);
+    gsigset_faults(&sync_sigs);
     pthread_sigmask(SIG_UNBLOCK, &sync_sigs, NULL);
     for (;;) {
         uint32_t w = atomic_load_explicit(&wake, memory_order_acquire);
