@@ -29,19 +29,6 @@
 
 #define DEADLOCK_RE "^fatal error: all goroutines are asleep - deadlock!$"
 
-/* Count the goroutine headers ("goroutine N ...:" lines) in a dump. */
-static int count_headers(const char *text) {
-    int n = 0;
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, "goroutine ", 10) == 0)
-            n++;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return n;
-}
-
 /* ================================================================== */
 /* Reported deadlocks                                                  */
 
@@ -69,7 +56,7 @@ TEST(report_main_blocked_on_receive) {
     const char *f = strstr(err, "fatal error: all goroutines are asleep");
     const char *g = strstr(err, "goroutine 1 [");
     CHECK(f && g && f < g);
-    CHECK_EQ_INT(count_headers(err), 1);
+    CHECK_EQ_INT(test_count_dump_headers(err), 1);
     free(err);
 }
 
@@ -166,7 +153,7 @@ TEST(report_lists_every_blocked_goroutine) {
                   "goc_test_main_wg_two_workers", "goc_test_worker_a", "goc_test_worker_b"},
     };
     char *err = expect_child_opts("all_blocked", &o);
-    CHECK_EQ_INT(count_headers(err), 3);
+    CHECK_EQ_INT(test_count_dump_headers(err), 3);
     free(err);
 }
 
@@ -259,7 +246,7 @@ TEST(report_after_main_sleeps_then_blocks) {
                   "goc_test_block_on_recv"},
     };
     char *err = expect_child_opts("many_blocked", &o);
-    CHECK_EQ_INT(count_headers(err), 11);
+    CHECK_EQ_INT(test_count_dump_headers(err), 11);
     free(err);
 }
 

@@ -26,19 +26,6 @@ static void sleep_plain_ns(int64_t ns) {
     }
 }
 
-/* Count the goroutine headers ("goroutine N ...:" lines) in a dump. */
-static int count_headers(const char *text) {
-    int n = 0;
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, "goroutine ", 10) == 0)
-            n++;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return n;
-}
-
 /* Count the lines that start with `prefix`. */
 static int count_lines(const char *text, const char *prefix) {
     int n = 0;
@@ -110,7 +97,7 @@ GTEST(dump_lists_every_parked_goroutine) {
         goc_sleep(10 * MS);
     }
     CHECK_EQ_INT(count_lines(d, "goc_test_dump_scale_parked(...)"), N);
-    CHECK_GE_INT(count_headers(d), N + 1);
+    CHECK_GE_INT(test_count_dump_headers(d), N + 1);
     CHECK_GE_INT(count_lines(d, "goroutine "), N + 1);
     CHECK(test_regex_match(d, "^goroutine [0-9]+ \\[chan receive, [0-9.]+(ms|s|minutes)\\]:$"));
     /* Frames in Go's shape, and the dumping goroutine itself. */
@@ -229,7 +216,7 @@ GTEST(spawns_go_on_while_dump_writes_to_slow_reader) {
     CHECK_MSG(atomic_load(&slow.progressed),
               "spawns stalled while the dump waited for its reader (%ld spawned by now)",
               (long)atomic_load(&slow.spawned));
-    CHECK_GE_INT(count_headers(slow.text), N);
+    CHECK_GE_INT(test_count_dump_headers(slow.text), N);
     CHECK_GE_INT(count_lines(slow.text, "goc_test_dump_scale_parked(...)"), N - 64);
     free(slow.text);
     close(slow.pipe[0]);

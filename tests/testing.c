@@ -259,6 +259,18 @@ char *test_dump(void) {
     return test_read_and_close(f);
 }
 
+int test_count_dump_headers(const char *text) {
+    int n = 0;
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, "goroutine ", 10) == 0)
+            n++;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return n;
+}
+
 int test_count_parked(const char *reason) {
     char *buf = test_dump();
     char pat[64];

@@ -343,6 +343,8 @@ void test_wg_wait_bounded(goc_waitgroup *wg, double seconds, const char *what);
 
 /* goc_dump into a string (malloc'd; free it). */
 char *test_dump(void);
+/* How many goroutine headers ("goroutine N ..." lines) a dump's text has. */
+int test_count_dump_headers(const char *text);
 /* Everything written to the temporary file f, as a malloc'd string; closes f. */
 char *test_read_and_close(FILE *f);
 
