@@ -9,6 +9,8 @@
  * the stacks mapped once the dumps are done. */
 #include "testing.h"
 
+#include "stack/stack.h" /* gstack_custom_mapped */
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -230,11 +232,13 @@ GTEST(spawns_go_on_while_dump_writes_to_slow_reader) {
 /* ------------------------------------------------------------------ */
 /* Custom-size stacks unmapped while dumps unwind them                 */
 
-enum { CUSTOM_STACK = 128 * 1024 }; /* not the default size: its own mapping */
+enum { CUSTOM_STACK = 128 * 1024 };       /* not the default size: its own mapping */
+enum { B_CUSTOM = TEST_SCALE(400, 100) }; /* goroutines per churner round */
 
 static struct {
     atomic_int stop;
     atomic_long dumps, rounds;
+    atomic_size_t most_mapped; /* gstack_custom_mapped() with a round's herd parked */
 } churn;
 
 /* A few frames deep, so that unwinding reads up the stack. */
@@ -256,7 +260,7 @@ static void custom_member(void *arg) {
 /* Rounds of B custom-stack goroutines: all park, then all exit at once. */
 static void churner(void *arg) {
     goc_waitgroup *wg = arg;
-    enum { B = TEST_SCALE(400, 100) };
+    enum { B = B_CUSTOM };
     struct herd h = {0};
     while (!atomic_load(&churn.stop)) {
         h.c = goc_chan_make(0, 0);
@@ -268,6 +272,9 @@ static void churner(void *arg) {
             CHECK_EQ_INT(goc_go_sized(custom_member, &hp, sizeof hp, CUSTOM_STACK), 0);
         while (atomic_load(&h.arrived) < B)
             goc_yield();
+        size_t mapped = gstack_custom_mapped(), most = atomic_load(&churn.most_mapped);
+        while (mapped > most && !atomic_compare_exchange_weak(&churn.most_mapped, &most, mapped)) {
+        }
         goc_chan_close(h.c); /* every one exits, its stack unmapped */
         goc_wg_wait(&h.done);
         goc_chan_release(h.c);
@@ -285,20 +292,6 @@ static void *dump_loop(void *arg) {
     return NULL;
 }
 
-/* VmSize (KiB) from /proc/self/status. */
-static long vmsize_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f != NULL);
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmSize:", 7) == 0)
-            kb = strtol(line + 7, NULL, 10);
-    fclose(f);
-    CHECK(kb > 0);
-    return kb;
-}
-
 GTEST(dump_while_custom_stack_goroutines_exit) {
     int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     CHECK(fd >= 0);
@@ -309,7 +302,7 @@ GTEST(dump_while_custom_stack_goroutines_exit) {
     for (int i = 0; i < DUMPERS; i++)
         CHECK_EQ_INT(pthread_create(&th[i], NULL, dump_loop, &fd), 0);
     WAIT_UNTIL(atomic_load(&churn.dumps) >= 4, TEST_PATIENCE_S);
-    long before = vmsize_kb();
+    size_t before = gstack_custom_mapped();
 
     goc_waitgroup wg = {0};
     goc_wg_add(&wg, 2);
@@ -326,12 +319,13 @@ GTEST(dump_while_custom_stack_goroutines_exit) {
         CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
     close(fd);
 
-    /* Every stack freed during a dump has been unmapped by now. Each round
-     * maps 400 x 132 KiB: stacks left mapped would show by hundreds of MiB.
-     * (Not under sanitizers, whose allocators map memory as they go.) */
-    long after = vmsize_kb();
-    test_note("%ld rounds of custom-stack goroutines, %ld dumps; VmSize %ld -> %ld KiB",
-              (long)atomic_load(&churn.rounds), (long)atomic_load(&churn.dumps), before, after);
-    if (!TEST_SANITIZED)
-        CHECK_LE_INT(after, before + 256 * 1024);
+    /* Every stack freed during a dump has been unmapped by now: the runtime's
+     * count of mapped custom-size stacks is back where it was. (Not VmSize:
+     * new threads' malloc arenas reserve 64 MiB of it each.) */
+    size_t after = gstack_custom_mapped();
+    test_note(
+        "%ld rounds of custom-stack goroutines, %ld dumps; custom stacks mapped %zu -> %zu bytes",
+        (long)atomic_load(&churn.rounds), (long)atomic_load(&churn.dumps), before, after);
+    CHECK_GE_INT((long)atomic_load(&churn.most_mapped), (long)before + B_CUSTOM * CUSTOM_STACK);
+    CHECK_EQ_INT((long)after, (long)before);
 }

@@ -52,6 +52,8 @@ bool gstack_canary_ok(const gstack *s);
 /* Is addr inside s's guard region (or just below it)? */
 bool gstack_is_overflow(const gstack *s, const void *addr);
 size_t gstack_default_size(void);
+/* Bytes of custom-size stacks mapped now, guards included (for tests). */
+size_t gstack_custom_mapped(void);
 #if defined(GOC_RACE)
 /* ThreadSanitizer: forget every access made to s's memory (by goroutines
  * that used it before), before a new goroutine starts on it. */
