@@ -324,13 +324,15 @@ const char *gwaitreason_string(int r) {
     return r >= 0 && r < WAIT_NREASONS ? waitreason_names[r] : "???";
 }
 
-/* The one place goroutine states change. Legal transitions:
+/* casgstatus (runtime2.h) is the one place goroutine states change; this is
+ * its cold half. Legal transitions:
  *   idle->runnable (newproc), dead->runnable (newproc reusing a g),
  *   runnable->running (execute), running->waiting (park),
  *   running->runnable (yield), waiting->runnable (ready),
- *   running->dead (exit), waiting->running (a plain thread wakes). */
-void casgstatus(g *gp, uint32_t from, uint32_t to) {
+ *   running->dead (exit), waiting->running (a plain thread wakes),
+ *   running->syscall, syscall->running, syscall->runnable (goc_blocking). */
 #ifdef GOC_DEBUG
+void casgstatus_check(g *gp, uint32_t from, uint32_t to) {
     static const uint8_t legal[G_NSTATUS][G_NSTATUS] = {
         [G_IDLE][G_RUNNABLE] = 1,   [G_DEAD][G_RUNNABLE] = 1,    [G_RUNNABLE][G_RUNNING] = 1,
         [G_RUNNING][G_WAITING] = 1, [G_RUNNING][G_RUNNABLE] = 1, [G_WAITING][G_RUNNABLE] = 1,
@@ -340,17 +342,13 @@ void casgstatus(g *gp, uint32_t from, uint32_t to) {
     if (from >= G_NSTATUS || to >= G_NSTATUS || !legal[from][to])
         gthrow("runtime: illegal goroutine status change %s -> %s (goroutine %llu)",
                gstatus_string(from), gstatus_string(to), (unsigned long long)gp->goid);
+}
 #endif
-    /* A plain load and store, not a CAS: each transition has exactly one
-     * writer (the g's own M, or the one waker that dequeued it under a wait
-     * queue lock), so the check below catches protocol bugs without paying
-     * for a locked instruction on every switch. */
-    uint32_t old = atomic_load_explicit(&gp->atomicstatus, memory_order_relaxed);
-    if (GOC_UNLIKELY(old != from))
-        gthrow("runtime: goroutine %llu status is %s, expected %s (changing to %s)",
-               (unsigned long long)gp->goid, gstatus_string(old), gstatus_string(from),
-               gstatus_string(to));
-    atomic_store_explicit(&gp->atomicstatus, to, memory_order_release);
+
+void casgstatus_mismatch(g *gp, uint32_t old, uint32_t from, uint32_t to) {
+    gthrow("runtime: goroutine %llu status is %s, expected %s (changing to %s)",
+           (unsigned long long)gp->goid, gstatus_string(old), gstatus_string(from),
+           gstatus_string(to));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1061,11 +1059,6 @@ static uint64_t newgoid(p *pp) {
 static void *goentry(void *unused);
 static void schedule(m *mp);
 
-static void stack_overflow_check(g *gp) {
-    if (gp->stack && (gp->stack->flags & GSTACK_CANARY) && !gstack_canary_ok(gp->stack))
-        gsched_stack_overflow(gp, NULL);
-}
-
 void gsched_stack_overflow(g *gp, void *uc) {
     gfatal_begin();
     gprintbuf o = GPRINTBUF_INIT(2);
@@ -1126,26 +1119,42 @@ void stackwait_retry(void) {
  * the start block of a fresh stack (arch.h). NULL when `to` could not get
  * its first stack and `from` is g0 (execute: schedule looks again); a
  * goroutine switches to g0 instead then. */
+/* First run of `to`: give it a stack (taken lazily: most goroutines of a
+ * spawn burst wait in a queue stack-less) and its start frame. Returns `to`,
+ * or, when no stack could be had, NULL if `from` is g0 (execute: schedule
+ * looks again) and g0 otherwise. Out of line, so that gogo's common path
+ * makes no call and needs no frame of its own. */
+static __attribute__((noinline)) g *gogo_first(m *mp, g *from, g *to) {
+    if (!to->stack) {
+        G_STORE(to->stack, gstack_get(mp->p ? &mp->p->stackcache : NULL, 0));
+        if (!to->stack) {
+            /* Memory ran out between its creation and now: it waits,
+             * runnable, until a stack is free (sysmon retries). */
+            stackwait_put(to);
+            return from == &mp->g0 ? NULL : &mp->g0;
+        }
+    }
+    race_stack_init_begin(to);
+    G_STORE(to->sp, garch_init_stack(to->stack->hi, goentry, NULL));
+    race_stack_init_end();
+    G_STORE(to->started, true);
+    return to;
+}
+
+static __attribute__((noinline, cold)) void stack_overflow_check_slow(g *gp) {
+    if (!gstack_canary_ok(gp->stack))
+        gsched_stack_overflow(gp, NULL);
+}
+
 static inline __attribute__((always_inline)) void *gogo_prepare(m *mp, g *from, g *to) {
     if (to != &mp->g0) {
         GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
-        if (!to->started) {
-            if (!to->stack) {
-                G_STORE(to->stack, gstack_get(mp->p ? &mp->p->stackcache : NULL, 0));
-                if (!to->stack) {
-                    /* Memory ran out between its creation and now: it waits,
-                     * runnable, until a stack is free (sysmon retries). */
-                    stackwait_put(to);
-                    if (from == &mp->g0)
-                        return NULL; /* execute: schedule looks again */
-                    to = &mp->g0;
-                    goto switch_now;
-                }
-            }
-            race_stack_init_begin(to);
-            G_STORE(to->sp, garch_init_stack(to->stack->hi, goentry, NULL));
-            race_stack_init_end();
-            G_STORE(to->started, true);
+        if (GOC_UNLIKELY(!to->started)) {
+            to = gogo_first(mp, from, to);
+            if (!to)
+                return NULL;
+            if (to == &mp->g0)
+                goto switch_now;
         }
         casgstatus(to, G_RUNNABLE, G_RUNNING);
         to->m = mp;
@@ -1158,7 +1167,8 @@ switch_now:
      * side that lands releases it in gsched_after_switch. */
     GOC_ASSERT(atomic_load_explicit(&mp->locks, memory_order_relaxed) == 1);
     mp->curg = to == &mp->g0 ? NULL : to;
-    stack_overflow_check(from);
+    if (GOC_UNLIKELY(from->stack && (from->stack->flags & GSTACK_CANARY)))
+        stack_overflow_check_slow(from);
     race_switch_begin(mp, from, to);
     return to->sp;
 }

@@ -170,7 +170,25 @@ static inline void m_locks_dec(m *mp) {
  * except as gogo / gsched_after_switch pair them. */
 m *acquirem(void);
 void releasem(m *mp);
-void casgstatus(g *gp, uint32_t from, uint32_t to);
+/* The one place goroutine states change (legal transitions: proc.c). A
+ * plain load and store, not a CAS: each transition has exactly one writer
+ * (the g's own M, or the one waker that dequeued it under a wait-queue
+ * lock), so the check catches protocol bugs without a locked instruction
+ * on every switch. Inline: it is on every switch, park and ready. */
+#ifdef GOC_DEBUG
+void casgstatus_check(g *gp, uint32_t from, uint32_t to);
+#endif
+GOC_NORETURN __attribute__((cold)) void casgstatus_mismatch(g *gp, uint32_t old, uint32_t from,
+                                                            uint32_t to);
+static inline __attribute__((always_inline)) void casgstatus(g *gp, uint32_t from, uint32_t to) {
+#ifdef GOC_DEBUG
+    casgstatus_check(gp, from, to);
+#endif
+    uint32_t old = atomic_load_explicit(&gp->atomicstatus, memory_order_relaxed);
+    if (GOC_UNLIKELY(old != from))
+        casgstatus_mismatch(gp, old, from, to);
+    atomic_store_explicit(&gp->atomicstatus, to, memory_order_release);
+}
 void globrunqput_locked(g *gp);
 p *pidleget_locked(void);
 void acquirep(m *mp, p *pp);
