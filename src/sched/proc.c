@@ -1195,9 +1195,10 @@ static inline __attribute__((always_inline)) void runqput_or_global(p *pp, g *gp
     wakep();
 }
 
-/* Finish the switch that just landed on this stack. */
-void gsched_after_switch(void) {
-    m *mp = getm();
+/* Finish the switch that just landed on this stack (mp: this thread's M,
+ * read after the switch: the goroutine may have moved). Inlined where a
+ * goroutine switches out (switch_out_held), called everywhere else. */
+static inline __attribute__((always_inline)) void after_switch(m *mp) {
     enum post_action act = mp->post.act;
     g *gp = mp->post.gp;
     mp->post.act = POST_NONE;
@@ -1260,21 +1261,31 @@ void gsched_after_switch(void) {
     m_locks_dec(mp); /* the count the switching side took (see gogo) */
 }
 
+void gsched_after_switch(void) { after_switch(getm()); }
+
+/* Every 61st pick looks at the global queue first (Go's schedule does the
+ * same), so that a P busy with its own queue starves no one. Out of line:
+ * the lock would give runq_quickget a frame on every switch. */
+static __attribute__((noinline)) g *runq_quickget_global(p *pp) {
+    glock_lock(&sched.lock);
+    g *gp = globrunqget_locked(pp, 1);
+    glock_unlock(&sched.lock);
+    return gp;
+}
+
 /* Quick pick from the local queue for a direct switch (on a g stack). */
-static g *runq_quickget(m *mp) {
+static inline __attribute__((always_inline)) g *runq_quickget(m *mp) {
     p *pp = mp->p;
-    if (!pp || mp->lockedg || pp->id >= atomic_load_explicit(&gomaxprocs, memory_order_relaxed))
+    if (GOC_UNLIKELY(!pp || mp->lockedg ||
+                     pp->id >= atomic_load_explicit(&gomaxprocs, memory_order_relaxed)))
         return NULL;
     uint32_t tick = schedtick_next(pp);
     g *gp = NULL;
-    if (tick % 61 == 0 && atomic_load_explicit(&sched.runqsize, memory_order_relaxed)) {
-        glock_lock(&sched.lock);
-        gp = globrunqget_locked(pp, 1);
-        glock_unlock(&sched.lock);
-    }
-    if (!gp)
+    if (GOC_UNLIKELY(tick % 61 == 0) && atomic_load_explicit(&sched.runqsize, memory_order_relaxed))
+        gp = runq_quickget_global(pp);
+    if (GOC_LIKELY(!gp))
         gp = runqget(pp);
-    if (gp && gp->lockedm && gp->lockedm != mp) {
+    if (GOC_UNLIKELY(gp && gp->lockedm && gp->lockedm != mp)) {
         mp->handoff = gp; /* g0 hands our P to its thread */
         return NULL;
     }
@@ -1289,7 +1300,7 @@ static void switch_out_held(m *mp, g *gp, enum post_action act) {
     mp->post.gp = gp;
     g *next = runq_quickget(mp);
     gogo(mp, gp, next ? next : &mp->g0);
-    gsched_after_switch();
+    after_switch(getm());
 }
 
 static void switch_out(m *mp, g *gp, enum post_action act) {
@@ -1350,25 +1361,34 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
 /* Queue a g that just became runnable: into runnext of the caller's P (it
  * runs next here), or on the global queue when the caller is a plain thread
  * or g0 without a P. */
-static void runqready(m *mp, g *gp) {
+static __attribute__((noinline)) void runqready_slow(m *mp, g *gp) {
     if (mp && mp->p) {
-        p *pp = mp->p;
-        bool alone = atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL &&
-                     atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
-                         atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
-        runqput(pp, gp, true);
-        /* Alone in runnext: it runs here as soon as the caller blocks, which in
-         * a handoff is right away. Waking another thread to steal it would cost
-         * a futex round trip per message; sysmon catches the case where the
-         * caller keeps running instead. A locked M runs nothing else. */
-        if (!alone || mp->lockedg)
-            wakep();
+        runqput(mp->p, gp, true);
+        wakep(); /* others are queued here too: an idle P may take some */
         return;
     }
     glock_lock(&sched.lock);
     globrunqput_locked(gp);
     glock_unlock(&sched.lock);
     wakep();
+}
+
+static inline __attribute__((always_inline)) void runqready(m *mp, g *gp) {
+    p *pp;
+    if (GOC_LIKELY(mp && (pp = mp->p) && !mp->lockedg) &&
+        atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL &&
+        atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+            atomic_load_explicit(&pp->runqtail, memory_order_relaxed)) {
+        /* Alone in runnext: it runs here as soon as the caller blocks, which
+         * in a handoff is right away. Waking another thread to steal it
+         * would cost a futex round trip per message; sysmon catches the
+         * case where the caller keeps running instead. The slot is empty:
+         * runqput's plain release store (see there). A locked M runs
+         * nothing else, so it always wakes a P. */
+        atomic_store_explicit(&pp->runnext, gp, memory_order_release);
+        return;
+    }
+    runqready_slow(mp, gp);
 }
 
 void goready(g *gp) {
@@ -2151,7 +2171,7 @@ int goc_run(int (*fn)(void *), void *arg) {
 
 /* Is anything queued for pp (or globally) that a yield would let run?
  * Racy hints: a yield is never required for correctness. */
-static bool work_waiting(p *pp) {
+static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
     return atomic_load_explicit(&pp->runqhead, memory_order_relaxed) !=
                atomic_load_explicit(&pp->runqtail, memory_order_relaxed) ||
            atomic_load_explicit(&pp->runnext, memory_order_relaxed) ||
