@@ -1295,11 +1295,14 @@ static inline __attribute__((always_inline)) g *runq_quickget(m *mp) {
 /* The current goroutine stops running (status already set): do `act` to it
  * once its context is saved, and run something else. The caller holds the
  * m.locks count the switch consumes (switch_out takes it). */
-static void switch_out_held(m *mp, g *gp, enum post_action act) {
+static inline __attribute__((always_inline)) void switch_out_held(m *mp, g *gp,
+                                                                  enum post_action act) {
     mp->post.act = act;
     mp->post.gp = gp;
     g *next = runq_quickget(mp);
-    gogo(mp, gp, next ? next : &mp->g0);
+    /* gogo, inline: from a goroutine, gogo_prepare always has a context. */
+    garch_switch(&gp->sp, gogo_prepare(mp, gp, next ? next : &mp->g0));
+    race_switch_end(gp);
     after_switch(getm());
 }
 
