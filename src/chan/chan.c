@@ -376,13 +376,9 @@ static _Noreturn void block_forever(enum waitreason r) {
         gopark(NULL, NULL, r);
 }
 
-void goc_chan_send(goc_chan *c, const void *ep) {
-    gsched_preempt_check();
-    if (!c)
-        block_forever(WAIT_CHAN_SEND_NIL);
-    bubble_check(c, "send on");
-    glock_lock(&c->lock);
-    chan_assert(c);
+/* The rest of a send, c locked (the fast path of goc_chan_send did not
+ * apply). */
+static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, const void *ep) {
     if (c->closed) {
         glock_unlock(&c->lock);
         goc_panic("send on closed channel");
@@ -419,13 +415,54 @@ void goc_chan_send(goc_chan *c, const void *ep) {
         goc_panic("send on closed channel");
 }
 
-bool goc_chan_recv(goc_chan *c, void *ep) {
+/* goc_chan_send is a dispatcher without a frame of its own: an unbuffered
+ * channel (and nil) takes the whole send below, where a send always meets a
+ * receiver or parks; a buffered one first tries the fast path, a value into
+ * a buffer with room, which then costs no more than the lock. */
+static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     if (!c)
-        block_forever(WAIT_CHAN_RECEIVE_NIL);
-    bubble_check(c, "receive on");
+        block_forever(WAIT_CHAN_SEND_NIL);
+    bubble_check(c, "send on");
     glock_lock(&c->lock);
     chan_assert(c);
+    chansend_locked(c, ep);
+}
+
+static __attribute__((noinline)) void chansend_buffered_slow(goc_chan *c, const void *ep) {
+    chansend_locked(c, ep);
+}
+
+static __attribute__((noinline)) void chansend_buffered(goc_chan *c, const void *ep) {
+    gsched_preempt_check();
+    bubble_check(c, "send on");
+    glock_lock(&c->lock);
+    chan_assert(c);
+    /* Room in the buffer and no receiver waiting (with one, the buffer is
+     * empty and the value goes to it directly). */
+    if (GOC_LIKELY(c->qcount < c->dataqsiz) && !c->closed && !c->recvq.first) {
+        elem_copy(chanbuf(c, c->sendx), ep, c->elemsize);
+        grace_release(chanbuf(c, c->sendx));
+        if (++c->sendx == c->dataqsiz)
+            c->sendx = 0;
+        c->qcount++;
+        chan_assert(c);
+        glock_unlock(&c->lock);
+        return;
+    }
+    chansend_buffered_slow(c, ep);
+}
+
+void goc_chan_send(goc_chan *c, const void *ep) {
+    if (c && c->dataqsiz != 0) /* immutable */
+        chansend_buffered(c, ep);
+    else
+        chansend(c, ep);
+}
+
+/* The rest of a receive, c locked (the fast path of goc_chan_recv did not
+ * apply). */
+static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, void *ep) {
     if (c->closed && c->qcount == 0) {
         /* Zero ep before unlocking: once the lock is released another
          * goroutine that synchronised with us may free c. */
@@ -465,6 +502,50 @@ bool goc_chan_recv(goc_chan *c, void *ep) {
     if (my.success)
         grace_acquire(&my);
     return my.success;
+}
+
+/* As for sends: a frameless dispatcher, the whole receive, and the
+ * buffered fast path, a value from a buffer with no sender waiting. */
+static __attribute__((noinline)) bool chanrecv(goc_chan *c, void *ep) {
+    gsched_preempt_check();
+    if (!c)
+        block_forever(WAIT_CHAN_RECEIVE_NIL);
+    bubble_check(c, "receive on");
+    glock_lock(&c->lock);
+    chan_assert(c);
+    return chanrecv_locked(c, ep);
+}
+
+static __attribute__((noinline)) bool chanrecv_buffered_slow(goc_chan *c, void *ep) {
+    return chanrecv_locked(c, ep);
+}
+
+static __attribute__((noinline)) bool chanrecv_buffered(goc_chan *c, void *ep) {
+    gsched_preempt_check();
+    bubble_check(c, "receive on");
+    glock_lock(&c->lock);
+    chan_assert(c);
+    /* With a sender waiting, the buffer is full and the sender's value must
+     * move into it. Closed or not: buffered values are received before a
+     * close shows. */
+    if (GOC_LIKELY(c->qcount > 0) && !c->sendq.first) {
+        void *qp = chanbuf(c, c->recvx);
+        grace_acquire(qp);
+        elem_copy(ep, qp, c->elemsize);
+        if (++c->recvx == c->dataqsiz)
+            c->recvx = 0;
+        c->qcount--;
+        chan_assert(c);
+        glock_unlock(&c->lock);
+        return true;
+    }
+    return chanrecv_buffered_slow(c, ep);
+}
+
+bool goc_chan_recv(goc_chan *c, void *ep) {
+    if (c && c->dataqsiz != 0) /* immutable */
+        return chanrecv_buffered(c, ep);
+    return chanrecv(c, ep);
 }
 
 void goc_chan_close(goc_chan *c) {
