@@ -812,7 +812,11 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
 
     /* Pass 2: queue a sudog on every channel and park. */
     g *gp = getg();
-    atomic_store(&gp->selectdone, 0);
+    /* Relaxed: every channel of the select is locked, and a waker reads
+     * selectdone only under one of those locks, after our unlock; no waker
+     * of an earlier select is left (its sudogs were all removed). A
+     * seq_cst store would be a locked exchange per parked select. */
+    atomic_store_explicit(&gp->selectdone, 0, memory_order_relaxed);
     G_STORE(gp->param, NULL);
     sudog *waiting = NULL, **link = &waiting;
     for (size_t k = 0; k < npoll; k++) {
