@@ -1114,11 +1114,6 @@ void stackwait_retry(void) {
         wakep();
 }
 
-/* Get `to` ready to run on this M in place of `from` (running, its status
- * already changed) and return the context to resume: to's saved frame, or
- * the start block of a fresh stack (arch.h). NULL when `to` could not get
- * its first stack and `from` is g0 (execute: schedule looks again); a
- * goroutine switches to g0 instead then. */
 /* First run of `to`: give it a stack (taken lazily: most goroutines of a
  * spawn burst wait in a queue stack-less) and its start frame. Returns `to`,
  * or, when no stack could be had, NULL if `from` is g0 (execute: schedule
@@ -1146,6 +1141,11 @@ static __attribute__((noinline, cold)) void stack_overflow_check_slow(g *gp) {
         gsched_stack_overflow(gp, NULL);
 }
 
+/* Get `to` ready to run on this M in place of `from` (running, its status
+ * already changed) and return the context to resume: to's saved frame, or
+ * the start block of a fresh stack (arch.h). NULL when `to` could not get
+ * its first stack and `from` is g0 (execute: schedule looks again); a
+ * goroutine switches to g0 instead then. */
 static inline __attribute__((always_inline)) void *gogo_prepare(m *mp, g *from, g *to) {
     if (to != &mp->g0) {
         GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
@@ -1361,9 +1361,8 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
 }
 
-/* Queue a g that just became runnable: into runnext of the caller's P (it
- * runs next here), or on the global queue when the caller is a plain thread
- * or g0 without a P. */
+/* runqready's other cases: runnext or the queue already taken (wake a P
+ * for the work), a locked M, or no P at all (the global queue). */
 static __attribute__((noinline)) void runqready_slow(m *mp, g *gp) {
     if (mp && mp->p) {
         runqput(mp->p, gp, true);
@@ -1376,6 +1375,9 @@ static __attribute__((noinline)) void runqready_slow(m *mp, g *gp) {
     wakep();
 }
 
+/* Queue a g that just became runnable: into runnext of the caller's P (it
+ * runs next here), or on the global queue when the caller is a plain thread
+ * or g0 without a P. */
 static inline __attribute__((always_inline)) void runqready(m *mp, g *gp) {
     p *pp;
     if (GOC_LIKELY(mp && (pp = mp->p) && !mp->lockedg) &&
