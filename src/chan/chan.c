@@ -234,6 +234,28 @@ static inline void elem_zero(void *dst, size_t n) {
     }
 }
 
+/* Append the value at ep to c's buffer, which has room (c locked). */
+static inline __attribute__((always_inline)) void buf_put(goc_chan *c, const void *ep) {
+    elem_copy(chanbuf(c, c->sendx), ep, c->elemsize);
+    grace_release(chanbuf(c, c->sendx));
+    if (++c->sendx == c->dataqsiz)
+        c->sendx = 0;
+    c->qcount++;
+    chan_assert(c);
+}
+
+/* Take the buffer's oldest value into ep; the buffer is not empty (c
+ * locked). */
+static inline __attribute__((always_inline)) void buf_take(goc_chan *c, void *ep) {
+    void *qp = chanbuf(c, c->recvx);
+    grace_acquire(qp);
+    elem_copy(ep, qp, c->elemsize);
+    if (++c->recvx == c->dataqsiz)
+        c->recvx = 0;
+    c->qcount--;
+    chan_assert(c);
+}
+
 /* ---- make / refcount ---- */
 
 goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
@@ -389,12 +411,7 @@ static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, c
         return;
     }
     if (c->qcount < c->dataqsiz) {
-        elem_copy(chanbuf(c, c->sendx), ep, c->elemsize);
-        grace_release(chanbuf(c, c->sendx));
-        if (++c->sendx == c->dataqsiz)
-            c->sendx = 0;
-        c->qcount++;
-        chan_assert(c);
+        buf_put(c, ep);
         glock_unlock(&c->lock);
         return;
     }
@@ -441,12 +458,7 @@ static __attribute__((noinline)) void chansend_buffered(goc_chan *c, const void 
     /* Room in the buffer and no receiver waiting (with one, the buffer is
      * empty and the value goes to it directly). */
     if (GOC_LIKELY(c->qcount < c->dataqsiz) && !c->closed && !c->recvq.first) {
-        elem_copy(chanbuf(c, c->sendx), ep, c->elemsize);
-        grace_release(chanbuf(c, c->sendx));
-        if (++c->sendx == c->dataqsiz)
-            c->sendx = 0;
-        c->qcount++;
-        chan_assert(c);
+        buf_put(c, ep);
         glock_unlock(&c->lock);
         return;
     }
@@ -476,13 +488,7 @@ static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, v
         return true;
     }
     if (c->qcount > 0) {
-        void *qp = chanbuf(c, c->recvx);
-        grace_acquire(qp);
-        elem_copy(ep, qp, c->elemsize);
-        if (++c->recvx == c->dataqsiz)
-            c->recvx = 0;
-        c->qcount--;
-        chan_assert(c);
+        buf_take(c, ep);
         glock_unlock(&c->lock);
         return true;
     }
@@ -529,13 +535,7 @@ static __attribute__((noinline)) bool chanrecv_buffered(goc_chan *c, void *ep) {
      * move into it. Closed or not: buffered values are received before a
      * close shows. */
     if (GOC_LIKELY(c->qcount > 0) && !c->sendq.first) {
-        void *qp = chanbuf(c, c->recvx);
-        grace_acquire(qp);
-        elem_copy(ep, qp, c->elemsize);
-        if (++c->recvx == c->dataqsiz)
-            c->recvx = 0;
-        c->qcount--;
-        chan_assert(c);
+        buf_take(c, ep);
         glock_unlock(&c->lock);
         return true;
     }
@@ -758,12 +758,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
                 return casi;
             }
             if (c->qcount < c->dataqsiz) {
-                elem_copy(chanbuf(c, c->sendx), cs->elem, c->elemsize);
-                grace_release(chanbuf(c, c->sendx));
-                if (++c->sendx == c->dataqsiz)
-                    c->sendx = 0;
-                c->qcount++;
-                chan_assert(c);
+                buf_put(c, cs->elem);
                 casi = (int)i;
                 break;
             }
@@ -778,13 +773,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
                 return casi;
             }
             if (c->qcount > 0) {
-                void *qp = chanbuf(c, c->recvx);
-                grace_acquire(qp);
-                elem_copy(cs->elem, qp, c->elemsize);
-                if (++c->recvx == c->dataqsiz)
-                    c->recvx = 0;
-                c->qcount--;
-                chan_assert(c);
+                buf_take(c, cs->elem);
                 casi = (int)i;
                 recvok = true;
                 break;
