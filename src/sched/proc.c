@@ -2183,6 +2183,39 @@ static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
            atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
 }
 
+/* goc_yield on a lone processor (runq_lone: no thread but this one reads
+ * or writes its queue): the yielding goroutine goes to the tail before the
+ * switch rather than after it (nothing can run it meanwhile: a thief would
+ * need the queue to be shared, and the preemption signal leaves alone a
+ * goroutine holding m.locks), and the next comes from the head with plain
+ * loads and stores. The rarer cases fall back to the general path (false):
+ * a locked thread, the every-61st look at the global queue, a goroutine in
+ * runnext, an empty local queue, a next goroutine locked to another
+ * thread. A one-processor fast path: at more processors queues are shared. */
+static inline __attribute__((always_inline)) bool yield_lone(m *mp, p *pp, g *gp) {
+    if (!runq_lone(pp) || mp->lockedg)
+        return false;
+    uint32_t tick = atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1;
+    uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+    uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+    if (GOC_UNLIKELY(tick % 61 == 0) || head == tail ||
+        atomic_load_explicit(&pp->runnext, memory_order_relaxed))
+        return false;
+    g *next = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
+    if (GOC_UNLIKELY(next->lockedm && next->lockedm != mp))
+        return false;
+    /* Read next before the store: with a full ring, gp's slot is next's. */
+    atomic_store_explicit(&pp->runq[tail % RUNQ_SIZE], gp, memory_order_relaxed);
+    atomic_store_explicit(&pp->runqtail, tail + 1, memory_order_relaxed);
+    atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
+    atomic_store_explicit(&pp->schedtick, tick, memory_order_relaxed);
+    mp->post.act = POST_NONE;
+    garch_switch(&gp->sp, gogo_prepare(mp, gp, next));
+    race_switch_end(gp);
+    after_switch(getm());
+    return true;
+}
+
 void goc_yield(void) {
     m *mp = getm();
     if (!mp || !mp->curg) {
@@ -2201,6 +2234,8 @@ void goc_yield(void) {
         return;
     }
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
+    if (yield_lone(mp, mp->p, gp))
+        return;
     switch_out_held(mp, gp, POST_YIELD);
 }
 
