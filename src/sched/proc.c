@@ -1195,11 +1195,28 @@ static inline __attribute__((always_inline)) void runqput_or_global(p *pp, g *gp
     wakep();
 }
 
+static inline __attribute__((always_inline)) void after_switch_done(m *mp) {
+#ifdef GOC_DEBUG
+    /* No runtime lock survives a switch: the one handed to gopark's
+     * unlockf has been released by now. */
+    if (glock_nheld() != 0)
+        gthrow("runtime: %d runtime lock(s) held across a goroutine switch", glock_nheld());
+#endif
+    m_locks_dec(mp); /* the count the switching side took (see gogo) */
+}
+
 /* Finish the switch that just landed on this stack (mp: this thread's M,
  * read after the switch: the goroutine may have moved). Inlined where a
  * goroutine switches out (switch_out_held), called everywhere else. */
 static inline __attribute__((always_inline)) void after_switch(m *mp) {
     enum post_action act = mp->post.act;
+    if (act == POST_NONE) {
+        /* A lone yield's switch (yield_lone), or g0 scheduling us: tested
+         * before the dispatch, which costs an indirect jump. */
+        GOC_ASSERT(mp->post.gp == NULL);
+        after_switch_done(mp);
+        return;
+    }
     g *gp = mp->post.gp;
     mp->post.act = POST_NONE;
     mp->post.gp = NULL;
@@ -1252,13 +1269,7 @@ static inline __attribute__((always_inline)) void after_switch(m *mp) {
         race_exit_end();
         break;
     }
-#ifdef GOC_DEBUG
-    /* No runtime lock survives a switch: the one handed to gopark's
-     * unlockf has just been released above. */
-    if (glock_nheld() != 0)
-        gthrow("runtime: %d runtime lock(s) held across a goroutine switch", glock_nheld());
-#endif
-    m_locks_dec(mp); /* the count the switching side took (see gogo) */
+    after_switch_done(mp);
 }
 
 void gsched_after_switch(void) { after_switch(getm()); }
