@@ -512,16 +512,34 @@ struct excl {
     atomic_int active;
     atomic_int violations;
     atomic_long work;
+    atomic_long progress; /* bumped by whoever is inside, as it goes */
     goc_waitgroup wg;
 };
+
+/* Finding another goroutine inside is not yet parallelism: at one processor
+ * the scheduler still interleaves, and sysmon preempts a goroutine that
+ * runs 10 ms without a switch (a loaded machine can stretch one pass that
+ * long), in the middle of its pass too. What one processor rules out is
+ * the other making progress while we run: watch its progress counter for
+ * a while without yielding. */
+static bool another_runs_meanwhile(struct excl *e) {
+    long p0 = atomic_load(&e->progress);
+    /* A counted spin (~0.1-0.2 ms), not a clock loop: the preemption signal
+     * landing in libc (clock_gettime) would hand our processor off and let
+     * us run on beside its next goroutine until our next goc call. */
+    for (volatile int k = 0; k < 200000; k++) {
+    }
+    return atomic_load(&e->progress) != p0;
+}
 
 static void exclusive_worker(void *arg) {
     struct excl *e = arg;
     for (int i = 0; i < 200; i++) {
-        if (atomic_fetch_add(&e->active, 1) != 0)
+        if (atomic_fetch_add(&e->active, 1) != 0 && another_runs_meanwhile(e))
             atomic_fetch_add(&e->violations, 1);
         for (volatile int k = 0; k < 2000; k++)
-            ;
+            if (k % 100 == 0)
+                atomic_fetch_add_explicit(&e->progress, 1, memory_order_relaxed);
         atomic_fetch_add(&e->work, 1);
         atomic_fetch_sub(&e->active, 1);
         goc_yield();
