@@ -341,6 +341,18 @@ static bool unlock_chan(g *gp, void *arg) {
     return true;
 }
 
+/* The value has moved: mark sg's wait a success, unlock c and ready its
+ * goroutine (c locked; unlocks it). */
+static inline __attribute__((always_inline)) void wake_direct(goc_chan *c, sudog *sg) {
+    g *gp = sg->g;
+    G_STORE(gp->param, sg);
+    sg->success = true;
+    GOC_ASSERT(!sg->link.next && !sg->link.prev); /* dequeued before readied */
+    chan_assert(c);
+    glock_unlock(&c->lock);
+    goready(gp);
+}
+
 /* Hand ep to the parked receiver sg (c locked; unlocks it). */
 static void send_direct(goc_chan *c, sudog *sg, const void *ep) {
     if (c->dataqsiz > 0) {
@@ -350,13 +362,7 @@ static void send_direct(goc_chan *c, sudog *sg, const void *ep) {
     }
     elem_copy(sg->elem, ep, c->elemsize);
     grace_release(sg);
-    g *gp = sg->g;
-    G_STORE(gp->param, sg);
-    sg->success = true;
-    GOC_ASSERT(!sg->link.next && !sg->link.prev); /* dequeued before readied */
-    chan_assert(c);
-    glock_unlock(&c->lock);
-    goready(gp);
+    wake_direct(c, sg);
 }
 
 /* Take a value from the parked sender sg into ep (c locked; unlocks it). */
@@ -372,13 +378,7 @@ static void recv_direct(goc_chan *c, sudog *sg, void *ep) {
         c->sendx = c->recvx;
     }
     grace_acquire(sg);
-    g *gp = sg->g;
-    G_STORE(gp->param, sg);
-    sg->success = true;
-    GOC_ASSERT(!sg->link.next && !sg->link.prev); /* dequeued before readied */
-    chan_assert(c);
-    glock_unlock(&c->lock);
-    goready(gp);
+    wake_direct(c, sg);
 }
 
 /* synctest: a channel of a bubble is usable only from inside it (Go's
