@@ -1303,6 +1303,16 @@ static inline __attribute__((always_inline)) g *runq_quickget(m *mp) {
     return gp;
 }
 
+/* Switch from the running goroutine gp (its status and mp->post already
+ * set) to `to`, and finish the switch once gp runs again: gogo, inline,
+ * where a goroutine switches out (from a goroutine, gogo_prepare always
+ * has a context to return). */
+static inline __attribute__((always_inline)) void switch_to(m *mp, g *gp, g *to) {
+    garch_switch(&gp->sp, gogo_prepare(mp, gp, to));
+    race_switch_end(gp);
+    after_switch(getm());
+}
+
 /* The current goroutine stops running (status already set): do `act` to it
  * once its context is saved, and run something else. The caller holds the
  * m.locks count the switch consumes (switch_out takes it). */
@@ -1311,10 +1321,7 @@ static inline __attribute__((always_inline)) void switch_out_held(m *mp, g *gp,
     mp->post.act = act;
     mp->post.gp = gp;
     g *next = runq_quickget(mp);
-    /* gogo, inline: from a goroutine, gogo_prepare always has a context. */
-    garch_switch(&gp->sp, gogo_prepare(mp, gp, next ? next : &mp->g0));
-    race_switch_end(gp);
-    after_switch(getm());
+    switch_to(mp, gp, next ? next : &mp->g0);
 }
 
 static void switch_out(m *mp, g *gp, enum post_action act) {
@@ -2221,9 +2228,7 @@ static inline __attribute__((always_inline)) bool yield_lone(m *mp, p *pp, g *gp
     atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
     atomic_store_explicit(&pp->schedtick, tick, memory_order_relaxed);
     mp->post.act = POST_NONE;
-    garch_switch(&gp->sp, gogo_prepare(mp, gp, next));
-    race_switch_end(gp);
-    after_switch(getm());
+    switch_to(mp, gp, next);
     return true;
 }
 
