@@ -184,11 +184,6 @@ void glock_lock_slow(glock *l) {
 }
 
 void glock_race_unlock_slow(glock *l) { gfutex_wake(&l->state, 1); }
-
-void glock_unlock_slow(glock *l, uint32_t sleepers) {
-    (void)l;
-    (void)sleepers;
-}
 #else
 void glock_lock_slow(glock *l) {
     for (int i = 0; i < LOCK_SPINS; i++) {

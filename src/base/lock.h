@@ -80,7 +80,6 @@ extern bool glock_fenced;
 #define GLOCK_SLEEPERS_FENCED 0x80000000u
 
 void glock_lock_slow(glock *l);
-void glock_unlock_slow(glock *l, uint32_t sleepers);
 
 #ifdef GOC_DEBUG
 void glock_debug_acquire(glock *l);  /* rank check, before blocking */
@@ -137,6 +136,7 @@ static inline void glock_unlock(glock *l) {
         glock_race_unlock_slow(l);
 }
 #else
+void glock_unlock_slow(glock *l, uint32_t sleepers);
 static inline void glock_unlock(glock *l) {
     glock_debug_release(l);
     atomic_store_explicit(&l->state, 0, memory_order_release);

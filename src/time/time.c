@@ -515,6 +515,10 @@ static bool sleep_commit(g *gp, void *arg) {
     glock_lock(&h->lock);
     heap_push(t);
     glock_unlock(&h->lock);
+    /* Not timer_queued: this runs as gopark's unlockf, after the switch,
+     * where firing timers is out of place; and a sleep in a bubble is never
+     * due at once (d > 0, and the bubble's clock stands still while its
+     * goroutine runs), so only real timers need sysmon told. */
     if (!h->bubble)
         gsched_sysmon_poke(when);
     return true;
