@@ -111,6 +111,12 @@ static uint64_t bubble_of(const g *gp) {
 
 static bool is_leak(g *gp) { return !gsched_g_is_current(gp) && !G_LOAD(gp->system); }
 
+/* goc_leak_check's dump filter (see keep below). */
+static bool keep_leak(const void *gp, void *arg) {
+    (void)arg;
+    return is_leak((g *)gp);
+}
+
 /* "created by f in goroutine N\n\t<where>\n" (Go's line for where a
  * goroutine was started) from the text diag_print_frame printed for the
  * spawn call's return address, "f(...)\n\t<where>\n". */
@@ -139,8 +145,7 @@ struct dumpctx {
     int64_t now;
     void *uc; /* the current thread's signal context, if any */
     bool in_signal;
-    bool leaks_only;                         /* goc_leak_check: only is_leak goroutines, counted */
-    bool (*keep)(const void *gp, void *arg); /* if set: only those it keeps */
+    bool (*keep)(const void *gp, void *arg); /* if set: only those it keeps (counted) */
     void *keep_arg;
     int count;
 };
@@ -161,7 +166,7 @@ static void gpb_put(void *arg, const char *p, size_t n) {
 
 static void dump_one(g *gp, void *arg) {
     struct dumpctx *d = arg;
-    if ((d->leaks_only && !is_leak(gp)) || (d->keep && !d->keep(gp, d->keep_arg)))
+    if (d->keep && !d->keep(gp, d->keep_arg))
         return;
     d->count++;
     if (d->o->fd < 0)
@@ -210,10 +215,10 @@ static void dump_one(g *gp, void *arg) {
     gprint_flush(o);
 }
 
-static int dump_in_place(int fd, void *uc, bool in_signal, bool leaks_only,
-                         bool (*keep)(const void *, void *), void *keep_arg) {
+static int dump_in_place(int fd, void *uc, bool in_signal, bool (*keep)(const void *, void *),
+                         void *keep_arg) {
     gprintbuf o = GPRINTBUF_INIT(fd);
-    struct dumpctx d = {&o, gnanotime_coarse(), uc, in_signal, leaks_only, keep, keep_arg, 0};
+    struct dumpctx d = {&o, gnanotime_coarse(), uc, in_signal, keep, keep_arg, 0};
     if (in_signal)
         gsched_for_each_g_in_signal(dump_one, &d);
     else
@@ -245,8 +250,7 @@ struct snapshot {
     size_t n, cap, seen; /* seen > cap: the array was too small */
     uintptr_t *pcs;      /* step 2 */
     size_t npcs, pccap;
-    bool pcs_full;   /* out of memory: the frames that did not fit are left out */
-    bool leaks_only; /* goc_leak_check: only is_leak goroutines */
+    bool pcs_full; /* out of memory: the frames that did not fit are left out */
     bool (*keep)(const void *gp, void *arg); /* if set: only those it keeps */
     void *keep_arg;
 };
@@ -254,7 +258,7 @@ struct snapshot {
 /* Under allglock: as little as possible. */
 static void snap_one(g *gp, void *arg) {
     struct snapshot *s = arg;
-    if ((s->leaks_only && !is_leak(gp)) || (s->keep && !s->keep(gp, s->keep_arg)))
+    if (s->keep && !s->keep(gp, s->keep_arg))
         return;
     if (s->seen++ >= s->cap)
         return;
@@ -527,12 +531,12 @@ __attribute__((noinline)) static void print_one(struct obuf *o, struct symcache 
 
 /* How many goroutines it printed; -1 when out of memory before anything
  * was printed. */
-__attribute__((noinline)) static int
-dump_snapshot(int fd, bool leaks_only, bool (*keep)(const void *, void *), void *keep_arg) {
+__attribute__((noinline)) static int dump_snapshot(int fd, bool (*keep)(const void *, void *),
+                                                   void *keep_arg) {
     struct obuf *o = malloc(sizeof *o);
     if (!o)
         return -1;
-    struct snapshot s = {.leaks_only = leaks_only, .keep = keep, .keep_arg = keep_arg};
+    struct snapshot s = {.keep = keep, .keep_arg = keep_arg};
     int64_t now = gnanotime_coarse();
     if (!snapshot_take(&s)) {
         free(o);
@@ -556,13 +560,13 @@ dump_snapshot(int fd, bool leaks_only, bool (*keep)(const void *, void *), void 
 }
 
 __attribute__((noinline)) static void dump_all(int fd) {
-    if (dump_snapshot(fd, false, NULL, NULL) < 0)
-        dump_in_place(fd, NULL, false, false, NULL, NULL);
+    if (dump_snapshot(fd, NULL, NULL) < 0)
+        dump_in_place(fd, NULL, false, NULL, NULL);
 }
 
 void diag_dumpsome(int fd, bool (*keep)(const void *gp, void *arg), void *arg) {
-    if (dump_snapshot(fd, false, keep, arg) < 0)
-        dump_in_place(fd, NULL, false, false, keep, arg);
+    if (dump_snapshot(fd, keep, arg) < 0)
+        dump_in_place(fd, NULL, false, keep, arg);
 }
 
 void goc_dump(int fd) { dump_all(fd); }
@@ -611,8 +615,8 @@ int goc_leak_check(goc_duration wait, int fd) {
         gsched_for_each_g(count_leak, &n);
         return n;
     }
-    int n = dump_snapshot(fd, true, NULL, NULL);
-    return n >= 0 ? n : dump_in_place(fd, NULL, false, true, NULL, NULL);
+    int n = dump_snapshot(fd, keep_leak, NULL);
+    return n >= 0 ? n : dump_in_place(fd, NULL, false, keep_leak, NULL);
 }
 
 void diag_dumpall(int fd) { dump_all(fd); }
@@ -623,7 +627,7 @@ void diag_sigquit(int sig, siginfo_t *si, void *uc) {
         gprintbuf o = GPRINTBUF_INIT(2);
         gprintf(&o, "SIGQUIT: quit\n\n");
         gprint_flush(&o);
-        dump_in_place(2, uc, true, false, NULL, NULL);
+        dump_in_place(2, uc, true, NULL, NULL);
     }
     _exit(2);
     (void)sig;
