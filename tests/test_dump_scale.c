@@ -319,9 +319,13 @@ GTEST(dump_while_custom_stack_goroutines_exit) {
         CHECK_EQ_INT(pthread_join(th[i], NULL), 0);
     close(fd);
 
-    /* Every stack freed during a dump has been unmapped by now: the runtime's
-     * count of mapped custom-size stacks is back where it was. (Not VmSize:
-     * new threads' malloc arenas reserve 64 MiB of it each.) */
+    /* The dumps are over, so every stack freed during one has been unmapped;
+     * the runtime's count of mapped custom-size stacks must come back to
+     * where it was. (Not VmSize: new threads' malloc arenas reserve 64 MiB
+     * of it each.) Wait for that first: the last members call goc_wg_done
+     * before they exit, and a stack goes only at its goroutine's exit. A
+     * stack left mapped keeps the count up and fails the check below. */
+    WAIT_FOR(gstack_custom_mapped() == before, TEST_PATIENCE_S);
     size_t after = gstack_custom_mapped();
     test_note(
         "%ld rounds of custom-stack goroutines, %ld dumps; custom stacks mapped %zu -> %zu bytes",
