@@ -48,16 +48,21 @@ void gthrow_traceback(int fd, void *uc, int skip) {
 }
 
 /* Frames: report is the printer's caller; skip 1 drops it, so the trace
- * starts at gthrow / goc_panic, as Go's starts at panic. */
+ * starts at gthrow / goc_panic, as Go's starts at panic. After the message:
+ * the goroutines keep() selects when keep is set, else every goroutine
+ * (all) or the caller's traceback. */
 __attribute__((noinline)) static void report(const char *prefix, const char *fmt, va_list ap,
-                                             bool all) {
+                                             bool all, bool (*keep)(const void *gp, void *arg),
+                                             void *keep_arg) {
     gprintbuf o = GPRINTBUF_INIT(2);
     char msg[768];
     vsnprintf(msg, sizeof msg, fmt, ap);
     gprintf(&o, "%s%s\n\n", prefix, msg);
     gprint_flush(&o);
     const gthrow_printers *p = atomic_load(&printers);
-    if (p && all)
+    if (p && keep)
+        p->dumpsome(2, keep, keep_arg);
+    else if (p && all)
         p->dumpall(2);
     else if (p)
         p->traceback(2, NULL, 1);
@@ -67,7 +72,7 @@ void gthrow(const char *fmt, ...) {
     gfatal_begin();
     va_list ap;
     va_start(ap, fmt);
-    report("fatal error: ", fmt, ap, false);
+    report("fatal error: ", fmt, ap, false, NULL, NULL);
     va_end(ap);
     _exit(2);
 }
@@ -76,25 +81,18 @@ void gthrow_all(const char *fmt, ...) {
     gfatal_begin();
     va_list ap;
     va_start(ap, fmt);
-    report("fatal error: ", fmt, ap, true);
+    report("fatal error: ", fmt, ap, true, NULL, NULL);
     va_end(ap);
     _exit(2);
 }
 
 void goc_panic_dump(bool (*keep)(const void *gp, void *arg), void *arg, const char *fmt, ...) {
     gfatal_begin();
-    gprintbuf o = GPRINTBUF_INIT(2);
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    report("panic: ", fmt, ap, false, keep, arg);
     va_end(ap);
-    gprintf(&o, "panic: %s\n\n", msg);
-    gprint_flush(&o);
-    const gthrow_printers *p = atomic_load(&printers);
-    if (p && p->dumpsome)
-        p->dumpsome(2, keep, arg);
-    signal(SIGABRT, SIG_DFL);
+    signal(SIGABRT, SIG_DFL); /* as goc_panic */
     abort();
 }
 
@@ -102,7 +100,7 @@ void goc_panic(const char *fmt, ...) {
     gfatal_begin();
     va_list ap;
     va_start(ap, fmt);
-    report("panic: ", fmt, ap, false);
+    report("panic: ", fmt, ap, false, NULL, NULL);
     va_end(ap);
     /* Die of SIGABRT even if the program catches it. */
     signal(SIGABRT, SIG_DFL);
