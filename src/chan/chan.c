@@ -585,34 +585,37 @@ void goc_chan_close(goc_chan *c) {
 
 /* ---- select ---- */
 
-static void sellock(goc_chan **order, size_t n) {
+/* Lock every distinct channel of order (sorted) but skip (NULL: none).
+ * Returns whether some channel appears more than once. */
+static bool sellock_except(goc_chan **order, size_t n, goc_chan *skip) {
     goc_chan *last = NULL;
+    bool dup = false;
     for (size_t i = 0; i < n; i++) {
         if (order[i] != last) {
             last = order[i];
-            glock_lock(&last->lock);
+            if (last != skip)
+                glock_lock(&last->lock);
+        } else {
+            dup = true;
         }
     }
+    return dup;
 }
 
-static void selunlock(goc_chan **order, size_t n) {
-    /* Unlock in reverse, each distinct channel once. */
+static bool sellock(goc_chan **order, size_t n) { return sellock_except(order, n, NULL); }
+
+/* Unlock in reverse each distinct channel once, but skip (NULL: none; a
+ * direct handoff releases its channel's lock itself). */
+static void selunlock_except(goc_chan **order, size_t n, goc_chan *skip) {
     for (size_t i = n; i-- > 0;) {
         if (i > 0 && order[i] == order[i - 1])
             continue;
-        glock_unlock(&order[i]->lock);
-    }
-}
-
-/* Unlock every channel but c (whose lock a direct handoff releases). */
-static void selunlock_except(goc_chan **order, size_t n, goc_chan *c) {
-    for (size_t i = n; i-- > 0;) {
-        if (i > 0 && order[i] == order[i - 1])
-            continue;
-        if (order[i] != c)
+        if (order[i] != skip)
             glock_unlock(&order[i]->lock);
     }
 }
+
+static void selunlock(goc_chan **order, size_t n) { selunlock_except(order, n, NULL); }
 
 struct selpark {
     goc_chan **order;
@@ -732,7 +735,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         lockorder[i] = cases[pollorder[i]].ch;
     sort_lockorder(lockorder, npoll);
 
-    sellock(lockorder, npoll);
+    bool dupchans = sellock(lockorder, npoll);
 
     /* Pass 1: anything ready? */
     int casi = -1;
@@ -829,12 +832,24 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         glock_race_release(&lockorder[k]->lock);
     gopark(selparkcommit, &sp, allbubbled ? WAIT_SYNCTEST_SELECT : WAIT_SELECT);
 
-    /* Woken: the winner is in gp->param. Remove the other sudogs. */
-    sellock(lockorder, npoll);
+    /* Woken: the winner is in gp->param. Remove the other sudogs, under
+     * their channels' locks. The winner's channel is not relocked when no
+     * other case uses it (Go's pass 3 relocks all): its waker dequeued our
+     * sudog there and goready orders its writes before our run, as for a
+     * plain parked receive; a locked CAS less per woken select. */
     sudog *won = G_LOAD(gp->param);
+    GOC_CHECK(won != NULL);
+    goc_chan *skip = won->c;
+    if (GOC_UNLIKELY(dupchans)) {
+        size_t uses = 0;
+        for (size_t k = 0; k < npoll; k++)
+            uses += lockorder[k] == skip;
+        if (uses > 1)
+            skip = NULL;
+    }
+    sellock_except(lockorder, npoll, skip);
     G_STORE(gp->param, NULL);
     G_STORE(gp->waiting, NULL);
-    GOC_CHECK(won != NULL);
     GOC_ASSERT(won >= sgs && won < sgs + npoll && won->g == gp);
     GOC_ASSERT(!won->link.next && !won->link.prev); /* the waker dequeued it */
     GOC_ASSERT(atomic_load(&gp->selectdone) == 1);
@@ -848,9 +863,10 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     }
 #ifdef GOC_DEBUG
     for (size_t k = 0; k < npoll; k++)
-        chan_assert(lockorder[k]);
+        if (lockorder[k] != skip)
+            chan_assert(lockorder[k]);
 #endif
-    selunlock(lockorder, npoll);
+    selunlock_except(lockorder, npoll, skip);
     casi = (int)won->ticket;
     bool success = won->success;
     selfree(heap);
