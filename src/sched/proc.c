@@ -1146,31 +1146,40 @@ static __attribute__((noinline, cold)) void stack_overflow_check_slow(g *gp) {
  * the start block of a fresh stack (arch.h). NULL when `to` could not get
  * its first stack and `from` is g0 (execute: schedule looks again); a
  * goroutine switches to g0 instead then. */
-static inline __attribute__((always_inline)) void *gogo_prepare(m *mp, g *from, g *to) {
+/* gogo_prepare's part that makes no call: `to` is g0 or has run before, and
+ * from's stack canary (if any) was checked. */
+static inline __attribute__((always_inline)) void *gogo_resume(m *mp, g *from, g *to) {
     if (to != &mp->g0) {
-        GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
-        if (GOC_UNLIKELY(!to->started)) {
-            to = gogo_first(mp, from, to);
-            if (!to)
-                return NULL;
-            if (to == &mp->g0)
-                goto switch_now;
-        }
+        GOC_ASSERT(gstatus_of(to) == G_RUNNABLE && to->started);
         casgstatus(to, G_RUNNABLE, G_RUNNING);
         to->m = mp;
         /* A request meant for an earlier run of `to` is void (Go's execute
          * clears g.preempt too). */
         atomic_store_explicit(&to->preempt, 0, memory_order_relaxed);
     }
-switch_now:
     /* The caller holds one m.locks count for the switch (acquirem); the
      * side that lands releases it in gsched_after_switch. */
     GOC_ASSERT(atomic_load_explicit(&mp->locks, memory_order_relaxed) == 1);
     mp->curg = to == &mp->g0 ? NULL : to;
-    if (GOC_UNLIKELY(from->stack && (from->stack->flags & GSTACK_CANARY)))
-        stack_overflow_check_slow(from);
     race_switch_begin(mp, from, to);
+    (void)from;
     return to->sp;
+}
+
+static inline __attribute__((always_inline)) bool stack_canary_mode(const g *gp) {
+    return gp->stack && (gp->stack->flags & GSTACK_CANARY);
+}
+
+static inline __attribute__((always_inline)) void *gogo_prepare(m *mp, g *from, g *to) {
+    if (to != &mp->g0 && GOC_UNLIKELY(!to->started)) {
+        GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
+        to = gogo_first(mp, from, to);
+        if (!to)
+            return NULL;
+    }
+    if (GOC_UNLIKELY(stack_canary_mode(from)))
+        stack_overflow_check_slow(from);
+    return gogo_resume(mp, from, to);
 }
 
 /* Switch this M from `from` (running, its status already changed) to `to`. */
@@ -2206,43 +2215,69 @@ static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
  * switch rather than after it (nothing can run it meanwhile: a thief would
  * need the queue to be shared, and the preemption signal leaves alone a
  * goroutine holding m.locks), and the next comes from the head with plain
- * loads and stores. The rarer cases fall back to the general path (false):
- * a locked thread, the every-61st look at the global queue, a goroutine in
- * runnext, an empty local queue, a next goroutine locked to another
- * thread. A one-processor fast path: at more processors queues are shared. */
-static inline __attribute__((always_inline)) bool yield_lone(m *mp, p *pp, g *gp) {
+ * loads and stores. Returns the goroutine to switch to, its queue already
+ * updated, or NULL for the general path: a locked thread, the every-61st
+ * look at the global queue, a goroutine in runnext, an empty local queue, a
+ * next goroutine locked to another thread or never started, a stack in
+ * canary mode. A one-processor fast path: at more processors queues are
+ * shared. */
+static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) {
     if (!runq_lone(pp) || mp->lockedg)
-        return false;
+        return NULL;
     uint32_t tick = atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1;
     uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
     if (GOC_UNLIKELY(tick % 61 == 0) || head == tail ||
         atomic_load_explicit(&pp->runnext, memory_order_relaxed))
-        return false;
+        return NULL;
     g *next = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
-    if (GOC_UNLIKELY(next->lockedm && next->lockedm != mp))
-        return false;
+    if (GOC_UNLIKELY((next->lockedm && next->lockedm != mp) || !next->started ||
+                     stack_canary_mode(gp)))
+        return NULL;
     /* Read next before the store: with a full ring, gp's slot is next's. */
     atomic_store_explicit(&pp->runq[tail % RUNQ_SIZE], gp, memory_order_relaxed);
     atomic_store_explicit(&pp->runqtail, tail + 1, memory_order_relaxed);
     atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
     atomic_store_explicit(&pp->schedtick, tick, memory_order_relaxed);
     mp->post.act = POST_NONE;
-    switch_to(mp, gp, next);
-    return true;
+    return next;
 }
 
-void goc_yield(void) {
+/* goc_yield's rarer ways, out of line so that its lone-processor path
+ * needs no callee-saved register (every call on that path is a tail call
+ * or the switch itself, across which nothing stays live). */
+static __attribute__((noinline)) void yield_general(m *mp, g *gp) {
+    switch_out_held(mp, gp, POST_YIELD);
+}
+
+static __attribute__((noinline)) void yield_slow(void) {
     m *mp = getm();
     if (!mp || !mp->curg) {
         sched_yield();
         return;
     }
-    if (GOC_UNLIKELY(atomic_load_explicit(&mp->curg->preempt, memory_order_relaxed))) {
-        gsched_preempt_slow(); /* without a P: take one (or queue) first */
-        mp = getm();
-    }
+    gsched_preempt_slow(); /* without a P: take one (or queue) first */
+    mp = getm();
     g *gp = mp->curg;
+    m_locks_inc(mp);
+    if (!mp->p || !work_waiting(mp->p)) {
+        m_locks_dec(mp);
+        return;
+    }
+    casgstatus(gp, G_RUNNING, G_RUNNABLE);
+    switch_out_held(mp, gp, POST_YIELD);
+}
+
+static __attribute__((noinline)) void after_switch_general(m *mp) { after_switch(mp); }
+
+void goc_yield(void) {
+    m *mp = getm();
+    g *gp;
+    if (GOC_UNLIKELY(!mp || !(gp = mp->curg) ||
+                     atomic_load_explicit(&gp->preempt, memory_order_relaxed))) {
+        yield_slow();
+        return;
+    }
     m_locks_inc(mp);
     /* Nothing else to run here: keep going (cheap yields in a lone loop). */
     if (!mp->p || !work_waiting(mp->p)) {
@@ -2250,9 +2285,21 @@ void goc_yield(void) {
         return;
     }
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    if (yield_lone(mp, mp->p, gp))
+    g *next = yield_lone(mp, mp->p, gp);
+    if (!next) {
+        yield_general(mp, gp);
         return;
-    switch_out_held(mp, gp, POST_YIELD);
+    }
+    garch_switch(&gp->sp, gogo_resume(mp, gp, next));
+    race_switch_end(gp);
+    /* Whoever switched to us may have left a post action (a park's unlockf,
+     * say): only a lone yield's leaves none. */
+    mp = getm();
+    if (GOC_UNLIKELY(mp->post.act != POST_NONE)) {
+        after_switch_general(mp);
+        return;
+    }
+    after_switch_done(mp);
 }
 
 void gsched_gosched(void) {
