@@ -1217,6 +1217,26 @@ static inline __attribute__((always_inline)) void after_switch_done(m *mp) {
 /* Finish the switch that just landed on this stack (mp: this thread's M,
  * read after the switch: the goroutine may have moved). Inlined where a
  * goroutine switches out (switch_out_held), called everywhere else. */
+/* A park's post action: its unlockf runs now that its context is saved. */
+static inline __attribute__((always_inline)) void after_switch_park(m *mp, g *gp) {
+    bool parked = true;
+    /* Read before unlockf: once it has run, a waker may resume gp. */
+    gbubble *bubble = gp->bubble;
+    unsigned reason = gp->waitreason;
+    if (mp->post.unlockf) {
+        race_unlockf_begin();
+        parked = mp->post.unlockf(gp, mp->post.arg);
+        race_unlockf_end();
+    }
+    if (!parked) {
+        /* The wait was abandoned: resume it as soon as possible. */
+        casgstatus(gp, G_WAITING, G_RUNNABLE);
+        runqput_or_global(mp->p, gp, true);
+    } else if (GOC_UNLIKELY(bubble != NULL)) {
+        synctest_parked(bubble, reason); /* may ready the bubble's root */
+    }
+}
+
 static inline __attribute__((always_inline)) void after_switch(m *mp) {
     enum post_action act = mp->post.act;
     if (act == POST_NONE) {
@@ -1229,28 +1249,17 @@ static inline __attribute__((always_inline)) void after_switch(m *mp) {
     g *gp = mp->post.gp;
     mp->post.act = POST_NONE;
     mp->post.gp = NULL;
+    if (GOC_LIKELY(act == POST_PARK)) {
+        /* The common one where a goroutine lands (whoever ran before it
+         * parked): tested before the dispatch too. */
+        after_switch_park(mp, gp);
+        after_switch_done(mp);
+        return;
+    }
     switch (act) {
     case POST_NONE:
+    case POST_PARK:
         break;
-    case POST_PARK: {
-        bool parked = true;
-        /* Read before unlockf: once it has run, a waker may resume gp. */
-        gbubble *bubble = gp->bubble;
-        unsigned reason = gp->waitreason;
-        if (mp->post.unlockf) {
-            race_unlockf_begin();
-            parked = mp->post.unlockf(gp, mp->post.arg);
-            race_unlockf_end();
-        }
-        if (!parked) {
-            /* The wait was abandoned: resume it as soon as possible. */
-            casgstatus(gp, G_WAITING, G_RUNNABLE);
-            runqput_or_global(mp->p, gp, true);
-        } else if (GOC_UNLIKELY(bubble != NULL)) {
-            synctest_parked(bubble, reason); /* may ready the bubble's root */
-        }
-        break;
-    }
     case POST_YIELD:
         runqput_or_global(mp->p, gp, false);
         break;
