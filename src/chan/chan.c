@@ -636,6 +636,21 @@ static int cmp_chan(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+#ifndef GOC_RACE
+/* Does cs look ready now? Racy reads of fields written under c's lock (see
+ * pass 0 in selectgo): a hint, decided again under the lock. */
+static inline bool selcase_looks_ready(const goc_case *cs) {
+    const goc_chan *c = cs->ch;
+    if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
+        return true;
+    if (cs->dir == GOC_CASE_SEND)
+        return __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) != NULL ||
+               __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) < c->dataqsiz;
+    return __atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) != NULL ||
+           __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) > 0;
+}
+#endif
+
 /* Sort the lock order by address. A select has a handful of cases: an
  * insertion sort is a few compares (qsort costs ~170 instructions for two
  * pointers, through its indirect comparator); large selects keep qsort. */
@@ -731,31 +746,62 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             return -1;
         block_forever(WAIT_SELECT_NO_CASES);
     }
-    for (size_t i = 0; i < npoll; i++)
-        lockorder[i] = cases[pollorder[i]].ch;
-    sort_lockorder(lockorder, npoll);
-
-    bool dupchans = sellock(lockorder, npoll);
+    /* Pass 0: a case that looks ready, in poll order, is tried under its
+     * own channel's lock alone (one locked instruction instead of one per
+     * channel); if it is not ready after all, pass 1 runs over every case
+     * as usual. The look is racy on purpose, as Go's non-blocking fast
+     * paths are (chan.go's empty() and full()): its answer only chooses
+     * which lock to take first, and the case is decided under that lock.
+     * Not in the race build: ThreadSanitizer would report the racy reads
+     * against the locked writes. */
+    uint32_t *po = pollorder;
+    goc_chan **lo = lockorder;
+    size_t np = npoll;
+#ifndef GOC_RACE
+    uint32_t candi;
+    goc_chan *candc;
+    if (npoll > 1) {
+        for (size_t k = 0; k < npoll; k++) {
+            if (selcase_looks_ready(&cases[pollorder[k]])) {
+                candi = pollorder[k];
+                candc = cases[candi].ch;
+                po = &candi;
+                lo = &candc;
+                np = 1;
+                break;
+            }
+        }
+    }
+#endif
+    int casi;
+    bool recvok, dupchans;
+retry:
+    if (lo == lockorder) {
+        for (size_t i = 0; i < npoll; i++)
+            lockorder[i] = cases[pollorder[i]].ch;
+        sort_lockorder(lockorder, npoll);
+    }
+    dupchans = sellock(lo, np);
 
     /* Pass 1: anything ready? */
-    int casi = -1;
-    bool recvok = false;
-    for (size_t k = 0; k < npoll; k++) {
-        uint32_t i = pollorder[k];
+    casi = -1;
+    recvok = false;
+    for (size_t k = 0; k < np; k++) {
+        uint32_t i = po[k];
         goc_case *cs = &cases[i];
         goc_chan *c = cs->ch;
         sudog *sg;
         chan_assert(c);
         if (cs->dir == GOC_CASE_SEND) {
             if (c->closed) {
-                selunlock(lockorder, npoll);
+                selunlock(lo, np);
                 selfree(heap);
                 goc_panic("send on closed channel");
             }
             if ((sg = dequeue(c, &c->recvq))) {
                 /* send_direct unlocks c: unlock the others first. */
                 casi = (int)i;
-                selunlock_except(lockorder, npoll, c);
+                selunlock_except(lo, np, c);
                 send_direct(c, sg, cs->elem);
                 selfree(heap);
                 return casi;
@@ -768,7 +814,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         } else {
             if ((sg = dequeue(c, &c->sendq))) {
                 casi = (int)i;
-                selunlock_except(lockorder, npoll, c);
+                selunlock_except(lo, np, c);
                 recv_direct(c, sg, cs->elem);
                 if (cs->ok)
                     *cs->ok = true;
@@ -790,14 +836,22 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         }
     }
     if (casi >= 0) {
-        selunlock(lockorder, npoll);
+        selunlock(lo, np);
         if (cases[casi].dir == GOC_CASE_RECV && cases[casi].ok)
             *cases[casi].ok = recvok;
         selfree(heap);
         return casi;
     }
+    if (po != pollorder) {
+        /* The case that looked ready is not: look at them all. */
+        selunlock(lo, np);
+        po = pollorder;
+        lo = lockorder;
+        np = npoll;
+        goto retry;
+    }
     if (!block) {
-        selunlock(lockorder, npoll);
+        selunlock(lo, np);
         selfree(heap);
         return -1;
     }
