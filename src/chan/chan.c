@@ -21,8 +21,13 @@
  *   are locked in address order (each distinct channel once, so a channel may
  *   appear in several cases), one sudog per case is queued, and the first
  *   waker to win the CAS on g.selectdone claims the select; it records the
- *   winning sudog in g.param. The select then relocks everything and removes
- *   its other sudogs.
+ *   winning sudog in g.param. The select then relocks the channels of its
+ *   other sudogs (not the winner's, unless another case uses it too: its
+ *   waker dequeued the sudog there) and removes them.
+ *   Before all that, pass 0 looks at the cases racily, in poll order, and
+ *   tries the first one that looks ready under its own channel's lock
+ *   alone (one locked instruction, not one per channel); only if it is not
+ *   ready after all are all channels locked (not in the race build).
  *
  * Creators' hooks (chan/chan.h)
  *   The layer that makes a channel may hide its buffer (len and cap then
