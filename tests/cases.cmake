@@ -225,7 +225,10 @@ set(_goc_chan_aarch64
     close_wakes_all_blocked_receivers_unbuffered close_makes_blocked_sender_panic
     close_of_closed_panics nil_recv_blocks_forever zero_size_elements_unbuffered
     large_elements_copied_intact_buffered plain_thread_goroutine_ping_pong
-    prime_sieve_first_100)
+    prime_sieve_first_100
+    ring_mpmc_exact_cap1 ring_mpmc_exact_cap7 ring_receivers_park_while_fast_sends
+    ring_senders_park_while_fast_receives ring_parked_sender_keeps_fifo
+    ring_close_races_receivers ring_close_delivers_buffered_then_false)
 
 # ---------------------------------------------------------------------------
 # test_sched_lone.c — the lone processor's queue without atomics while
@@ -265,7 +268,8 @@ set(_goc_select_aarch64
     nil_cases_never_fire_blocking_path never_matches_itself
     recv_on_closed_reports_not_ok_and_zeroes close_wakes_blocked_select
     send_case_on_closed_panics many_cases two_racing_senders_one_wins
-    select_on_plain_thread)
+    select_on_plain_thread stress_select_buffered_with_fast_ops_cap1
+    stress_select_buffered_with_fast_ops_cap3)
 
 foreach(_procs 1 2)
     foreach(_case IN LISTS _goc_chan_aarch64)
