@@ -8,12 +8,11 @@
  *   sudog per case. Unbuffered channels use only the lock and the queues.
  *
  * The ring (buffered channels; Vyukov's bounded queue, with laps)
- *   Two position words, sendpos and recvpos, each on a cache line of its
- *   own. A position is lap + index: index < cap, and lap a multiple of
- *   one_lap, the least power of two above cap, so that the next position
- *   is pos + 1 inside a lap and the next lap's base at its end: no
- *   division per operation, and cap need not be a power of two (a channel
- *   of cap k holds exactly k elements). Each slot is a turn word and the
+ *   Two position words, sendpos and recvpos, 64 bytes apart (never on one
+ *   cache line: senders write one, receivers the other). A position is lap + index: index < cap,
+ * and lap a multiple of one_lap, the least power of two above cap, so that the next position is pos
+ * + 1 inside a lap and the next lap's base at its end: no division per operation, and cap need not
+ * be a power of two (a channel of cap k holds exactly k elements). Each slot is a turn word and the
  *   element (8-byte aligned; elements are only ever copied with memcpy).
  *   For a position p of lap L, its slot's turn is
  *       L       free: p's sender may fill it
@@ -23,10 +22,10 @@
  *   are touched only as it fills. (Turns are stored lap-relative, not as
  *   Vyukov's positions, for that: p - index is one subtraction.)
  *   Positions are not wrapped: 2^62 of them last 146 years at one
- *   operation per nanosecond. A sender at p waits for
- *   turn L, wins p by CAS on sendpos, copies in and store-releases L + 1;
- *   a receiver at p waits for L + 1, wins p by CAS on recvpos, copies out
- *   and store-releases L + one_lap. The release/acquire pair on the turn
+ *   operation per nanosecond. A sender at p waits for turn L, wins p by
+ *   CAS on sendpos, copies in and store-releases L + 1; a receiver at p
+ *   waits for L + 1, wins p by CAS on recvpos, copies out and
+ *   store-releases L + one_lap. The release/acquire pair on the turn
  *   orders the element copies (and is what ThreadSanitizer sees, with the
  *   grace annotations on the slot). An operation between its CAS and its
  *   turn store is "in flight": a few instructions on a running thread (the
@@ -46,7 +45,10 @@
  *   If the load shows RECVWAIT (SENDWAIT), the operation takes the lock
  *   after its publish and serves the parked side (serve()). Anything else
  *   (a flag in its own word, a full or empty ring, a slot still in flight)
- *   goes to the locked slow path, which decides.
+ *   goes to the locked slow path, which decides; so does every operation
+ *   on a synctest bubble's channel (the slow path checks the bubble). The
+ *   fast paths' preemption check comes after the operation, so that each
+ *   call they make is a tail call and they need no frame.
  *
  * No lost wakeup (Dekker on the position words)
  *   A receiver parks only under the lock, after queueing its sudog and
