@@ -420,7 +420,7 @@ static void wake_push(wakelist *wl, sudog *s, bool success) {
 }
 
 /* No lock held. */
-static void wake_all(wakelist *wl) {
+static __attribute__((noinline)) void wake_list(wakelist *wl) {
     sudog *s = wl->first;
     while (s) {
         g *gp = s->g;
@@ -429,6 +429,12 @@ static void wake_all(wakelist *wl) {
         s = next;
     }
     wl->first = wl->last = NULL;
+}
+
+/* Most lists are empty (select on unbuffered channels never fills one). */
+static inline void wake_all(wakelist *wl) {
+    if (wl->first)
+        wake_list(wl);
 }
 
 /* Element copies are inline for the common small sizes: a memcpy call
@@ -1321,6 +1327,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
 
     wakelist wl = {0}; /* served by pass 1 on buffered channels: readied after unlocking */
     unsigned spins = 0;
+    bool anybuf = false; /* a buffered channel among the cases: pass 2 re-checks */
 again:
     sellock(lockorder, npoll);
 
@@ -1335,6 +1342,7 @@ again:
         chan_assert(c);
         if (c->dataqsiz > 0) {
             /* The ring, as the slow paths of send and receive use it. */
+            anybuf = true;
             if (cs->dir == GOC_CASE_SEND) {
                 if (c->closed) {
                     selunlock(lockorder, npoll);
@@ -1451,7 +1459,7 @@ again:
      * back to pass 1. No waker can have claimed us: every channel is
      * locked. */
     bool ready = false;
-    for (size_t k = 0; k < npoll; k++) {
+    for (size_t k = 0; anybuf && k < npoll; k++) {
         goc_case *cs = &cases[pollorder[k]];
         goc_chan *c = cs->ch;
         if (c->dataqsiz == 0)
@@ -1505,7 +1513,7 @@ again:
         remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
         GOC_ASSERT(!sg->link.next && !sg->link.prev);
     }
-    for (size_t k = 0; k < npoll; k++)
+    for (size_t k = 0; anybuf && k < npoll; k++)
         sync_flags(lockorder[k]);
 #ifdef GOC_DEBUG
     for (size_t k = 0; k < npoll; k++)
