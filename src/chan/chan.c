@@ -181,20 +181,23 @@ typedef glist waitq; /* of sudog.link, FIFO */
 enum { SLOT_HDR = 8 }; /* a slot: the turn word, then the element */
 
 struct goc_chan {
-    /* Read by every operation and written once, before c is shared. */
-    size_t dataqsiz;        /* immutable: cap */
-    size_t elemsize;        /* immutable */
-    size_t slotsize;        /* immutable: bytes per ring slot, 8-aligned */
-    uint64_t idxmask;       /* immutable: one_lap - 1 (0 when unbuffered) */
-    uint64_t one_lap;       /* immutable: the least power of two above cap (0: unbuffered) */
-    uint64_t bubble;        /* immutable: id of the synctest bubble that made it, 0: none */
-    bool hidebuf;           /* immutable once shared: len and cap report 0 */
-    void (*onlast)(void *); /* immutable once shared: called by the last release */
-    void *onlast_arg;
+    /* What every operation reads first, and what unbuffered channels and
+     * the slow paths use, together in the first 64 bytes (release build):
+     * a select over unbuffered channels touches one line per channel. */
+    size_t dataqsiz; /* immutable: cap */
+    size_t elemsize; /* immutable */
+    uint64_t bubble; /* immutable: id of the synctest bubble that made it, 0: none */
     glock lock;
     bool closed;        /* lock */
+    bool hidebuf;       /* immutable once shared: len and cap report 0 */
     waitq recvq, sendq; /* lock */
-    _Atomic long refs;  /* references; the last release frees */
+    /* The ring's shape, for the fast paths (immutable). */
+    size_t slotsize;        /* bytes per ring slot, 8-aligned */
+    uint64_t idxmask;       /* one_lap - 1 (0 when unbuffered) */
+    uint64_t one_lap;       /* the least power of two above cap (0: unbuffered) */
+    void (*onlast)(void *); /* immutable once shared: called by the last release */
+    void *onlast_arg;
+    _Atomic long refs; /* references; the last release frees */
     /* The positions, 64 bytes apart so that they never share a line
      * (senders write one, receivers the other). Positions move by CAS
      * (fast paths, lock holders) or, while their word's WAIT flag is set,
