@@ -161,6 +161,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,7 +202,11 @@ struct goc_chan {
     /* The positions, 64 bytes apart so that they never share a line
      * (senders write one, receivers the other). Positions move by CAS
      * (fast paths, lock holders) or, while their word's WAIT flag is set,
-     * by a lock holder's store; flags change only under the lock. */
+     * by a lock holder's store; flags change only under the lock.
+     * An unbuffered channel's allocation ends here (CHAN_UNBUFFERED_BYTES):
+     * it never touches the positions or the ring, and stays as small as
+     * before the ring (a context's done channel, say: programs that make
+     * and free many pay for every byte in malloc). */
     char pad0[64];
     _Atomic uint64_t sendpos; /* position | SP_CLOSED | SP_SENDWAIT */
     char pad1[64 - sizeof(uint64_t)];
@@ -211,6 +216,8 @@ struct goc_chan {
 };
 
 enum { MAX_CHAN_BYTES = 1L << 40 };
+
+#define CHAN_UNBUFFERED_BYTES offsetof(goc_chan, pad0)
 
 /* ---- the ring's arithmetic ---- */
 
@@ -283,11 +290,11 @@ static inline void chan_assert(goc_chan *c) {
     GOC_ASSERT((c->sendq.first == NULL) == (c->sendq.last == NULL));
     GOC_ASSERT(!c->recvq.first || (!c->recvq.first->prev && !c->recvq.last->next));
     GOC_ASSERT(!c->sendq.first || (!c->sendq.first->prev && !c->sendq.last->next));
-    uint64_t t1 = atomic_load(&c->sendpos), h = atomic_load(&c->recvpos);
-    uint64_t t2 = atomic_load(&c->sendpos);
     if (c->dataqsiz == 0) {
-        GOC_ASSERT(t1 == 0 && h == 0 && c->idxmask == 0 && c->slotsize == 0);
+        GOC_ASSERT(c->idxmask == 0 && c->slotsize == 0); /* no positions: see goc_chan */
     } else {
+        uint64_t t1 = atomic_load(&c->sendpos), h = atomic_load(&c->recvpos);
+        uint64_t t2 = atomic_load(&c->sendpos);
         GOC_ASSERT(c->idxmask >= c->dataqsiz && (c->idxmask & (c->idxmask + 1)) == 0);
         GOC_ASSERT(((t1 & SP_CLOSED) != 0) == c->closed);
         GOC_ASSERT(((t1 & SP_SENDWAIT) != 0) == (c->sendq.first != NULL));
@@ -664,7 +671,7 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
     }
     /* Below 2^45 bytes: no overflow. */
     size_t slotsize = cap ? (SLOT_HDR + elem_size + 7) & ~(size_t)7 : 0;
-    size_t bytes = sizeof(goc_chan) + slotsize * cap;
+    size_t bytes = cap ? sizeof(goc_chan) + slotsize * cap : CHAN_UNBUFFERED_BYTES;
     goc_chan *c = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, bytes);
     if (!c) {
         errno = ENOMEM;
@@ -678,8 +685,10 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
     /* one_lap: the least power of two above cap (cap <= 2^40). */
     c->one_lap = cap ? UINT64_C(1) << (64 - __builtin_clzll((unsigned long long)cap)) : 0;
     c->idxmask = cap ? c->one_lap - 1 : 0;
-    atomic_init(&c->sendpos, 0); /* calloc zeroed the turns: every slot free for lap 0 */
-    atomic_init(&c->recvpos, 0);
+    if (cap) {
+        atomic_init(&c->sendpos, 0); /* calloc zeroed the turns: every slot free for lap 0 */
+        atomic_init(&c->recvpos, 0);
+    }
     atomic_init(&c->refs, 1);
     return c;
 }
