@@ -194,7 +194,8 @@ goc_test(test_sched_switch
 # test_chan.c — channels: FIFO order per capacity, exact delivery under many
 # senders and receivers, close semantics and its panics, the nil channel,
 # chan struct{}, len/cap, absurd sizes, large elements, reference counts,
-# plain threads talking to goroutines, Go's prime sieve.
+# plain threads talking to goroutines, Go's prime sieve, and one stress case
+# per race of the buffered channels' lock-free ring (ring_*).
 goc_test(test_chan
     CASES
         fifo_order_unbuffered fifo_order_cap1 fifo_order_cap2 fifo_order_cap10
@@ -214,13 +215,20 @@ goc_test(test_chan
         plain_threads_send_goroutines_receive goroutines_send_plain_threads_receive
         plain_thread_goroutine_ping_pong main_goroutine_ping_pong_with_plain_thread
         prime_sieve_first_100
+        ring_mpmc_exact_cap1 ring_mpmc_exact_cap2 ring_mpmc_exact_cap7
+        ring_receivers_park_while_fast_sends ring_senders_park_while_fast_receives
+        ring_parked_sender_keeps_fifo ring_close_races_receivers
+        ring_close_delivers_buffered_then_false ring_plain_threads_and_goroutines_exact
     TIMEOUT 60)
 set(_goc_chan_aarch64
     fifo_order_unbuffered fifo_order_cap10 close_drains_buffer_then_zero_false
     close_wakes_all_blocked_receivers_unbuffered close_makes_blocked_sender_panic
     close_of_closed_panics nil_recv_blocks_forever zero_size_elements_unbuffered
     large_elements_copied_intact_buffered plain_thread_goroutine_ping_pong
-    prime_sieve_first_100)
+    prime_sieve_first_100
+    ring_mpmc_exact_cap1 ring_mpmc_exact_cap7 ring_receivers_park_while_fast_sends
+    ring_senders_park_while_fast_receives ring_parked_sender_keeps_fifo
+    ring_close_races_receivers ring_close_delivers_buffered_then_false)
 
 # ---------------------------------------------------------------------------
 # test_sched_lone.c — the lone processor's queue without atomics while
@@ -252,6 +260,7 @@ goc_test(test_select
         send_case_on_closed_panics close_makes_blocked_select_send_panic
         many_cases two_racing_senders_one_wins select_on_plain_thread
         large_elements_through_select
+        stress_select_buffered_with_fast_ops_cap1 stress_select_buffered_with_fast_ops_cap3
     TIMEOUT 60)
 set(_goc_select_aarch64
     uniform_among_four_ready try_never_defaults_when_a_case_is_ready
@@ -259,7 +268,8 @@ set(_goc_select_aarch64
     nil_cases_never_fire_blocking_path never_matches_itself
     recv_on_closed_reports_not_ok_and_zeroes close_wakes_blocked_select
     send_case_on_closed_panics many_cases two_racing_senders_one_wins
-    select_on_plain_thread)
+    select_on_plain_thread stress_select_buffered_with_fast_ops_cap1
+    stress_select_buffered_with_fast_ops_cap3)
 
 foreach(_procs 1 2)
     foreach(_case IN LISTS _goc_chan_aarch64)

@@ -5,6 +5,8 @@
  * one behaviour; run `test_chan --list` for the names. */
 #include "testing.h"
 
+#include "chan/chan.h" /* gchan_buffered (white-box) */
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -876,4 +878,174 @@ GTEST(prime_sieve_first_100) {
     CHECK(!goc_chan_recv(ch, &v)); /* nothing after the limit: the chain closed */
     CHECK_EQ_INT(v, 0);
     goc_chan_release(ch);
+}
+
+/* ================================================================== */
+/* the lock-free ring of buffered channels: one race per case          */
+
+/* Producers send values tagged with their index; each consumer checks
+ * that every producer's values reach it in increasing order, and the tally
+ * checks that every value arrives exactly once. */
+enum { RING_PRODUCERS = 6, RING_CONSUMERS = 6 };
+
+struct ring_stress {
+    goc_chan *c;
+    long per;         /* values per producer */
+    int burst;        /* producers yield after this many sends (0: never) */
+    int consumer_nap; /* consumers yield after this many receives (0: never) */
+    atomic_long next; /* producer index dispenser */
+    test_tally tally;
+};
+
+static void ring_producer(void *arg) {
+    struct ring_stress *r = arg;
+    long id = atomic_fetch_add(&r->next, 1);
+    for (long i = 0; i < r->per; i++) {
+        long v = id * r->per + i;
+        goc_chan_send(r->c, &v);
+        if (r->burst && (i + 1) % r->burst == 0)
+            goc_yield(); /* let consumers drain to empty and park */
+    }
+}
+
+static void ring_consumer(void *arg) {
+    struct ring_stress *r = arg;
+    long last[RING_PRODUCERS];
+    for (int i = 0; i < RING_PRODUCERS; i++)
+        last[i] = -1;
+    long v, n = 0;
+    while (goc_chan_recv(r->c, &v)) {
+        test_tally_take(&r->tally, v);
+        long from = v / r->per, idx = v % r->per;
+        CHECK_MSG(idx > last[from], "producer %ld: %ld received after %ld", from, idx, last[from]);
+        last[from] = idx;
+        if (r->consumer_nap && ++n % r->consumer_nap == 0)
+            goc_yield(); /* let the ring fill and producers park */
+    }
+    /* ok=false only once everything sent is received or being received. */
+    CHECK_EQ_INT(goc_chan_len(r->c), 0);
+}
+
+static void run_ring_stress(size_t cap, long per, int burst, int consumer_nap) {
+    static struct ring_stress r;
+    static goc_waitgroup producers;
+    static test_group consumers;
+    r.c = test_chan_make(sizeof(long), cap);
+    r.per = per;
+    r.burst = burst;
+    r.consumer_nap = consumer_nap;
+    atomic_store(&r.next, 0);
+    test_tally_init(&r.tally, RING_PRODUCERS * per);
+    test_group_go(&consumers, RING_CONSUMERS, ring_consumer, &r);
+    for (int i = 0; i < RING_PRODUCERS; i++)
+        CHECK_EQ_INT(goc_wg_go(&producers, ring_producer, &r), 0);
+    goc_wg_wait(&producers);
+    goc_chan_close(r.c); /* while consumers are still draining */
+    test_group_wait(&consumers);
+    test_tally_check(&r.tally);
+    CHECK_EQ_INT(goc_chan_len(r.c), 0);
+    CHECK_EQ_INT(gchan_buffered(r.c), 0);
+    goc_chan_release(r.c);
+}
+
+/* (1) Many producers and consumers on small rings: exact sums, FIFO per
+ * producer, including the wrap of a cap that is not a power of two. */
+GTEST(ring_mpmc_exact_cap1) { run_ring_stress(1, TEST_SCALE(20000, 2000), 0, 0); }
+GTEST(ring_mpmc_exact_cap2) { run_ring_stress(2, TEST_SCALE(20000, 2000), 0, 0); }
+GTEST(ring_mpmc_exact_cap7) { run_ring_stress(7, TEST_SCALE(20000, 2000), 0, 0); }
+
+/* (2) Consumers keep draining the ring to empty and parking while
+ * producers send in bursts: a receiver that parks as a fast send
+ * completes must not miss it (the run would hang, or lose values). */
+GTEST(ring_receivers_park_while_fast_sends) { run_ring_stress(4, TEST_SCALE(20000, 2000), 3, 0); }
+
+/* (3) The ring is kept full: producers park while consumers' fast
+ * receives free slots (the lost wakeup the other way round). */
+GTEST(ring_senders_park_while_fast_receives) { run_ring_stress(3, TEST_SCALE(20000, 2000), 0, 2); }
+
+/* (3) A sender parked on a full ring keeps its place: a later sender (its
+ * fast path sees the parked one) goes behind it, and a receive moves the
+ * parked value into the freed slot before anything else. */
+static void send_one_long(void *arg) {
+    goc_chan *c = ((void **)arg)[0];
+    long v = (long)(intptr_t)((void **)arg)[1];
+    goc_chan_send(c, &v);
+}
+
+GTEST(ring_parked_sender_keeps_fifo) {
+    static goc_waitgroup wg;
+    goc_chan *c = test_chan_make(sizeof(long), 2);
+    long v = 1;
+    goc_chan_send(c, &v);
+    v = 2;
+    goc_chan_send(c, &v); /* full */
+    static void *a[2], *b[2];
+    a[0] = b[0] = c;
+    a[1] = (void *)(intptr_t)3;
+    b[1] = (void *)(intptr_t)4;
+    CHECK_EQ_INT(goc_wg_go(&wg, send_one_long, a), 0);
+    goc_sleep(20 * GOC_MILLISECOND); /* the first sender parks */
+    CHECK_EQ_INT(goc_chan_len(c), 2);
+    CHECK_EQ_INT(goc_wg_go(&wg, send_one_long, b), 0);
+    goc_sleep(20 * GOC_MILLISECOND); /* the second parks behind it */
+    for (long want = 1; want <= 4; want++) {
+        CHECK(goc_chan_recv(c, &v));
+        CHECK_EQ_INT(v, want);
+    }
+    goc_wg_wait(&wg);
+    CHECK_EQ_INT(goc_chan_len(c), 0);
+    goc_chan_release(c);
+}
+
+/* (4) close while consumers are parked on, or fast-receiving from, the
+ * ring, right after the last producer's send returned: every value sent
+ * is received exactly once, and no consumer sees ok=false before the ring
+ * is empty (ring_consumer checks len then). Repeated, small rounds. */
+GTEST(ring_close_races_receivers) {
+    for (int round = 0; round < TEST_SCALE(200, 20); round++)
+        run_ring_stress((size_t)(round % 5) + 1, 50, round % 3, round % 4);
+}
+
+/* (4) Sends that won a slot before close are delivered; sends after it
+ * panic (send_on_closed_panics), and a receiver of a closed ring gets the
+ * values before ok=false. */
+GTEST(ring_close_delivers_buffered_then_false) {
+    goc_chan *c = test_chan_make(sizeof(long), 5);
+    for (long i = 0; i < 5; i++)
+        goc_chan_send(c, &i);
+    goc_chan_close(c);
+    CHECK_EQ_INT(goc_chan_len(c), 5);
+    long v;
+    for (long i = 0; i < 5; i++) {
+        CHECK(goc_chan_recv(c, &v));
+        CHECK_EQ_INT(v, i);
+    }
+    v = 9;
+    CHECK(!goc_chan_recv(c, &v));
+    CHECK_EQ_INT(v, 0);
+    goc_chan_release(c);
+}
+
+/* Plain threads on the ring too (they block their thread rather than
+ * park): fast and slow paths mixed with goroutines. */
+GTEST(ring_plain_threads_and_goroutines_exact) {
+    static struct ring_stress r;
+    static goc_waitgroup producers;
+    static test_group consumers;
+    long per = TEST_SCALE(10000, 1000);
+    r.c = test_chan_make(sizeof(long), 3);
+    r.per = per;
+    r.burst = 0;
+    r.consumer_nap = 0;
+    atomic_store(&r.next, 0);
+    test_tally_init(&r.tally, RING_PRODUCERS * per);
+    test_group_thread(&consumers, 2, ring_consumer, &r);
+    test_group_go(&consumers, RING_CONSUMERS - 2, ring_consumer, &r);
+    for (int i = 0; i < RING_PRODUCERS; i++)
+        CHECK_EQ_INT(goc_wg_go(&producers, ring_producer, &r), 0);
+    goc_wg_wait(&producers);
+    goc_chan_close(r.c);
+    test_group_wait(&consumers);
+    test_tally_check(&r.tally);
+    goc_chan_release(r.c);
 }

@@ -1055,3 +1055,91 @@ GTEST(large_elements_through_select) {
     goc_wg_wait(&wg);
     goc_chan_release(c);
 }
+
+/* ================================================================== */
+/* select on buffered rings mixed with plain fast senders/receivers     */
+
+/* Two selectors each receive exactly MIX_PER values from `in` and send
+ * exactly MIX_PER values to `out`, in one select per step (a case whose
+ * quota is met becomes a nil channel). Plain goroutines feed `in` and
+ * drain `out` through the rings' fast paths. A select parking as a fast
+ * operation completes (its pass 2 re-check), a fast sender or receiver
+ * serving a parked select (its selectdone claim), and select's locked ring
+ * operations racing the lock-free ones all happen; every value must arrive
+ * exactly once. */
+enum { MIX_SELECTORS = 2, MIX_FEEDERS = 2, MIX_DRAINERS = 2 };
+#define MIX_PER TEST_SCALE(20000L, 2000L)
+
+struct mix {
+    goc_chan *in, *out;
+    atomic_long feeder_id, selector_id;
+    test_tally in_tally, out_tally;
+};
+
+static void mix_feeder(void *arg) {
+    struct mix *m = arg;
+    long id = atomic_fetch_add(&m->feeder_id, 1);
+    long per = MIX_SELECTORS * MIX_PER / MIX_FEEDERS;
+    for (long i = 0; i < per; i++) {
+        long v = id * per + i;
+        goc_chan_send(m->in, &v);
+        if (i % 5 == 0)
+            goc_yield();
+    }
+}
+
+static void mix_drainer(void *arg) {
+    struct mix *m = arg;
+    long v;
+    for (long i = 0; i < MIX_SELECTORS * MIX_PER / MIX_DRAINERS; i++) {
+        CHECK(goc_chan_recv(m->out, &v));
+        test_tally_take(&m->out_tally, v);
+        if (i % 7 == 0)
+            goc_yield();
+    }
+}
+
+static void mix_selector(void *arg) {
+    struct mix *m = arg;
+    long id = atomic_fetch_add(&m->selector_id, 1);
+    long got = 0, sent = 0, rv = -1, sv = id * MIX_PER;
+    bool ok = false;
+    while (got < MIX_PER || sent < MIX_PER) {
+        goc_case cs[2] = {GOC_RECV(got < MIX_PER ? m->in : NULL, &rv, &ok),
+                          GOC_SEND(sent < MIX_PER ? m->out : NULL, &sv)};
+        int i = goc_select(cs, 2);
+        if (i == 0) {
+            CHECK(ok);
+            test_tally_take(&m->in_tally, rv);
+            got++;
+        } else {
+            CHECK_EQ_INT(i, 1);
+            sent++;
+            sv++;
+        }
+    }
+}
+
+static void check_select_mixed(size_t in_cap, size_t out_cap) {
+    static struct mix m;
+    static test_group grp;
+    m.in = test_chan_make(sizeof(long), in_cap);
+    m.out = test_chan_make(sizeof(long), out_cap);
+    atomic_store(&m.feeder_id, 0);
+    atomic_store(&m.selector_id, 0);
+    test_tally_init(&m.in_tally, MIX_SELECTORS * MIX_PER);
+    test_tally_init(&m.out_tally, MIX_SELECTORS * MIX_PER);
+    test_group_go(&grp, MIX_SELECTORS, mix_selector, &m);
+    test_group_go(&grp, MIX_FEEDERS, mix_feeder, &m);
+    test_group_go(&grp, MIX_DRAINERS, mix_drainer, &m);
+    test_group_wait(&grp);
+    test_tally_check(&m.in_tally);
+    test_tally_check(&m.out_tally);
+    CHECK_EQ_INT(goc_chan_len(m.in), 0);
+    CHECK_EQ_INT(goc_chan_len(m.out), 0);
+    goc_chan_release(m.in);
+    goc_chan_release(m.out);
+}
+
+GTEST(stress_select_buffered_with_fast_ops_cap1) { check_select_mixed(1, 1); }
+GTEST(stress_select_buffered_with_fast_ops_cap3) { check_select_mixed(3, 2); }

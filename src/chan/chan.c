@@ -1,29 +1,116 @@
 /* chan/chan.c — channels and select (Go's chan.go and select.go).
  *
  * Data structures
- *   struct goc_chan (Go's hchan): one lock, a ring buffer of cap elements
- *   stored right after the header, and two wait queues (recvq, sendq) of
- *   sudogs. A sudog lives on its waiter's stack (goc stacks never move), so
- *   blocking never allocates. A select queues one sudog per case.
+ *   struct goc_chan (Go's hchan): one lock, two wait queues (recvq, sendq)
+ *   of sudogs and, for a buffered channel, a bounded MPMC ring of cap slots
+ *   stored right after the header. A sudog lives on its waiter's stack (goc
+ *   stacks never move), so blocking never allocates. A select queues one
+ *   sudog per case. Unbuffered channels use only the lock and the queues.
  *
- * Handoffs
- *   - A sender that finds a parked receiver copies the value straight into
- *     the receiver's destination and readies it (into runnext: it runs next
- *     on this P); a receiver that finds a parked sender does the reverse. On
- *     a full buffered channel the receiver takes the head of the buffer and
- *     moves the parked sender's value into the freed tail slot, so FIFO
- *     order holds.
- *   - close wakes every receiver (destination zeroed, success false) and
- *     every sender (which then panics, as in Go).
+ * The ring (buffered channels; Vyukov's bounded queue, with laps)
+ *   Two position words, sendpos and recvpos, 64 bytes apart (never on one
+ *   cache line: senders write one, receivers the other). A position is lap + index: index < cap,
+ * and lap a multiple of one_lap, the least power of two above cap, so that the next position is pos
+ * + 1 inside a lap and the next lap's base at its end: no division per operation, and cap need not
+ * be a power of two (a channel of cap k holds exactly k elements). Each slot is a turn word and the
+ *   element (8-byte aligned; elements are only ever copied with memcpy).
+ *   For a position p of lap L, its slot's turn is
+ *       L       free: p's sender may fill it
+ *       L + 1   holds p's element
+ *       L + one_lap   emptied: free for p + one_lap
+ *   so a zeroed ring (calloc) is free for lap 0, and a big ring's pages
+ *   are touched only as it fills. (Turns are stored lap-relative, not as
+ *   Vyukov's positions, for that: p - index is one subtraction.)
+ *   Positions are not wrapped: 2^62 of them last 146 years at one
+ *   operation per nanosecond. A sender at p waits for turn L, wins p by
+ *   CAS on sendpos, copies in and store-releases L + 1; a receiver at p
+ *   waits for L + 1, wins p by CAS on recvpos, copies out and
+ *   store-releases L + one_lap. The release/acquire pair on the turn
+ *   orders the element copies (and is what ThreadSanitizer sees, with the
+ *   grace annotations on the slot). An operation between its CAS and its
+ *   turn store is "in flight": a few instructions on a running thread (the
+ *   scheduler never switches a goroutine inside goc's code), so whoever
+ *   meets one spins, then sched_yield()s (ring_spin), never parks.
+ *   Flag bits in the position words, changed only under the lock:
+ *     sendpos: CLOSED (set by close), SENDWAIT (sendq non-empty);
+ *     recvpos: RECVWAIT (recvq non-empty).
+ *   A fast operation's CAS expects a word without flags, so while a flag
+ *   is set only lock holders move that position: fast senders never pass a
+ *   parked sender (FIFO), never send after close, and fast receivers never
+ *   take an element a parked receiver is owed.
+ *
+ * Fast paths (no lock)
+ *   send: CAS sendpos, load recvpos (seq_cst), copy in, publish the turn.
+ *   receive: CAS recvpos, load sendpos (seq_cst), copy out, publish.
+ *   If the load shows RECVWAIT (SENDWAIT), the operation takes the lock
+ *   after its publish and serves the parked side (serve()). Anything else
+ *   (a flag in its own word, a full or empty ring, a slot still in flight)
+ *   goes to the locked slow path, which decides; so does every operation
+ *   on a synctest bubble's channel (the slow path checks the bubble). The
+ *   fast paths' preemption check comes after the operation, so that each
+ *   call they make is a tail call and they need no frame.
+ *
+ * No lost wakeup (Dekker on the position words)
+ *   A receiver parks only under the lock, after queueing its sudog and
+ *   raising RECVWAIT by a seq_cst RMW, if its seq_cst re-read then finds
+ *   sendpos == recvpos: nothing sent that is not received, nothing in
+ *   flight (the check must use the CAS'd positions, not the turns, or a
+ *   sender between CAS and publish would go unseen). A fast sender does
+ *   CAS(sendpos) then load(recvpos). In the single total order of seq_cst
+ *   operations either the sender's CAS precedes the receiver's re-read
+ *   (the receiver sees the element or the in-flight send, does not park,
+ *   and waits for the publish) or the receiver's RMW precedes the sender's
+ *   load (the sender sees RECVWAIT and serves it after publishing). While
+ *   RECVWAIT stays set (recvq non-empty) every later sender sees it.
+ *   Symmetrically a sender parks on a full ring only if, after raising
+ *   SENDWAIT, sendpos == recvpos + one_lap (exactly full: no receive in
+ *   flight), and a fast receiver loads sendpos after its CAS.
+ *
+ * Who may free c (why the order is CAS, flag load, then publish)
+ *   A goroutine that received a value may release the last reference to c
+ *   at once, even while the sender's call has not returned (the glock's
+ *   unlock is built for that too, base/lock.h). So a fast operation's turn
+ *   store is its last touch of c, and it loads the other position word
+ *   before it. One that must serve takes a reference of its own before
+ *   publishing, and drops it after unlocking. Locked paths need none: the
+ *   last goc_chan_release takes the lock before it frees, and the glock's
+ *   unlock touches nothing after its release store. They ready the
+ *   goroutines they served only after unlocking (wakelist), as close did.
+ *
+ * Handoffs (under the lock)
+ *   serve() hands published elements at the head to parked receivers and
+ *   free slots at the tail to parked senders' values, oldest first, while
+ *   both exist; elements or room still in flight are left to their owner,
+ *   which serves once it has published (it saw the flag). So a receiver
+ *   that finds parked senders takes the head and the oldest sender's value
+ *   moves into the freed tail slot (FIFO holds); a sender that finds a
+ *   parked receiver goes through the ring to it (Go copies straight into
+ *   the receiver: one copy more here, on a path that parks and readies
+ *   anyway). Unbuffered channels hand values over directly, as before: a
+ *   sender that finds a parked receiver copies the value into the
+ *   receiver's destination and readies it (into runnext); a receiver that
+ *   finds a parked sender does the reverse.
+ *   close sets CLOSED (new fast sends fail their CAS and panic in the slow
+ *   path), lets parked receivers have the elements of sends that won a
+ *   position before it (waiting out any still in flight: Go delivers a
+ *   send that happened before the close), then wakes every receiver
+ *   (destination zeroed, success false) and every sender (which panics).
+ *   A receiver of a closed channel gets the remaining elements; it sees
+ *   ok=false only when recvpos == sendpos (none left, none in flight).
  *
  * Select (selectgo)
  *   Cases are polled in a uniformly random order (Fisher-Yates), channels
  *   are locked in address order (each distinct channel once, so a channel may
- *   appear in several cases), one sudog per case is queued, and the first
- *   waker to win the CAS on g.selectdone claims the select; it records the
- *   winning sudog in g.param. The select then relocks the channels of its
- *   other sudogs (not the winner's, unless another case uses it too: its
- *   waker dequeued the sudog there) and removes them.
+ *   appear in several cases). Pass 1 tries every case with the locked ring
+ *   operations (the locks do not exclude fast operations: only atomics
+ *   touch the ring). Pass 2 queues one sudog per case, raises the flags,
+ *   then re-checks every buffered case as a parking receiver or sender
+ *   does; if one became ready (or in flight) it removes its sudogs and
+ *   starts again from pass 1. The first waker to win the CAS on
+ *   g.selectdone claims the select; it records the winning sudog in
+ *   g.param. The select then relocks the channels of its other sudogs (not
+ *   the winner's, unless another case uses it too: its waker dequeued the
+ *   sudog there) and removes them.
  *   Before all that, pass 0 looks at the cases racily, in poll order, and
  *   tries the first one that looks ready under its own channel's lock
  *   alone (one locked instruction, not one per channel); only if it is not
@@ -36,11 +123,19 @@
  *   them for its timer channels, and chan knows nothing of time.
  *
  * Invariants
- *   - At most one of recvq, sendq is non-empty (unless its waiters are
- *     selects already claimed, which dequeue() skips, or one select has
- *     both a send and a receive case on the channel).
- *   - qcount <= dataqsiz; buffered elements occupy [recvx, recvx+qcount).
- *   - closed never goes back to false.
+ *   - At most one of recvq, sendq holds live waiters (unless one select has
+ *     both a send and a receive case on the channel, or, on a ring, while
+ *     an operation in flight made it look full to a sender or empty to a
+ *     receiver: that operation serves both once done); claimed selects'
+ *     sudogs may linger until their owner removes them (dequeue() and
+ *     has_live() drop them).
+ *   - With the lock free: RECVWAIT == (recvq non-empty), SENDWAIT ==
+ *     (sendq non-empty), CLOSED == closed; closed never goes back.
+ *   - recvpos <= sendpos <= recvpos + cap (as ordinals); each slot's turn
+ *     is one of the three values above for its position.
+ *   - A live receiver is parked only on a ring that was exactly empty when
+ *     it raised RECVWAIT (and every element sent since is being served to
+ *     it); a live sender only on one that was exactly full.
  *   - A sudog is in a queue only while its goroutine is parked on it; it is
  *     dequeued before its goroutine is readied, and after goready the waker
  *     no longer touches it.
@@ -49,15 +144,19 @@
  *   lock may be held while calling goready (which takes scheduler locks); no
  *   channel lock is held across a switch except through gopark's unlockf.
  *
- * Rejected: lock-free rings (fast single-core, but a correct blocking and
- * select path needs the lock anyway; measured peers were 5-17x slower on two
- * processors). Since the glock releases by a plain store (base/lock.c), a
- * buffered item costs two locked RMWs (the sender's lock CAS and the
- * receiver's), what a ring's one CAS per side would cost too: a ring would
- * save only plain instructions (~129 per item at one processor, callgrind),
- * for a second protocol that close, select and blocked senders' FIFO would
- * have to agree with. Polling in select (busy CPU); first-ready select
- * (unfair).
+ * Rejected: the ring under the channel lock (goc before: a glock CAS per
+ * operation plus the index bookkeeping, 149 instructions and ~21.6 ns per
+ * buffered item at one processor; the lock-free ring has the same two
+ * locked RMWs per item, one CAS per side, and ~135 instructions, ~18 ns).
+ * The WAIT flags in a word of their own: a fast receiver that read "no
+ * receiver parked" could CAS later and take the element a parked receiver
+ * was owed, after the server had claimed that receiver (a select cannot be
+ * unclaimed); with the flag in recvpos that CAS fails. Publishing before
+ * the flag load: the element's receiver may free c before the load.
+ * Parking on an element in flight, trusting its sender to serve: that
+ * sender may have loaded the flag before it was raised. Vyukov's absolute
+ * turns (slot i starts at i): a big ring's every page would be written at
+ * make. Polling in select (busy CPU); first-ready select (unfair).
  */
 #define _GNU_SOURCE
 #include <goc/chan.h>
@@ -65,11 +164,11 @@
 #include "chan/chan.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "chan/chan.h"
 
 #include "base/assert.h"
 #include "base/failpoint.h"
@@ -79,23 +178,90 @@
 
 typedef glist waitq; /* of sudog.link, FIFO */
 
+/* The position words: a position in the low 62 bits, flags above. */
+#define POS_MASK ((UINT64_C(1) << 62) - 1)
+#define SP_CLOSED (UINT64_C(1) << 63)   /* sendpos: the channel is closed */
+#define SP_SENDWAIT (UINT64_C(1) << 62) /* sendpos: sendq is not empty */
+#define RP_RECVWAIT (UINT64_C(1) << 63) /* recvpos: recvq is not empty */
+
+enum { SLOT_HDR = 8 }; /* a slot: the turn word, then the element */
+
 struct goc_chan {
+    /* What every operation reads first, and what unbuffered channels and
+     * the slow paths use, together in the first 64 bytes (release build):
+     * a select over unbuffered channels touches one line per channel. */
+    size_t dataqsiz; /* immutable: cap */
+    size_t elemsize; /* immutable */
+    uint64_t bubble; /* immutable: id of the synctest bubble that made it, 0: none */
     glock lock;
-    bool closed;            /* lock */
-    bool hidebuf;           /* immutable once shared: len and cap report 0 */
-    size_t qcount;          /* lock (len takes it too) */
-    size_t dataqsiz;        /* immutable */
-    size_t elemsize;        /* immutable */
-    size_t sendx, recvx;    /* lock */
-    uint64_t bubble;        /* immutable: id of the synctest bubble that made it, 0: none */
-    waitq recvq, sendq;     /* lock */
-    _Atomic long refs;      /* references; the last release frees */
+    bool closed;        /* lock */
+    bool hidebuf;       /* immutable once shared: len and cap report 0 */
+    waitq recvq, sendq; /* lock */
+    /* The ring's shape, for the fast paths (immutable). */
+    size_t slotsize;        /* bytes per ring slot, 8-aligned */
+    uint64_t idxmask;       /* one_lap - 1 (0 when unbuffered) */
+    uint64_t one_lap;       /* the least power of two above cap (0: unbuffered) */
     void (*onlast)(void *); /* immutable once shared: called by the last release */
     void *onlast_arg;
-    _Alignas(16) unsigned char buf[];
+    _Atomic long refs; /* references; the last release frees */
+    /* The positions, 64 bytes apart so that they never share a line
+     * (senders write one, receivers the other). Positions move by CAS
+     * (fast paths, lock holders) or, while their word's WAIT flag is set,
+     * by a lock holder's store; flags change only under the lock.
+     * An unbuffered channel's allocation ends here (CHAN_UNBUFFERED_BYTES):
+     * it never touches the positions or the ring, and stays as small as
+     * before the ring (a context's done channel, say: programs that make
+     * and free many pay for every byte in malloc). */
+    char pad0[64];
+    _Atomic uint64_t sendpos; /* position | SP_CLOSED | SP_SENDWAIT */
+    char pad1[64 - sizeof(uint64_t)];
+    _Atomic uint64_t recvpos; /* position | RP_RECVWAIT */
+    char pad2[64 - sizeof(uint64_t)];
+    _Alignas(16) unsigned char buf[]; /* the ring: dataqsiz slots of slotsize */
 };
 
 enum { MAX_CHAN_BYTES = 1L << 40 };
+
+#define CHAN_UNBUFFERED_BYTES offsetof(goc_chan, pad0)
+
+/* ---- the ring's arithmetic ---- */
+
+static inline unsigned char *slot_at(const goc_chan *c, uint64_t pos) {
+    return (unsigned char *)c->buf + (pos & c->idxmask) * c->slotsize;
+}
+
+static inline _Atomic uint64_t *slot_turn(unsigned char *s) {
+    return (_Atomic uint64_t *)(void *)s;
+}
+
+/* The lap of a position: its index bits cleared (pos - idx). */
+static inline uint64_t lap_of(const goc_chan *c, uint64_t pos) { return pos & ~c->idxmask; }
+
+/* The position after pos, whose index is idx: the next index, or index 0
+ * of the next lap. */
+static inline uint64_t pos_next_idx(uint64_t pos, uint64_t idx, uint64_t cap, uint64_t one_lap) {
+    return GOC_LIKELY(idx + 1 < cap) ? pos + 1 : pos - idx + one_lap;
+}
+
+static inline uint64_t pos_next(const goc_chan *c, uint64_t pos) {
+    return pos_next_idx(pos, pos & c->idxmask, c->dataqsiz, c->one_lap);
+}
+
+/* A position as an ordinal (elements sent or received so far, mod 2^62
+ * laps); for counts and assertions. */
+static inline uint64_t pos_ord(const goc_chan *c, uint64_t pos) {
+    int shift = __builtin_popcountll(c->idxmask);
+    return (pos >> shift) * c->dataqsiz + (pos & c->idxmask);
+}
+
+/* Elements between recvpos h and sendpos t (masked), read at different
+ * times: clamped to [0, cap]. */
+static size_t ring_count(const goc_chan *c, uint64_t t, uint64_t h) {
+    uint64_t ot = pos_ord(c, t), oh = pos_ord(c, h);
+    if (ot <= oh)
+        return 0;
+    return ot - oh > c->dataqsiz ? c->dataqsiz : (size_t)(ot - oh);
+}
 
 /* ---- invariants (Debug builds) ---- */
 
@@ -116,37 +282,57 @@ static const g *waitq_first_live(const waitq *q) {
 #define waitq_only_claimed(q) (waitq_first_live(q) == NULL)
 #endif
 
-/* The design comment's invariants; c locked. A select's claim only ever
- * goes from 0 to 1 while its sudog is queued here, which can only make
- * waitq_only_claimed truer, so the checks hold without the other locks. */
+/* The design comment's invariants; c locked, its flags in step with its
+ * queues. A select's claim only ever goes from 0 to 1 while its sudog is
+ * queued here, which can only make waitq_only_claimed truer, so the checks
+ * hold without the other locks. Fast operations run meanwhile: the
+ * positions are read in an order that makes the bounds hold anyway
+ * (sendpos, recvpos, sendpos again: t1 <= h + cap and h <= t2). */
 static inline void chan_assert(goc_chan *c) {
 #ifdef GOC_DEBUG
     glock_assert_held(&c->lock);
-    GOC_ASSERT(c->qcount <= c->dataqsiz);
-    if (c->dataqsiz == 0) {
-        GOC_ASSERT(c->sendx == 0 && c->recvx == 0);
-    } else {
-        GOC_ASSERT(c->sendx < c->dataqsiz && c->recvx < c->dataqsiz);
-        /* buffered elements occupy [recvx, recvx+qcount) */
-        GOC_ASSERT((c->recvx + c->qcount) % c->dataqsiz == c->sendx);
-    }
     GOC_ASSERT((c->recvq.first == NULL) == (c->recvq.last == NULL));
     GOC_ASSERT((c->sendq.first == NULL) == (c->sendq.last == NULL));
     GOC_ASSERT(!c->recvq.first || (!c->recvq.first->prev && !c->recvq.last->next));
     GOC_ASSERT(!c->sendq.first || (!c->sendq.first->prev && !c->sendq.last->next));
-    /* At most one queue holds live waiters, except for one select that
-     * both sends and receives on c (it never pairs with itself); any other
-     * arrival would have paired with it. */
-    if (!waitq_only_claimed(&c->recvq)) {
+    if (c->dataqsiz == 0) {
+        GOC_ASSERT(c->idxmask == 0 && c->slotsize == 0); /* no positions: see goc_chan */
+    } else {
+        uint64_t t1 = atomic_load(&c->sendpos), h = atomic_load(&c->recvpos);
+        uint64_t t2 = atomic_load(&c->sendpos);
+        GOC_ASSERT(c->idxmask >= c->dataqsiz && (c->idxmask & (c->idxmask + 1)) == 0);
+        GOC_ASSERT(((t1 & SP_CLOSED) != 0) == c->closed);
+        GOC_ASSERT(((t1 & SP_SENDWAIT) != 0) == (c->sendq.first != NULL));
+        GOC_ASSERT(((h & RP_RECVWAIT) != 0) == (c->recvq.first != NULL));
+        GOC_ASSERT((t1 & SP_SENDWAIT) == (t2 & SP_SENDWAIT)); /* only we change it */
+        t1 &= POS_MASK, t2 &= POS_MASK, h &= POS_MASK;
+        GOC_ASSERT((t1 & c->idxmask) < c->dataqsiz && (t2 & c->idxmask) < c->dataqsiz);
+        GOC_ASSERT((h & c->idxmask) < c->dataqsiz);
+        GOC_ASSERT(pos_ord(c, h) <= pos_ord(c, t2));
+        GOC_ASSERT(pos_ord(c, t1) <= pos_ord(c, h) + c->dataqsiz);
+        GOC_ASSERT(c->one_lap == c->idxmask + 1);
+        /* The head slot: free or filled for h's lap, or still being
+         * emptied by the receiver of h - one_lap. */
+        uint64_t turn = atomic_load(slot_turn(slot_at(c, h))), lap = lap_of(c, h);
+        if ((atomic_load(&c->recvpos) & POS_MASK) == h) /* h was current meanwhile */
+            GOC_ASSERT(turn == lap || turn == lap + 1 || turn + c->one_lap == lap + 1);
+    }
+    /* At most one queue of an unbuffered channel holds live waiters,
+     * except for one select that both sends and receives on c (it never
+     * pairs with itself); any other arrival would have paired with it. A
+     * ring may have both for a while, when an operation in flight made
+     * the ring look full to a sender (an element not yet published) or
+     * empty to a receiver (a slot not yet freed): its owner serves both
+     * once done (serve() alternates until neither side moves). */
+    if (c->dataqsiz == 0 && !waitq_only_claimed(&c->recvq)) {
         const g *sg = waitq_first_live(&c->sendq);
         GOC_ASSERT(sg == NULL || sg == waitq_first_live(&c->recvq));
     }
-    /* Live receivers wait only on an empty buffer, live senders only on a
-     * full one; a closed channel has no live waiter at all. */
-    if (c->qcount > 0 || c->closed)
+    /* A closed channel has no live waiter at all. */
+    if (c->closed) {
         GOC_ASSERT(waitq_only_claimed(&c->recvq));
-    if (c->qcount < c->dataqsiz || c->closed)
         GOC_ASSERT(waitq_only_claimed(&c->sendq));
+    }
     GOC_ASSERT(atomic_load_explicit(&c->refs, memory_order_relaxed) >= 0);
 #else
     (void)c;
@@ -154,6 +340,23 @@ static inline void chan_assert(goc_chan *c) {
 }
 
 /* ---- wait queues (c locked) ---- */
+
+/* Make the WAIT flags say whether the queues are empty (c locked). */
+static void sync_flags(goc_chan *c) {
+    glock_assert_held(&c->lock);
+    if (c->dataqsiz == 0)
+        return;
+    uint64_t r = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
+    if (c->recvq.first && !(r & RP_RECVWAIT))
+        atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
+    else if (!c->recvq.first && (r & RP_RECVWAIT))
+        atomic_fetch_and_explicit(&c->recvpos, ~RP_RECVWAIT, memory_order_seq_cst);
+    uint64_t s = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
+    if (c->sendq.first && !(s & SP_SENDWAIT))
+        atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
+    else if (!c->sendq.first && (s & SP_SENDWAIT))
+        atomic_fetch_and_explicit(&c->sendpos, ~SP_SENDWAIT, memory_order_seq_cst);
+}
 
 static inline void enqueue(goc_chan *c, waitq *q, sudog *s) {
     glock_assert_held(&c->lock);
@@ -191,7 +394,63 @@ static inline __attribute__((always_inline)) sudog *dequeue(goc_chan *c, waitq *
     }
 }
 
-static inline void *chanbuf(goc_chan *c, size_t i) { return c->buf + i * c->elemsize; }
+/* Whether q has a waiter that may still be woken; drops the claimed
+ * selects' sudogs at its head (as dequeue() would), keeping the flags in
+ * step. A live answer may turn stale (another channel's waker may claim a
+ * select meanwhile): callers then only queue behind it, and dequeue()
+ * drops it later. */
+static bool has_live(goc_chan *c, waitq *q) {
+    glock_assert_held(&c->lock);
+    bool dropped = false;
+    while (q->first) {
+        const sudog *s = glist_entry(q->first, sudog, link);
+        if (!s->isselect || atomic_load_explicit(&s->g->selectdone, memory_order_relaxed) == 0)
+            break;
+        glist_pop_front(q);
+        dropped = true;
+    }
+    if (dropped)
+        sync_flags(c);
+    return q->first != NULL;
+}
+
+/* Sudogs a lock holder served, readied once it has unlocked: a woken
+ * goroutine may release the last reference to c at once. FIFO, through
+ * sudog.waitlink (as close always did; a woken select no longer walks
+ * its list). */
+typedef struct {
+    sudog *first, *last;
+} wakelist;
+
+static void wake_push(wakelist *wl, sudog *s, bool success) {
+    s->success = success;
+    G_STORE(s->g->param, s);
+    GOC_ASSERT(!s->link.next && !s->link.prev); /* dequeued before readied */
+    s->waitlink = NULL;
+    if (wl->last)
+        wl->last->waitlink = s;
+    else
+        wl->first = s;
+    wl->last = s;
+}
+
+/* No lock held. */
+static __attribute__((noinline)) void wake_list(wakelist *wl) {
+    sudog *s = wl->first;
+    while (s) {
+        g *gp = s->g;
+        sudog *next = s->waitlink; /* read before goready: s dies with its waiter */
+        goready(gp);
+        s = next;
+    }
+    wl->first = wl->last = NULL;
+}
+
+/* Most lists are empty (select on unbuffered channels never fills one). */
+static inline void wake_all(wakelist *wl) {
+    if (wl->first)
+        wake_list(wl);
+}
 
 /* Element copies are inline for the common small sizes: a memcpy call
  * with a variable length costs a call and a size dispatch (~12
@@ -239,26 +498,172 @@ static inline void elem_zero(void *dst, size_t n) {
     }
 }
 
-/* Append the value at ep to c's buffer, which has room (c locked). */
-static inline __attribute__((always_inline)) void buf_put(goc_chan *c, const void *ep) {
-    elem_copy(chanbuf(c, c->sendx), ep, c->elemsize);
-    grace_release(chanbuf(c, c->sendx));
-    if (++c->sendx == c->dataqsiz)
-        c->sendx = 0;
-    c->qcount++;
-    chan_assert(c);
+/* ---- ring slots ---- */
+
+/* Copy ep into slot s, won for a position of lap `lap`, and publish it:
+ * the store is the sender's last touch of c. (The sizes are passed in:
+ * after its CAS a fast path would have to load c's fields again.) */
+static inline __attribute__((always_inline)) void slot_fill(unsigned char *s, uint64_t lap,
+                                                            const void *ep, size_t elemsize) {
+    GOC_ASSERT(atomic_load_explicit(slot_turn(s), memory_order_relaxed) == lap);
+    elem_copy(s + SLOT_HDR, ep, elemsize);
+    grace_release(s);
+    atomic_store_explicit(slot_turn(s), lap + 1, memory_order_release);
 }
 
-/* Take the buffer's oldest value into ep; the buffer is not empty (c
- * locked). */
-static inline __attribute__((always_inline)) void buf_take(goc_chan *c, void *ep) {
-    void *qp = chanbuf(c, c->recvx);
-    grace_acquire(qp);
-    elem_copy(ep, qp, c->elemsize);
-    if (++c->recvx == c->dataqsiz)
-        c->recvx = 0;
-    c->qcount--;
-    chan_assert(c);
+/* Copy slot s's element (won for a position of lap `lap`) into ep and
+ * free the slot for the next lap: the store is the receiver's last touch
+ * of c. */
+static inline __attribute__((always_inline)) void
+slot_drain(unsigned char *s, uint64_t lap, void *ep, size_t elemsize, uint64_t one_lap) {
+    GOC_ASSERT(atomic_load_explicit(slot_turn(s), memory_order_relaxed) == lap + 1);
+    grace_acquire(s);
+    elem_copy(ep, s + SLOT_HDR, elemsize);
+    atomic_store_explicit(slot_turn(s), lap + one_lap, memory_order_release);
+}
+
+/* Wait a little for an operation in flight (between its position CAS and
+ * its turn store). It runs on a thread of its own and needs no lock, so
+ * this may hold locks: spin first, then give the CPU away (its thread may
+ * have been preempted by the kernel). */
+static void ring_spin(unsigned *spins) {
+    if (++*spins < 32)
+        gsched_procyield(20);
+    else
+        sched_yield();
+}
+
+/* Take the oldest element into ep: true, or false when the ring is
+ * exactly empty (recvpos == sendpos: nothing sent, nothing in flight).
+ * Waits out a send in flight at the head. c locked (the lock holder may
+ * move recvpos whatever its flag). */
+static bool ring_take_locked(goc_chan *c, void *ep) {
+    glock_assert_held(&c->lock);
+    GOC_ASSERT(c->dataqsiz > 0);
+    unsigned spins = 0;
+    uint64_t v = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
+    for (;;) {
+        uint64_t h = v & POS_MASK, lap = lap_of(c, h);
+        unsigned char *s = slot_at(c, h);
+        if (atomic_load_explicit(slot_turn(s), memory_order_acquire) == lap + 1) {
+            if (atomic_compare_exchange_weak_explicit(&c->recvpos, &v,
+                                                      pos_next(c, h) | (v & ~POS_MASK),
+                                                      memory_order_seq_cst, memory_order_relaxed)) {
+                slot_drain(s, lap, ep, c->elemsize, c->one_lap);
+                return true;
+            }
+            continue;
+        }
+        uint64_t v2 = atomic_load_explicit(&c->recvpos, memory_order_seq_cst);
+        if (v2 != v) { /* a fast receiver took h */
+            v = v2;
+            continue;
+        }
+        /* h is current: sendpos at h means nothing at or past it. */
+        if ((atomic_load_explicit(&c->sendpos, memory_order_seq_cst) & POS_MASK) == h)
+            return false;
+        ring_spin(&spins); /* h's sender (or the slot's last receiver) in flight */
+    }
+}
+
+/* Append ep: true, or false when the ring is exactly full (sendpos ==
+ * recvpos + one_lap: cap elements and no receive in flight). Waits out a
+ * receive in flight at the tail. c locked and not closed. */
+static bool ring_put_locked(goc_chan *c, const void *ep) {
+    glock_assert_held(&c->lock);
+    GOC_ASSERT(c->dataqsiz > 0 && !c->closed);
+    unsigned spins = 0;
+    uint64_t v = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
+    for (;;) {
+        GOC_ASSERT(!(v & SP_CLOSED));
+        uint64_t p = v & POS_MASK, lap = lap_of(c, p);
+        unsigned char *s = slot_at(c, p);
+        if (atomic_load_explicit(slot_turn(s), memory_order_acquire) == lap) {
+            if (atomic_compare_exchange_weak_explicit(&c->sendpos, &v,
+                                                      pos_next(c, p) | (v & ~POS_MASK),
+                                                      memory_order_seq_cst, memory_order_relaxed)) {
+                slot_fill(s, lap, ep, c->elemsize);
+                return true;
+            }
+            continue;
+        }
+        uint64_t v2 = atomic_load_explicit(&c->sendpos, memory_order_seq_cst);
+        if (v2 != v) { /* a fast sender took p */
+            v = v2;
+            continue;
+        }
+        uint64_t h = atomic_load_explicit(&c->recvpos, memory_order_seq_cst) & POS_MASK;
+        if (h + c->one_lap == p)
+            return false;
+        ring_spin(&spins); /* the receiver of p's previous lap in flight */
+    }
+}
+
+/* The parking re-checks (c locked, the caller's WAIT flag just raised by a
+ * seq_cst RMW): the Dekker argument of the design comment. */
+static bool ring_exactly_empty(goc_chan *c) {
+    /* recvpos cannot move (RECVWAIT set, c locked); sendpos may. */
+    uint64_t t = atomic_load_explicit(&c->sendpos, memory_order_seq_cst) & POS_MASK;
+    uint64_t h = atomic_load_explicit(&c->recvpos, memory_order_seq_cst) & POS_MASK;
+    return t == h;
+}
+
+static bool ring_exactly_full(goc_chan *c) {
+    /* sendpos cannot move (SENDWAIT set, c locked); recvpos may. */
+    uint64_t h = atomic_load_explicit(&c->recvpos, memory_order_seq_cst) & POS_MASK;
+    uint64_t t = atomic_load_explicit(&c->sendpos, memory_order_seq_cst) & POS_MASK;
+    return h + c->one_lap == t;
+}
+
+/* Hand published elements at the head to parked receivers, and free
+ * slots at the tail to parked senders' values, oldest first, for as long
+ * as both exist; the served sudogs go on wl. While a WAIT flag is set only
+ * lock holders move that position, so a plain store moves it. An element
+ * or a slot still in flight is left to its owner: it saw the flag (design
+ * comment) and serves once it has published. c locked. */
+static void serve(goc_chan *c, wakelist *wl) {
+    glock_assert_held(&c->lock);
+    if (c->dataqsiz == 0)
+        return;
+    bool moved;
+    do {
+        moved = false;
+        for (;;) {
+            uint64_t v = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
+            if (!(v & RP_RECVWAIT))
+                break;
+            uint64_t h = v & POS_MASK, lap = lap_of(c, h);
+            unsigned char *s = slot_at(c, h);
+            if (atomic_load_explicit(slot_turn(s), memory_order_acquire) != lap + 1)
+                break;
+            sudog *sg = dequeue(c, &c->recvq);
+            if (!sg)
+                break;
+            atomic_store_explicit(&c->recvpos, pos_next(c, h) | RP_RECVWAIT, memory_order_seq_cst);
+            slot_drain(s, lap, sg->elem, c->elemsize, c->one_lap);
+            grace_release(sg);
+            wake_push(wl, sg, true);
+            moved = true;
+        }
+        for (;;) {
+            uint64_t v = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
+            if (!(v & SP_SENDWAIT))
+                break;
+            uint64_t p = v & POS_MASK, lap = lap_of(c, p);
+            unsigned char *s = slot_at(c, p);
+            if (atomic_load_explicit(slot_turn(s), memory_order_acquire) != lap)
+                break;
+            sudog *sg = dequeue(c, &c->sendq);
+            if (!sg)
+                break;
+            atomic_store_explicit(&c->sendpos, pos_next(c, p) | (v & ~POS_MASK),
+                                  memory_order_seq_cst);
+            slot_fill(s, lap, sg->elem, c->elemsize);
+            wake_push(wl, sg, true);
+            moved = true;
+        }
+        sync_flags(c);
+    } while (moved);
 }
 
 /* ---- make / refcount ---- */
@@ -269,7 +674,9 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
         errno = EINVAL;
         return NULL;
     }
-    size_t bytes = sizeof(goc_chan) + elem_size * cap;
+    /* Below 2^45 bytes: no overflow. */
+    size_t slotsize = cap ? (SLOT_HDR + elem_size + 7) & ~(size_t)7 : 0;
+    size_t bytes = cap ? sizeof(goc_chan) + slotsize * cap : CHAN_UNBUFFERED_BYTES;
     goc_chan *c = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, bytes);
     if (!c) {
         errno = ENOMEM;
@@ -279,6 +686,14 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
     c->bubble = gsched_bubble_id(); /* a channel made in a bubble belongs to it */
     c->dataqsiz = cap;
     c->elemsize = elem_size;
+    c->slotsize = slotsize;
+    /* one_lap: the least power of two above cap (cap <= 2^40). */
+    c->one_lap = cap ? UINT64_C(1) << (64 - __builtin_clzll((unsigned long long)cap)) : 0;
+    c->idxmask = cap ? c->one_lap - 1 : 0;
+    if (cap) {
+        atomic_init(&c->sendpos, 0); /* calloc zeroed the turns: every slot free for lap 0 */
+        atomic_init(&c->recvpos, 0);
+    }
     atomic_init(&c->refs, 1);
     return c;
 }
@@ -315,24 +730,19 @@ void gchan_on_last_release(goc_chan *c, void (*fn)(void *arg), void *arg) {
     c->onlast_arg = arg;
 }
 
-size_t gchan_buffered(goc_chan *c) {
-    if (!c)
+/* Elements sent and not yet received (a send or receive in flight counts
+ * as done), without the lock: a snapshot, as Go's len is. */
+static size_t ring_len(goc_chan *c) {
+    if (c->dataqsiz == 0)
         return 0;
-    glock_lock(&c->lock);
-    chan_assert(c);
-    size_t n = c->qcount;
-    glock_unlock(&c->lock);
-    return n;
+    uint64_t h = atomic_load_explicit(&c->recvpos, memory_order_acquire) & POS_MASK;
+    uint64_t t = atomic_load_explicit(&c->sendpos, memory_order_acquire) & POS_MASK;
+    return ring_count(c, t, h);
 }
 
-size_t goc_chan_len(goc_chan *c) {
-    if (!c || c->hidebuf)
-        return 0;
-    glock_lock(&c->lock);
-    size_t n = c->qcount;
-    glock_unlock(&c->lock);
-    return n;
-}
+size_t gchan_buffered(goc_chan *c) { return c ? ring_len(c) : 0; }
+
+size_t goc_chan_len(goc_chan *c) { return !c || c->hidebuf ? 0 : ring_len(c); }
 
 size_t goc_chan_cap(goc_chan *c) { return c && !c->hidebuf ? c->dataqsiz : 0; }
 
@@ -358,37 +768,27 @@ static inline __attribute__((always_inline)) void wake_direct(goc_chan *c, sudog
     goready(gp);
 }
 
-/* Hand ep to the parked receiver sg (c locked; unlocks it). */
+/* Hand ep to the parked receiver sg of unbuffered c (c locked; unlocks
+ * it). */
 static void send_direct(goc_chan *c, sudog *sg, const void *ep) {
-    if (c->dataqsiz > 0) {
-        /* Buffered channel with a waiting receiver: the buffer is empty. */
-        c->recvx = (c->recvx + 1) % c->dataqsiz;
-        c->sendx = c->recvx;
-    }
+    GOC_ASSERT(c->dataqsiz == 0);
     elem_copy(sg->elem, ep, c->elemsize);
     grace_release(sg);
     wake_direct(c, sg);
 }
 
-/* Take a value from the parked sender sg into ep (c locked; unlocks it). */
+/* Take a value from the parked sender sg of unbuffered c into ep (c
+ * locked; unlocks it). */
 static void recv_direct(goc_chan *c, sudog *sg, void *ep) {
-    if (c->dataqsiz == 0) {
-        elem_copy(ep, sg->elem, c->elemsize);
-    } else {
-        /* Full buffer: take the head, put the sender's value at the tail. */
-        void *qp = chanbuf(c, c->recvx);
-        elem_copy(ep, qp, c->elemsize);
-        elem_copy(qp, sg->elem, c->elemsize);
-        c->recvx = (c->recvx + 1) % c->dataqsiz;
-        c->sendx = c->recvx;
-    }
+    GOC_ASSERT(c->dataqsiz == 0);
+    elem_copy(ep, sg->elem, c->elemsize);
     grace_acquire(sg);
     wake_direct(c, sg);
 }
 
 /* synctest: a channel of a bubble is usable only from inside it (Go's
  * fatal errors, panics here), and a wait on it is durable. The fast path
- * outside bubbles is the test of c->bubble, on the line of c->lock. */
+ * outside bubbles is the test of c->bubble, on the line of c->dataqsiz. */
 static _Noreturn __attribute__((cold, noinline)) void bubble_misuse(const char *op) {
     goc_panic("%s synctest channel from outside bubble", op);
 }
@@ -403,9 +803,9 @@ static _Noreturn void block_forever(enum waitreason r) {
         gopark(NULL, NULL, r);
 }
 
-/* The rest of a send, c locked (the fast path of goc_chan_send did not
- * apply). */
+/* A send on an unbuffered channel, c locked. */
 static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, const void *ep) {
+    GOC_ASSERT(c->dataqsiz == 0);
     if (c->closed) {
         glock_unlock(&c->lock);
         goc_panic("send on closed channel");
@@ -413,11 +813,6 @@ static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, c
     sudog *sg = dequeue(c, &c->recvq);
     if (sg) {
         send_direct(c, sg, ep);
-        return;
-    }
-    if (c->qcount < c->dataqsiz) {
-        buf_put(c, ep);
-        glock_unlock(&c->lock);
         return;
     }
     /* Read before the park: once queued, c may go as soon as we are woken. */
@@ -439,8 +834,7 @@ static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, c
 
 /* goc_chan_send is a dispatcher without a frame of its own: an unbuffered
  * channel (and nil) takes the whole send below, where a send always meets a
- * receiver or parks; a buffered one first tries the fast path, a value into
- * a buffer with room, which then costs no more than the lock. */
+ * receiver or parks; a buffered one first tries the ring's fast path. */
 static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     if (!c)
@@ -451,21 +845,137 @@ static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
     chansend_locked(c, ep);
 }
 
+/* The buffered send when the fast path did not apply: closed, senders
+ * parked ahead, the ring full or its tail slot in flight. */
 static __attribute__((noinline)) void chansend_buffered_slow(goc_chan *c, const void *ep) {
-    chansend_locked(c, ep);
-}
-
-static __attribute__((noinline)) void chansend_buffered(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     bubble_check(c, "send on");
+    wakelist wl = {0};
+    unsigned spins = 0;
     glock_lock(&c->lock);
     chan_assert(c);
-    /* Room in the buffer and no receiver waiting (with one, the buffer is
-     * empty and the value goes to it directly). */
-    if (GOC_LIKELY(c->qcount < c->dataqsiz) && !c->closed && !c->recvq.first) {
-        buf_put(c, ep);
-        glock_unlock(&c->lock);
+    for (;;) {
+        if (c->closed) {
+            glock_unlock(&c->lock);
+            wake_all(&wl);
+            goc_panic("send on closed channel");
+        }
+        serve(c, &wl);
+        /* Parked senders go first (FIFO); serve() left them only on a ring
+         * that has no free slot yet. */
+        if (!has_live(c, &c->sendq) && ring_put_locked(c, ep)) {
+            serve(c, &wl); /* a parked receiver gets the head */
+            chan_assert(c);
+            glock_unlock(&c->lock);
+            wake_all(&wl);
+            return;
+        }
+        if (wl.first) { /* ready them before parking, then look again */
+            glock_unlock(&c->lock);
+            wake_all(&wl);
+            glock_lock(&c->lock);
+            continue;
+        }
+        enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND;
+        g *gp = getg();
+        sudog my = {0};
+        my.g = gp;
+        my.elem = (void *)ep;
+        my.c = c;
+        G_STORE(gp->param, NULL);
+        enqueue(c, &c->sendq, &my);
+        atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
+        if (ring_exactly_full(c)) {
+            chan_assert(c);
+            glock_race_release(&c->lock);
+            gopark(unlock_chan, c, reason);
+            GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
+            if (!my.success)
+                goc_panic("send on closed channel");
+            return;
+        }
+        /* A receive freed a slot (or is freeing one): do not park. */
+        remove_sudog(c, &c->sendq, &my);
+        sync_flags(c);
+        ring_spin(&spins);
+    }
+}
+
+/* A fast send that saw RECVWAIT: publish, then serve the parked
+ * receivers, holding a reference of our own (the element's receiver may
+ * release the last one once it shows). */
+static __attribute__((noinline)) void send_then_serve(goc_chan *c, unsigned char *s, uint64_t lap,
+                                                      const void *ep) {
+    goc_chan_retain(c);
+    slot_fill(s, lap, ep, c->elemsize);
+    wakelist wl = {0};
+    glock_lock(&c->lock);
+    chan_assert(c);
+    serve(c, &wl);
+    chan_assert(c);
+    glock_unlock(&c->lock);
+    wake_all(&wl);
+    goc_chan_release(c);
+    gsched_preempt_check();
+}
+
+/* The fast paths' elements of other sizes than 8 (and receives that
+ * discard): out of line, so that the fast paths make no call that
+ * returns to them, and need no frame. */
+static __attribute__((noinline)) void slot_fill_any(unsigned char *s, uint64_t lap, const void *ep,
+                                                    size_t elemsize) {
+    slot_fill(s, lap, ep, elemsize);
+    gsched_preempt_check();
+}
+
+static __attribute__((noinline)) bool slot_drain_any(unsigned char *s, uint64_t lap, void *ep,
+                                                     size_t elemsize, uint64_t one_lap) {
+    slot_drain(s, lap, ep, elemsize, one_lap);
+    gsched_preempt_check();
+    return true;
+}
+
+/* The buffered fast path: a CAS on sendpos for a free slot, with no flag
+ * set. Inline in goc_chan_send, and every call it makes is a tail call.
+ * Its preemption check comes last, once c is no longer touched (the slow
+ * path checks on entry, before it locks). A synctest bubble's channel
+ * takes the slow path, which checks the caller's bubble. */
+static inline __attribute__((always_inline)) void chansend_buffered(goc_chan *c, const void *ep) {
+    if (GOC_UNLIKELY(c->bubble != 0)) {
+        chansend_buffered_slow(c, ep);
         return;
+    }
+    uint64_t v = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
+    for (;;) {
+        if (GOC_UNLIKELY(v & ~POS_MASK))
+            break; /* closed, or senders parked ahead: the lock decides */
+        uint64_t idx = v & c->idxmask, lap = v - idx;
+        unsigned char *s = c->buf + idx * c->slotsize;
+        if (GOC_UNLIKELY(atomic_load_explicit(slot_turn(s), memory_order_acquire) != lap)) {
+            uint64_t v2 = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
+            if (v2 == v)
+                break; /* full, or the slot's last receiver in flight */
+            v = v2;
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&c->sendpos, &v,
+                                                  pos_next_idx(v, idx, c->dataqsiz, c->one_lap),
+                                                  memory_order_seq_cst, memory_order_relaxed)) {
+            /* Before the publish: afterwards c may be gone. */
+            if (GOC_UNLIKELY(atomic_load_explicit(&c->recvpos, memory_order_seq_cst) &
+                             RP_RECVWAIT)) {
+                send_then_serve(c, s, lap, ep);
+                return;
+            }
+            size_t elemsize = c->elemsize;
+            if (GOC_UNLIKELY(elemsize != 8)) {
+                slot_fill_any(s, lap, ep, elemsize);
+                return;
+            }
+            slot_fill(s, lap, ep, 8);
+            gsched_preempt_check();
+            return;
+        }
     }
     chansend_buffered_slow(c, ep);
 }
@@ -477,10 +987,10 @@ void goc_chan_send(goc_chan *c, const void *ep) {
         chansend(c, ep);
 }
 
-/* The rest of a receive, c locked (the fast path of goc_chan_recv did not
- * apply). */
+/* A receive on an unbuffered channel, c locked. */
 static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, void *ep) {
-    if (c->closed && c->qcount == 0) {
+    GOC_ASSERT(c->dataqsiz == 0);
+    if (c->closed) {
         /* Zero ep before unlocking: once the lock is released another
          * goroutine that synchronised with us may free c. */
         elem_zero(ep, c->elemsize);
@@ -490,11 +1000,6 @@ static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, v
     sudog *sg = dequeue(c, &c->sendq);
     if (sg) {
         recv_direct(c, sg, ep);
-        return true;
-    }
-    if (c->qcount > 0) {
-        buf_take(c, ep);
-        glock_unlock(&c->lock);
         return true;
     }
     /* Read before the park: once queued, c may go as soon as we are woken. */
@@ -515,8 +1020,8 @@ static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, v
     return my.success;
 }
 
-/* As for sends: a frameless dispatcher, the whole receive, and the
- * buffered fast path, a value from a buffer with no sender waiting. */
+/* As for sends: a frameless dispatcher, the whole unbuffered receive, and
+ * the ring's fast path. */
 static __attribute__((noinline)) bool chanrecv(goc_chan *c, void *ep) {
     gsched_preempt_check();
     if (!c)
@@ -527,22 +1032,117 @@ static __attribute__((noinline)) bool chanrecv(goc_chan *c, void *ep) {
     return chanrecv_locked(c, ep);
 }
 
+/* The buffered receive when the fast path did not apply: receivers parked
+ * ahead, the ring empty (or closed and empty) or its head in flight. */
 static __attribute__((noinline)) bool chanrecv_buffered_slow(goc_chan *c, void *ep) {
-    return chanrecv_locked(c, ep);
-}
-
-static __attribute__((noinline)) bool chanrecv_buffered(goc_chan *c, void *ep) {
     gsched_preempt_check();
     bubble_check(c, "receive on");
+    wakelist wl = {0};
+    unsigned spins = 0;
     glock_lock(&c->lock);
     chan_assert(c);
-    /* With a sender waiting, the buffer is full and the sender's value must
-     * move into it. Closed or not: buffered values are received before a
-     * close shows. */
-    if (GOC_LIKELY(c->qcount > 0) && !c->sendq.first) {
-        buf_take(c, ep);
-        glock_unlock(&c->lock);
-        return true;
+    for (;;) {
+        serve(c, &wl);
+        /* Parked receivers go first; serve() left them only on a ring with
+         * no published head. */
+        if (!has_live(c, &c->recvq)) {
+            if (ring_take_locked(c, ep)) {
+                serve(c, &wl); /* the freed slot may be a parked sender's */
+                chan_assert(c);
+                glock_unlock(&c->lock);
+                wake_all(&wl);
+                return true;
+            }
+            if (c->closed) { /* exactly empty: no send before the close is left */
+                elem_zero(ep, c->elemsize);
+                chan_assert(c);
+                glock_unlock(&c->lock);
+                wake_all(&wl);
+                return false;
+            }
+        }
+        if (wl.first) { /* ready them before parking, then look again */
+            glock_unlock(&c->lock);
+            wake_all(&wl);
+            glock_lock(&c->lock);
+            continue;
+        }
+        enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_RECEIVE : WAIT_CHAN_RECEIVE;
+        g *gp = getg();
+        sudog my = {0};
+        my.g = gp;
+        my.elem = ep;
+        my.c = c;
+        G_STORE(gp->param, NULL);
+        enqueue(c, &c->recvq, &my);
+        atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
+        if (ring_exactly_empty(c)) {
+            chan_assert(c);
+            glock_race_release(&c->lock);
+            gopark(unlock_chan, c, reason);
+            GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
+            if (my.success)
+                grace_acquire(&my);
+            return my.success;
+        }
+        /* A send won a position meanwhile (published or in flight). */
+        remove_sudog(c, &c->recvq, &my);
+        sync_flags(c);
+        ring_spin(&spins);
+    }
+}
+
+/* A fast receive that saw SENDWAIT: free the slot, then move parked
+ * senders' values in, holding a reference of our own (see
+ * send_then_serve). */
+static __attribute__((noinline)) bool recv_then_serve(goc_chan *c, unsigned char *s, uint64_t lap,
+                                                      void *ep) {
+    goc_chan_retain(c);
+    slot_drain(s, lap, ep, c->elemsize, c->one_lap);
+    wakelist wl = {0};
+    glock_lock(&c->lock);
+    chan_assert(c);
+    serve(c, &wl);
+    chan_assert(c);
+    glock_unlock(&c->lock);
+    wake_all(&wl);
+    goc_chan_release(c);
+    gsched_preempt_check();
+    return true;
+}
+
+/* The buffered fast path, as for sends: a CAS on recvpos for a published
+ * head, with no receiver parked. */
+static inline __attribute__((always_inline)) bool chanrecv_buffered(goc_chan *c, void *ep) {
+    if (GOC_UNLIKELY(c->bubble != 0))
+        return chanrecv_buffered_slow(c, ep);
+    uint64_t v = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
+    for (;;) {
+        if (GOC_UNLIKELY(v & RP_RECVWAIT))
+            break; /* receivers parked ahead */
+        uint64_t idx = v & c->idxmask, lap = v - idx;
+        unsigned char *s = c->buf + idx * c->slotsize;
+        if (GOC_UNLIKELY(atomic_load_explicit(slot_turn(s), memory_order_acquire) != lap + 1)) {
+            uint64_t v2 = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
+            if (v2 == v)
+                break; /* empty (maybe closed), or its sender in flight */
+            v = v2;
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&c->recvpos, &v,
+                                                  pos_next_idx(v, idx, c->dataqsiz, c->one_lap),
+                                                  memory_order_seq_cst, memory_order_relaxed)) {
+            /* Before the slot is freed: afterwards c may be gone. */
+            if (GOC_UNLIKELY(atomic_load_explicit(&c->sendpos, memory_order_seq_cst) & SP_SENDWAIT))
+                return recv_then_serve(c, s, lap, ep);
+            size_t elemsize = c->elemsize;
+            uint64_t one_lap = c->one_lap;
+            if (GOC_UNLIKELY(elemsize != 8 || !ep))
+                return slot_drain_any(s, lap, ep, elemsize, one_lap);
+            slot_drain(s, lap, ep, 8, one_lap);
+            gsched_preempt_check();
+            return true;
+        }
     }
     return chanrecv_buffered_slow(c, ep);
 }
@@ -564,28 +1164,33 @@ void goc_chan_close(goc_chan *c) {
         goc_panic("close of closed channel");
     }
     c->closed = true;
+    wakelist wl = {0};
+    if (c->dataqsiz > 0) {
+        /* From here on fast sends fail their CAS and panic under the lock.
+         * Sends that won a position before are delivered: parked
+         * receivers get them (waiting out those still in flight) before
+         * anyone is told the channel is closed. */
+        atomic_fetch_or_explicit(&c->sendpos, SP_CLOSED, memory_order_seq_cst);
+        unsigned spins = 0;
+        for (;;) {
+            serve(c, &wl);
+            if (!has_live(c, &c->recvq) || ring_exactly_empty(c))
+                break;
+            ring_spin(&spins);
+        }
+    }
     grace_release(c);
-    sudog *wake = NULL, *s;
+    sudog *s;
     while ((s = dequeue(c, &c->recvq))) {
         elem_zero(s->elem, c->elemsize);
-        s->success = false;
-        G_STORE(s->g->param, s);
-        s->waitlink = wake;
-        wake = s;
+        wake_push(&wl, s, false);
     }
-    while ((s = dequeue(c, &c->sendq))) {
-        s->success = false;
-        G_STORE(s->g->param, s);
-        s->waitlink = wake;
-        wake = s;
-    }
+    while ((s = dequeue(c, &c->sendq)))
+        wake_push(&wl, s, false);
+    sync_flags(c);
     chan_assert(c); /* closed: no live waiter left */
     glock_unlock(&c->lock);
-    while (wake) {
-        s = wake;
-        wake = s->waitlink; /* read before goready: s dies with its waiter */
-        goready(s->g);
-    }
+    wake_all(&wl);
 }
 
 /* ---- select ---- */
@@ -643,16 +1248,20 @@ static int cmp_chan(const void *a, const void *b) {
 
 #ifndef GOC_RACE
 /* Does cs look ready now? Racy reads of fields written under c's lock (see
- * pass 0 in selectgo): a hint, decided again under the lock. */
+ * pass 0 in selectgo), and of the ring's positions: a hint, decided again
+ * under the lock. */
 static inline bool selcase_looks_ready(const goc_case *cs) {
-    const goc_chan *c = cs->ch;
+    goc_chan *c = cs->ch;
     if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
         return true;
-    if (cs->dir == GOC_CASE_SEND)
-        return __atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) != NULL ||
-               __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) < c->dataqsiz;
-    return __atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) != NULL ||
-           __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) > 0;
+    if (cs->dir == GOC_CASE_SEND) {
+        if (__atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) != NULL)
+            return true;
+        return c->dataqsiz > 0 && !ring_exactly_full(c);
+    }
+    if (__atomic_load_n(&c->sendq.first, __ATOMIC_RELAXED) != NULL)
+        return true;
+    return c->dataqsiz > 0 && !ring_exactly_empty(c);
 }
 #endif
 
@@ -751,6 +1360,10 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             return -1;
         block_forever(WAIT_SELECT_NO_CASES);
     }
+    wakelist wl = {0}; /* served by pass 1 on buffered channels: readied after unlocking */
+    unsigned spins = 0;
+    bool anybuf = false; /* a buffered channel among the cases: pass 2 re-checks */
+
     /* Pass 0: a case that looks ready, in poll order, is tried under its
      * own channel's lock alone (one locked instruction instead of one per
      * channel); if it is not ready after all, pass 1 runs over every case
@@ -758,7 +1371,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
      * paths are (chan.go's empty() and full()): its answer only chooses
      * which lock to take first, and the case is decided under that lock.
      * Not in the race build: ThreadSanitizer would report the racy reads
-     * against the locked writes. */
+     * of the wait queues against the locked writes. */
     uint32_t *po = pollorder;
     goc_chan **lo = lockorder;
     size_t np = npoll;
@@ -778,13 +1391,15 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         }
     }
 #endif
+    bool sorted = false, dupchans = false;
     int casi;
-    bool recvok, dupchans;
-retry:
-    if (lo == lockorder) {
+    bool recvok;
+again:
+    if (lo == lockorder && !sorted) {
         for (size_t i = 0; i < npoll; i++)
             lockorder[i] = cases[pollorder[i]].ch;
         sort_lockorder(lockorder, npoll);
+        sorted = true;
     }
     dupchans = sellock(lo, np);
 
@@ -797,6 +1412,41 @@ retry:
         goc_chan *c = cs->ch;
         sudog *sg;
         chan_assert(c);
+        if (c->dataqsiz > 0) {
+            /* The ring, as the slow paths of send and receive use it. */
+            anybuf = true;
+            if (cs->dir == GOC_CASE_SEND) {
+                if (c->closed) {
+                    selunlock(lo, np);
+                    wake_all(&wl);
+                    selfree(heap);
+                    goc_panic("send on closed channel");
+                }
+                serve(c, &wl);
+                if (!has_live(c, &c->sendq) && ring_put_locked(c, cs->elem)) {
+                    serve(c, &wl);
+                    casi = (int)i;
+                    break;
+                }
+            } else {
+                serve(c, &wl);
+                if (!has_live(c, &c->recvq)) {
+                    if (ring_take_locked(c, cs->elem)) {
+                        serve(c, &wl);
+                        casi = (int)i;
+                        recvok = true;
+                        break;
+                    }
+                    if (c->closed) {
+                        elem_zero(cs->elem, c->elemsize);
+                        casi = (int)i;
+                        recvok = false;
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
         if (cs->dir == GOC_CASE_SEND) {
             if (c->closed) {
                 selunlock(lo, np);
@@ -807,30 +1457,21 @@ retry:
                 /* send_direct unlocks c: unlock the others first. */
                 casi = (int)i;
                 selunlock_except(lo, np, c);
+                wake_all(&wl);
                 send_direct(c, sg, cs->elem);
                 selfree(heap);
                 return casi;
-            }
-            if (c->qcount < c->dataqsiz) {
-                buf_put(c, cs->elem);
-                casi = (int)i;
-                break;
             }
         } else {
             if ((sg = dequeue(c, &c->sendq))) {
                 casi = (int)i;
                 selunlock_except(lo, np, c);
+                wake_all(&wl);
                 recv_direct(c, sg, cs->elem);
                 if (cs->ok)
                     *cs->ok = true;
                 selfree(heap);
                 return casi;
-            }
-            if (c->qcount > 0) {
-                buf_take(c, cs->elem);
-                casi = (int)i;
-                recvok = true;
-                break;
             }
             if (c->closed) {
                 elem_zero(cs->elem, c->elemsize);
@@ -842,6 +1483,7 @@ retry:
     }
     if (casi >= 0) {
         selunlock(lo, np);
+        wake_all(&wl);
         if (cases[casi].dir == GOC_CASE_RECV && cases[casi].ok)
             *cases[casi].ok = recvok;
         selfree(heap);
@@ -850,15 +1492,22 @@ retry:
     if (po != pollorder) {
         /* The case that looked ready is not: look at them all. */
         selunlock(lo, np);
+        wake_all(&wl);
         po = pollorder;
         lo = lockorder;
         np = npoll;
-        goto retry;
+        goto again;
     }
     if (!block) {
         selunlock(lo, np);
+        wake_all(&wl);
         selfree(heap);
         return -1;
+    }
+    if (wl.first) { /* ready them before parking, then look again */
+        selunlock(lo, np);
+        wake_all(&wl);
+        goto again;
     }
 
     /* Pass 2: queue a sudog on every channel and park. */
@@ -885,6 +1534,43 @@ retry:
         link = &sg->waitlink;
         enqueue(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
     }
+    /* Raise the WAIT flags, then re-check every ring as a parking
+     * receiver or sender does (the design comment's Dekker argument): a
+     * case that became ready, or has an operation in flight, sends us
+     * back to pass 1. No waker can have claimed us: every channel is
+     * locked. */
+    bool ready = false;
+    for (size_t k = 0; anybuf && k < npoll; k++) {
+        goc_case *cs = &cases[pollorder[k]];
+        goc_chan *c = cs->ch;
+        if (c->dataqsiz == 0)
+            continue;
+        if (cs->dir == GOC_CASE_SEND) {
+            atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
+            ready |= !ring_exactly_full(c);
+        } else {
+            atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
+            ready |= !ring_exactly_empty(c);
+        }
+    }
+    if (ready) {
+        for (size_t k = 0; k < npoll; k++) {
+            goc_case *cs = &cases[pollorder[k]];
+            remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq,
+                         &sgs[k]);
+        }
+        for (size_t k = 0; k < npoll; k++)
+            sync_flags(lockorder[k]);
+        GOC_ASSERT(atomic_load(&gp->selectdone) == 0);
+        G_STORE(gp->waiting, NULL);
+        selunlock(lockorder, npoll);
+        ring_spin(&spins);
+        goto again;
+    }
+#ifdef GOC_DEBUG
+    for (size_t k = 0; k < npoll; k++)
+        chan_assert(lockorder[k]);
+#endif
     G_STORE(gp->waiting, waiting);
     struct selpark sp = {lockorder, npoll};
     for (size_t k = 0; k < npoll; k++)
@@ -894,8 +1580,9 @@ retry:
     /* Woken: the winner is in gp->param. Remove the other sudogs, under
      * their channels' locks. The winner's channel is not relocked when no
      * other case uses it (Go's pass 3 relocks all): its waker dequeued our
-     * sudog there and goready orders its writes before our run, as for a
-     * plain parked receive; a locked CAS less per woken select. */
+     * sudog there (and made its flags agree) and goready orders its writes
+     * before our run, as for a plain parked receive; a locked CAS less per
+     * woken select. */
     sudog *won = G_LOAD(gp->param);
     GOC_CHECK(won != NULL);
     goc_chan *skip = won->c;
@@ -920,6 +1607,9 @@ retry:
         remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
         GOC_ASSERT(!sg->link.next && !sg->link.prev);
     }
+    for (size_t k = 0; anybuf && k < npoll; k++)
+        if (lockorder[k] != skip)
+            sync_flags(lockorder[k]);
 #ifdef GOC_DEBUG
     for (size_t k = 0; k < npoll; k++)
         if (lockorder[k] != skip)
