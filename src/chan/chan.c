@@ -1239,6 +1239,67 @@ static bool selparkcommit(g *gp, void *arg) {
     return true;
 }
 
+/* Pass 1 on a buffered channel's case (c locked), the ring used as the
+ * slow paths of send and receive use it; out of line, so that selects
+ * over unbuffered channels carry none of it. */
+enum selring { SELRING_NOT_READY, SELRING_DONE, SELRING_DONE_OK, SELRING_SEND_CLOSED };
+static __attribute__((noinline)) enum selring selcase_ring(goc_case *cs, wakelist *wl) {
+    goc_chan *c = cs->ch;
+    if (cs->dir == GOC_CASE_SEND) {
+        if (c->closed)
+            return SELRING_SEND_CLOSED;
+        serve(c, wl);
+        if (!has_live(c, &c->sendq) && ring_put_locked(c, cs->elem)) {
+            serve(c, wl);
+            return SELRING_DONE;
+        }
+        return SELRING_NOT_READY;
+    }
+    serve(c, wl);
+    if (has_live(c, &c->recvq))
+        return SELRING_NOT_READY;
+    if (ring_take_locked(c, cs->elem)) {
+        serve(c, wl);
+        return SELRING_DONE_OK;
+    }
+    if (c->closed) {
+        elem_zero(cs->elem, c->elemsize);
+        return SELRING_DONE; /* ok = false */
+    }
+    return SELRING_NOT_READY;
+}
+
+/* Pass 2's re-check (all channels locked, sudogs queued): raise the WAIT
+ * flags, then look at every ring as a parking receiver or sender does (the
+ * design comment's Dekker argument). True if a case became ready, or has
+ * an operation in flight. */
+static __attribute__((noinline)) bool sel_rings_ready(goc_case *cases, const uint32_t *pollorder,
+                                                      size_t npoll) {
+    bool ready = false;
+    for (size_t k = 0; k < npoll; k++) {
+        goc_case *cs = &cases[pollorder[k]];
+        goc_chan *c = cs->ch;
+        if (c->dataqsiz == 0)
+            continue;
+        if (cs->dir == GOC_CASE_SEND) {
+            atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
+            ready |= !ring_exactly_full(c);
+        } else {
+            atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
+            ready |= !ring_exactly_empty(c);
+        }
+    }
+    return ready;
+}
+
+/* Make the flags of every locked channel of order (all but skip) agree
+ * with its queues again. */
+static __attribute__((noinline)) void sel_sync_flags(goc_chan **order, size_t n, goc_chan *skip) {
+    for (size_t k = 0; k < n; k++)
+        if (order[k] != skip)
+            sync_flags(order[k]);
+}
+
 enum { SELECT_STACK_CASES = 16 };
 
 static int cmp_chan(const void *a, const void *b) {
@@ -1413,39 +1474,19 @@ again:
         sudog *sg;
         chan_assert(c);
         if (c->dataqsiz > 0) {
-            /* The ring, as the slow paths of send and receive use it. */
             anybuf = true;
-            if (cs->dir == GOC_CASE_SEND) {
-                if (c->closed) {
-                    selunlock(lo, np);
-                    wake_all(&wl);
-                    selfree(heap);
-                    goc_panic("send on closed channel");
-                }
-                serve(c, &wl);
-                if (!has_live(c, &c->sendq) && ring_put_locked(c, cs->elem)) {
-                    serve(c, &wl);
-                    casi = (int)i;
-                    break;
-                }
-            } else {
-                serve(c, &wl);
-                if (!has_live(c, &c->recvq)) {
-                    if (ring_take_locked(c, cs->elem)) {
-                        serve(c, &wl);
-                        casi = (int)i;
-                        recvok = true;
-                        break;
-                    }
-                    if (c->closed) {
-                        elem_zero(cs->elem, c->elemsize);
-                        casi = (int)i;
-                        recvok = false;
-                        break;
-                    }
-                }
+            enum selring r = selcase_ring(cs, &wl);
+            if (r == SELRING_NOT_READY)
+                continue;
+            if (GOC_UNLIKELY(r == SELRING_SEND_CLOSED)) {
+                selunlock(lo, np);
+                wake_all(&wl);
+                selfree(heap);
+                goc_panic("send on closed channel");
             }
-            continue;
+            casi = (int)i;
+            recvok = r == SELRING_DONE_OK;
+            break;
         }
         if (cs->dir == GOC_CASE_SEND) {
             if (c->closed) {
@@ -1539,21 +1580,7 @@ again:
      * case that became ready, or has an operation in flight, sends us
      * back to pass 1. No waker can have claimed us: every channel is
      * locked. */
-    bool ready = false;
-    for (size_t k = 0; anybuf && k < npoll; k++) {
-        goc_case *cs = &cases[pollorder[k]];
-        goc_chan *c = cs->ch;
-        if (c->dataqsiz == 0)
-            continue;
-        if (cs->dir == GOC_CASE_SEND) {
-            atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
-            ready |= !ring_exactly_full(c);
-        } else {
-            atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
-            ready |= !ring_exactly_empty(c);
-        }
-    }
-    if (ready) {
+    if (anybuf && sel_rings_ready(cases, pollorder, npoll)) {
         for (size_t k = 0; k < npoll; k++) {
             goc_case *cs = &cases[pollorder[k]];
             remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq,
@@ -1607,9 +1634,8 @@ again:
         remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
         GOC_ASSERT(!sg->link.next && !sg->link.prev);
     }
-    for (size_t k = 0; anybuf && k < npoll; k++)
-        if (lockorder[k] != skip)
-            sync_flags(lockorder[k]);
+    if (anybuf)
+        sel_sync_flags(lockorder, npoll, skip);
 #ifdef GOC_DEBUG
     for (size_t k = 0; k < npoll; k++)
         if (lockorder[k] != skip)
