@@ -1290,6 +1290,8 @@ static inline __attribute__((always_inline)) void after_switch(m *mp) {
     after_switch_done(mp);
 }
 
+static __attribute__((noinline)) void after_switch_general(m *mp) { after_switch(mp); }
+
 void gsched_after_switch(void) { after_switch(getm()); }
 
 /* Every 61st pick looks at the global queue first (Go's schedule does the
@@ -1342,11 +1344,6 @@ static inline __attribute__((always_inline)) void switch_out_held(m *mp, g *gp,
     switch_to(mp, gp, next ? next : &mp->g0);
 }
 
-static void switch_out(m *mp, g *gp, enum post_action act) {
-    m_locks_inc(mp);
-    switch_out_held(mp, gp, act);
-}
-
 void preempt_park_global(m *mp, g *gp) {
     /* No P to run on: queue it once its context is saved; this M then
      * finds no P in schedule and stops. */
@@ -1358,29 +1355,87 @@ void preempt_park_global(m *mp, g *gp) {
     gsched_after_switch();
 }
 
+/* gopark on a plain thread: block it on its note. */
+static __attribute__((noinline)) void gopark_thread(bool (*unlockf)(g *, void *), void *arg,
+                                                    enum waitreason reason) {
+    g *gp = thread_g();
+    G_STORE(gp->waitreason, (uint8_t)reason);
+    G_STORE(gp->waitsince, gnanotime_coarse());
+    note_clear(&gp->tnote);
+    casgstatus(gp, G_RUNNING, G_WAITING);
+    thread_blocked(+1);
+    if (unlockf && !unlockf(gp, arg)) {
+        thread_blocked(-1);
+        casgstatus(gp, G_WAITING, G_RUNNING);
+        return;
+    }
+    /* This thread blocking may be what completes a deadlock: every M may
+     * already be idle, and none would look again. */
+    gsched_checkdead();
+    note_sleep(&gp->tnote); /* goready took us off the blocked count */
+    race_g_resumed(gp);
+    casgstatus(gp, G_RUNNABLE, G_RUNNING);
+    G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
+}
+
+/* A parked goroutine runs again (on whichever M). */
+static inline __attribute__((always_inline)) void park_resumed(g *gp) {
+    race_g_resumed(gp);
+    G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
+}
+
+/* gopark's switch-out the general way (out of line; see gopark): to `next`
+ * when the caller picked it already (NULL: g0), else after a pick of its
+ * own. */
+static __attribute__((noinline)) void park_general(m *mp, g *gp, g *next, bool picked) {
+    if (!picked)
+        next = runq_quickget(mp);
+    switch_to(mp, gp, next ? next : &mp->g0);
+    park_resumed(gp);
+}
+
+/* park_landed's rare case: the unlockf abandoned the wait (out of line:
+ * the queue put may call). */
+static __attribute__((noinline)) void park_abandoned(m *mp) {
+    g *pg = mp->post.gp;
+    mp->post.act = POST_NONE;
+    mp->post.gp = NULL;
+    casgstatus(pg, G_WAITING, G_RUNNABLE);
+    runqput_or_global(mp->p, pg, true); /* resume it as soon as possible */
+}
+
+/* The landing of gopark's own switch: whoever switched to us left its post
+ * action, most often a park (its unlockf runs here). The common park is
+ * done inline, re-reading everything through this thread's M after the
+ * call (unlockf never switches goroutines, so the M is the same), so that
+ * nothing stays live across it; the rest is after_switch out of line. */
+static inline __attribute__((always_inline)) void park_landed(void) {
+    m *mp = getm();
+    if (GOC_LIKELY(mp->post.act == POST_PARK && mp->post.unlockf != NULL &&
+                   mp->post.gp->bubble == NULL)) {
+        race_unlockf_begin();
+        bool parked = mp->post.unlockf(mp->post.gp, mp->post.arg);
+        race_unlockf_end();
+        mp = getm();
+        if (GOC_UNLIKELY(!parked)) {
+            park_abandoned(mp);
+            mp = getm();
+        } else {
+            mp->post.act = POST_NONE;
+            mp->post.gp = NULL;
+        }
+        after_switch_done(mp);
+    } else {
+        after_switch_general(mp);
+    }
+    park_resumed(getm()->curg);
+}
+
 void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     m *mp = getm();
-    g *gp = mp ? mp->curg : NULL;
-    if (!gp) {
-        /* A plain thread: block it on its note. */
-        gp = thread_g();
-        G_STORE(gp->waitreason, (uint8_t)reason);
-        G_STORE(gp->waitsince, gnanotime_coarse());
-        note_clear(&gp->tnote);
-        casgstatus(gp, G_RUNNING, G_WAITING);
-        thread_blocked(+1);
-        if (unlockf && !unlockf(gp, arg)) {
-            thread_blocked(-1);
-            casgstatus(gp, G_WAITING, G_RUNNING);
-            return;
-        }
-        /* This thread blocking may be what completes a deadlock: every M may
-         * already be idle, and none would look again. */
-        gsched_checkdead();
-        note_sleep(&gp->tnote); /* goready took us off the blocked count */
-        race_g_resumed(gp);
-        casgstatus(gp, G_RUNNABLE, G_RUNNING);
-        G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
+    g *gp;
+    if (GOC_UNLIKELY(!mp || !(gp = mp->curg))) {
+        gopark_thread(unlockf, arg, reason);
         return;
     }
     G_STORE(gp->waitreason, (uint8_t)reason);
@@ -1392,9 +1447,33 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     mp->post.unlockf = unlockf;
     mp->post.arg = arg;
     casgstatus(gp, G_RUNNING, G_WAITING);
-    switch_out(mp, gp, POST_PARK);
-    race_g_resumed(gp);
-    G_STORE(gp->waitreason, (uint8_t)WAIT_ZERO);
+    m_locks_inc(mp);
+    mp->post.act = POST_PARK;
+    mp->post.gp = gp;
+    /* runq_quickget and gogo_prepare inline, without their calls: every
+     * rare case is a tail call to park_general, so that this path keeps
+     * nothing in a callee-saved register (no pushes and pops per park). */
+    p *pp = mp->p;
+    if (GOC_UNLIKELY(!pp || mp->lockedg ||
+                     pp->id >= atomic_load_explicit(&gomaxprocs, memory_order_relaxed) ||
+                     (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1) % 61 == 0 ||
+                     stack_canary_mode(gp))) {
+        park_general(mp, gp, NULL, false);
+        return;
+    }
+    schedtick_next(pp);
+    g *next = runqget(pp);
+    if (GOC_UNLIKELY(!next || !next->started || (next->lockedm && next->lockedm != mp))) {
+        if (next && next->lockedm && next->lockedm != mp) {
+            mp->handoff = next; /* g0 hands our P to its thread */
+            next = NULL;
+        }
+        park_general(mp, gp, next, true);
+        return;
+    }
+    garch_switch(&gp->sp, gogo_resume(mp, gp, next));
+    race_switch_end(gp);
+    park_landed();
 }
 
 /* runqready's other cases: runnext or the queue already taken (wake a P
@@ -2276,8 +2355,6 @@ static __attribute__((noinline)) void yield_slow(void) {
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     switch_out_held(mp, gp, POST_YIELD);
 }
-
-static __attribute__((noinline)) void after_switch_general(m *mp) { after_switch(mp); }
 
 void goc_yield(void) {
     m *mp = getm();
