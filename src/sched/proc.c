@@ -107,6 +107,14 @@
  * before the switch; the unlockf runs hidden). Stacks are reset to no
  * history before a goroutine first runs on them.
  *
+ * The two hottest switch-outs, gopark and goc_yield on a lone processor,
+ * are written so that nothing stays live in a callee-saved register across
+ * their switch: every rare case is a tail call (park_general,
+ * yield_general), and the landing re-reads its M through TLS after each
+ * call it makes. GCC saves callee-saved registers in the prologue for any
+ * path that needs one, and six pushes and pops around a switch cost ~3 ns
+ * of a ~15 ns yield here (measured).
+ *
  * Rejected designs: a single global run queue (contention); switching
  * through g0 for every yield and park (doubles the switch cost); a thread
  * per goroutine; ucontext (a syscall per switch); waking an M for every
