@@ -847,6 +847,44 @@ static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
 
 /* The buffered send when the fast path did not apply: closed, senders
  * parked ahead, the ring full or its tail slot in flight. */
+/* Park on c's ring (c locked) as a sender (send: on sendq, raising
+ * SENDWAIT, if the ring is exactly full) or a receiver (on recvq, raising
+ * RECVWAIT, if it is exactly empty), my on the caller's stack; the flag
+ * first, then the re-check (the design comment's Dekker argument). Returns
+ * true once woken (my->success says by what), with c unlocked; false, with
+ * c still locked and my unqueued, if an operation moved the ring meanwhile
+ * (the caller looks again). */
+static bool ring_park(goc_chan *c, bool send, void *ep, sudog *my) {
+    enum waitreason reason = send ? (c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND)
+                                  : (c->bubble ? WAIT_SYNCTEST_CHAN_RECEIVE : WAIT_CHAN_RECEIVE);
+    waitq *q = send ? &c->sendq : &c->recvq;
+    g *gp = getg();
+    memset(my, 0, sizeof *my);
+    my->g = gp;
+    my->elem = ep;
+    my->c = c;
+    G_STORE(gp->param, NULL);
+    enqueue(c, q, my);
+    bool park;
+    if (send) {
+        atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
+        park = ring_exactly_full(c);
+    } else {
+        atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
+        park = ring_exactly_empty(c);
+    }
+    if (!park) {
+        remove_sudog(c, q, my);
+        sync_flags(c);
+        return false;
+    }
+    chan_assert(c);
+    glock_race_release(&c->lock);
+    gopark(unlock_chan, c, reason);
+    GOC_ASSERT(!my->link.next && !my->link.prev); /* the waker dequeued us */
+    return true;
+}
+
 static __attribute__((noinline)) void chansend_buffered_slow(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     bubble_check(c, "send on");
@@ -876,38 +914,21 @@ static __attribute__((noinline)) void chansend_buffered_slow(goc_chan *c, const 
             glock_lock(&c->lock);
             continue;
         }
-        enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND;
-        g *gp = getg();
-        sudog my = {0};
-        my.g = gp;
-        my.elem = (void *)ep;
-        my.c = c;
-        G_STORE(gp->param, NULL);
-        enqueue(c, &c->sendq, &my);
-        atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
-        if (ring_exactly_full(c)) {
-            chan_assert(c);
-            glock_race_release(&c->lock);
-            gopark(unlock_chan, c, reason);
-            GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
+        sudog my;
+        if (ring_park(c, true, (void *)ep, &my)) {
             if (!my.success)
                 goc_panic("send on closed channel");
             return;
         }
         /* A receive freed a slot (or is freeing one): do not park. */
-        remove_sudog(c, &c->sendq, &my);
-        sync_flags(c);
         ring_spin(&spins);
     }
 }
 
-/* A fast send that saw RECVWAIT: publish, then serve the parked
- * receivers, holding a reference of our own (the element's receiver may
- * release the last one once it shows). */
-static __attribute__((noinline)) void send_then_serve(goc_chan *c, unsigned char *s, uint64_t lap,
-                                                      const void *ep) {
-    goc_chan_retain(c);
-    slot_fill(s, lap, ep, c->elemsize);
+/* The end of a fast operation that saw the other side's WAIT flag, its
+ * slot already published or freed: serve the parked goroutines under the
+ * lock, ready them, drop the reference the operation took. */
+static void serve_then_release(goc_chan *c) {
     wakelist wl = {0};
     glock_lock(&c->lock);
     chan_assert(c);
@@ -917,6 +938,16 @@ static __attribute__((noinline)) void send_then_serve(goc_chan *c, unsigned char
     wake_all(&wl);
     goc_chan_release(c);
     gsched_preempt_check();
+}
+
+/* A fast send that saw RECVWAIT: publish, then serve the parked
+ * receivers, holding a reference of our own (the element's receiver may
+ * release the last one once it shows). */
+static __attribute__((noinline)) void send_then_serve(goc_chan *c, unsigned char *s, uint64_t lap,
+                                                      const void *ep) {
+    goc_chan_retain(c);
+    slot_fill(s, lap, ep, c->elemsize);
+    serve_then_release(c);
 }
 
 /* The fast paths' elements of other sizes than 8 (and receives that
@@ -1067,27 +1098,13 @@ static __attribute__((noinline)) bool chanrecv_buffered_slow(goc_chan *c, void *
             glock_lock(&c->lock);
             continue;
         }
-        enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_RECEIVE : WAIT_CHAN_RECEIVE;
-        g *gp = getg();
-        sudog my = {0};
-        my.g = gp;
-        my.elem = ep;
-        my.c = c;
-        G_STORE(gp->param, NULL);
-        enqueue(c, &c->recvq, &my);
-        atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
-        if (ring_exactly_empty(c)) {
-            chan_assert(c);
-            glock_race_release(&c->lock);
-            gopark(unlock_chan, c, reason);
-            GOC_ASSERT(!my.link.next && !my.link.prev); /* the waker dequeued us */
+        sudog my;
+        if (ring_park(c, false, ep, &my)) {
             if (my.success)
                 grace_acquire(&my);
             return my.success;
         }
         /* A send won a position meanwhile (published or in flight). */
-        remove_sudog(c, &c->recvq, &my);
-        sync_flags(c);
         ring_spin(&spins);
     }
 }
@@ -1099,15 +1116,7 @@ static __attribute__((noinline)) bool recv_then_serve(goc_chan *c, unsigned char
                                                       void *ep) {
     goc_chan_retain(c);
     slot_drain(s, lap, ep, c->elemsize, c->one_lap);
-    wakelist wl = {0};
-    glock_lock(&c->lock);
-    chan_assert(c);
-    serve(c, &wl);
-    chan_assert(c);
-    glock_unlock(&c->lock);
-    wake_all(&wl);
-    goc_chan_release(c);
-    gsched_preempt_check();
+    serve_then_release(c);
     return true;
 }
 
