@@ -254,13 +254,14 @@ goc_test(test_select
         nil_cases_never_fire_ready_path nil_cases_never_fire_blocking_path
         try_all_nil_returns_minus_one all_nil_blocks_forever zero_cases_blocks_forever
         never_matches_itself two_selects_pair_never_self
-        stress_select_receivers_exact stress_select_senders_exact
-        stress_select_both_sides_exact
+        stress_select_receivers_exact stress_select_receivers_exact_four_procs
+        stress_select_senders_exact stress_select_both_sides_exact
         recv_on_closed_reports_not_ok_and_zeroes close_wakes_blocked_select
         send_case_on_closed_panics close_makes_blocked_select_send_panic
         many_cases two_racing_senders_one_wins select_on_plain_thread
         large_elements_through_select
         stress_select_buffered_with_fast_ops_cap1 stress_select_buffered_with_fast_ops_cap3
+        stress_select_buffered_with_fast_ops_four_procs
     TIMEOUT 60)
 set(_goc_select_aarch64
     uniform_among_four_ready try_never_defaults_when_a_case_is_ready

@@ -640,7 +640,7 @@ static void st_select_consume(void *arg) {
     }
 }
 
-GTEST(stress_select_receivers_exact) {
+static void st_receivers_exact(void) {
     static goc_waitgroup per_chan[ST_CHANS];
     static test_group consumers;
     st_setup();
@@ -654,6 +654,17 @@ GTEST(stress_select_receivers_exact) {
         test_go_close_after_wait(&per_chan[i], &st_chans[i], 1);
     test_group_wait(&consumers);
     st_finish();
+}
+
+GTEST(stress_select_receivers_exact) { st_receivers_exact(); }
+
+/* The same on four processors: consumers on other processors take the
+ * value a select's pass 0 saw (it then locks every channel), and woken
+ * selects race to remove their other sudogs while more values arrive. */
+GTEST(stress_select_receivers_exact_four_procs) {
+    int old = goc_maxprocs(4);
+    st_receivers_exact();
+    goc_maxprocs(old);
 }
 
 struct st_sel_producer {
@@ -1143,3 +1154,8 @@ static void check_select_mixed(size_t in_cap, size_t out_cap) {
 
 GTEST(stress_select_buffered_with_fast_ops_cap1) { check_select_mixed(1, 1); }
 GTEST(stress_select_buffered_with_fast_ops_cap3) { check_select_mixed(3, 2); }
+GTEST(stress_select_buffered_with_fast_ops_four_procs) {
+    int old = goc_maxprocs(4);
+    check_select_mixed(1, 1);
+    goc_maxprocs(old);
+}
