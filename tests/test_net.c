@@ -296,8 +296,8 @@ GTEST(read_deadline_returns_etimedout_and_consumes_nothing) {
     int a, b;
     tcp_pair(&a, &b);
     char buf[64];
+    int64_t t0 = test_now_ns(); /* before the deadline is set: it counts from then */
     goc_ctx *ctx = goc_ctx_with_timeout(NULL, 50 * MS);
-    int64_t t0 = test_now_ns();
     check_timed_out(goc_read(b, buf, sizeof buf, ctx), t0, 50 * MS);
     /* Expired: fails at once, even with data there, and takes none. */
     CHECK_EQ_INT(goc_write(a, "hello, world", 12, NULL), 12);
@@ -449,8 +449,8 @@ GTEST(write_deadline_on_full_socket_returns_etimedout) {
     tcp_pair(&a, &b);
     size_t filled = fill_socket(a, b);
     CHECK_GT_INT(filled, 0);
+    int64_t t0 = test_now_ns(); /* before the deadline is set: it counts from then */
     goc_ctx *ctx = goc_ctx_with_timeout(NULL, 60 * MS);
-    int64_t t0 = test_now_ns();
     check_timed_out(goc_write(a, block, BLOCK, ctx), t0, 60 * MS);
     goc_ctx_release(ctx);
     /* The socket still works: a later write goes after whatever went. */
@@ -511,8 +511,8 @@ static void check_accept_still_works(int l, const char *port) {
 GTEST(accept_deadline_returns_etimedout) {
     char port[16];
     int l = listen_local(8, port);
+    int64_t t0 = test_now_ns(); /* before the deadline is set: it counts from then */
     goc_ctx *ctx = goc_ctx_with_timeout(NULL, 50 * MS);
-    int64_t t0 = test_now_ns();
     check_timed_out(goc_accept(l, NULL, NULL, ctx), t0, 50 * MS);
     goc_ctx_release(ctx);
     check_accept_still_works(l, port);
@@ -590,14 +590,14 @@ GTEST(connect_deadline_on_full_backlog_returns_etimedout) {
     int l = full_listener(port, fills, &nf);
     static struct connwaiter w;
     memcpy(w.port, port, sizeof port);
+    int64_t t0 = test_now_ns(); /* before the deadline is set: it counts from then */
     w.ctx = goc_ctx_with_timeout(NULL, 80 * MS);
-    int64_t t0 = test_now_ns();
     connect_waiter(&w);
     check_timed_out(w.result, t0, 80 * MS);
     goc_ctx_release(w.ctx);
     /* goc_dial_tcp too. */
+    t0 = test_now_ns(); /* before the deadline is set: it counts from then */
     goc_ctx *ctx = goc_ctx_with_timeout(NULL, 80 * MS);
-    t0 = test_now_ns();
     check_timed_out(goc_dial_tcp("127.0.0.1", port, ctx), t0, 80 * MS);
     goc_ctx_release(ctx);
     /* Accepting makes room: a dial then works. */
@@ -844,8 +844,8 @@ GTEST(udp_sendto_recvfrom_keeps_datagram_boundaries) {
     CHECK_EQ_INT(goc_recvfrom(r, buf, sizeof buf, 0, NULL, NULL, NULL), 3);
     CHECK(memcmp(buf, "abc", 3) == 0);
     /* A deadline on an empty socket. */
+    int64_t t0 = test_now_ns(); /* before the deadline is set: it counts from then */
     goc_ctx *ctx = goc_ctx_with_timeout(NULL, 30 * MS);
-    int64_t t0 = test_now_ns();
     check_timed_out(goc_recvfrom(r, buf, sizeof buf, 0, NULL, NULL, ctx), t0, 30 * MS);
     goc_ctx_release(ctx);
     goc_close(r);
@@ -886,9 +886,9 @@ static void *pt_reader(void *arg) {
     /* A deadline on a plain thread. */
     int a, b;
     tcp_pair(&a, &b);
-    goc_ctx *ctx = goc_ctx_with_timeout(NULL, 30 * MS);
     char c;
-    int64_t t0 = test_now_ns();
+    int64_t t0 = test_now_ns(); /* before the deadline is set: it counts from then */
+    goc_ctx *ctx = goc_ctx_with_timeout(NULL, 30 * MS);
     check_timed_out(goc_read(b, &c, 1, ctx), t0, 30 * MS);
     goc_ctx_release(ctx);
     goc_close(a);
