@@ -341,21 +341,23 @@ static inline void chan_assert(goc_chan *c) {
 
 /* ---- wait queues (c locked) ---- */
 
+/* Set or clear flag in a position word (c locked: only lock holders
+ * change flags); no RMW when it is already right. */
+static inline void set_flag(_Atomic uint64_t *word, uint64_t flag, bool on) {
+    uint64_t v = atomic_load_explicit(word, memory_order_relaxed);
+    if (on && !(v & flag))
+        atomic_fetch_or_explicit(word, flag, memory_order_seq_cst);
+    else if (!on && (v & flag))
+        atomic_fetch_and_explicit(word, ~flag, memory_order_seq_cst);
+}
+
 /* Make the WAIT flags say whether the queues are empty (c locked). */
 static void sync_flags(goc_chan *c) {
     glock_assert_held(&c->lock);
     if (c->dataqsiz == 0)
         return;
-    uint64_t r = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
-    if (c->recvq.first && !(r & RP_RECVWAIT))
-        atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
-    else if (!c->recvq.first && (r & RP_RECVWAIT))
-        atomic_fetch_and_explicit(&c->recvpos, ~RP_RECVWAIT, memory_order_seq_cst);
-    uint64_t s = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
-    if (c->sendq.first && !(s & SP_SENDWAIT))
-        atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
-    else if (!c->sendq.first && (s & SP_SENDWAIT))
-        atomic_fetch_and_explicit(&c->sendpos, ~SP_SENDWAIT, memory_order_seq_cst);
+    set_flag(&c->recvpos, RP_RECVWAIT, c->recvq.first != NULL);
+    set_flag(&c->sendpos, SP_SENDWAIT, c->sendq.first != NULL);
 }
 
 static inline void enqueue(goc_chan *c, waitq *q, sudog *s) {
@@ -885,6 +887,42 @@ static bool ring_park(goc_chan *c, bool send, void *ep, sudog *my) {
     return true;
 }
 
+/* One attempt at a send (send) or receive on c's ring, c locked, as the
+ * slow paths and select's pass 1 make it: serve the parked side first, then
+ * queue behind parked goroutines of one's own side (FIFO) or use the ring.
+ * RING_DONE_OK: a value received; RING_DONE: sent, or a closed channel's
+ * zero value received (ep zeroed); RING_SEND_CLOSED: the caller panics. */
+enum ring_try { RING_NOT_READY, RING_DONE, RING_DONE_OK, RING_SEND_CLOSED };
+static __attribute__((noinline)) enum ring_try ring_try_locked(goc_chan *c, bool send, void *ep,
+                                                               wakelist *wl) {
+    if (send) {
+        if (c->closed)
+            return RING_SEND_CLOSED;
+        serve(c, wl);
+        /* Parked senders go first (FIFO); serve() left them only on a ring
+         * that has no free slot yet. */
+        if (!has_live(c, &c->sendq) && ring_put_locked(c, ep)) {
+            serve(c, wl); /* a parked receiver gets the head */
+            return RING_DONE;
+        }
+        return RING_NOT_READY;
+    }
+    serve(c, wl);
+    /* Parked receivers go first; serve() left them only on a ring with no
+     * published head. */
+    if (has_live(c, &c->recvq))
+        return RING_NOT_READY;
+    if (ring_take_locked(c, ep)) {
+        serve(c, wl); /* the freed slot may be a parked sender's */
+        return RING_DONE_OK;
+    }
+    if (c->closed) { /* exactly empty: no send before the close is left */
+        elem_zero(ep, c->elemsize);
+        return RING_DONE;
+    }
+    return RING_NOT_READY;
+}
+
 static __attribute__((noinline)) void chansend_buffered_slow(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     bubble_check(c, "send on");
@@ -893,16 +931,13 @@ static __attribute__((noinline)) void chansend_buffered_slow(goc_chan *c, const 
     glock_lock(&c->lock);
     chan_assert(c);
     for (;;) {
-        if (c->closed) {
+        enum ring_try r = ring_try_locked(c, true, (void *)ep, &wl);
+        if (r == RING_SEND_CLOSED) {
             glock_unlock(&c->lock);
             wake_all(&wl);
             goc_panic("send on closed channel");
         }
-        serve(c, &wl);
-        /* Parked senders go first (FIFO); serve() left them only on a ring
-         * that has no free slot yet. */
-        if (!has_live(c, &c->sendq) && ring_put_locked(c, ep)) {
-            serve(c, &wl); /* a parked receiver gets the head */
+        if (r != RING_NOT_READY) {
             chan_assert(c);
             glock_unlock(&c->lock);
             wake_all(&wl);
@@ -1073,24 +1108,12 @@ static __attribute__((noinline)) bool chanrecv_buffered_slow(goc_chan *c, void *
     glock_lock(&c->lock);
     chan_assert(c);
     for (;;) {
-        serve(c, &wl);
-        /* Parked receivers go first; serve() left them only on a ring with
-         * no published head. */
-        if (!has_live(c, &c->recvq)) {
-            if (ring_take_locked(c, ep)) {
-                serve(c, &wl); /* the freed slot may be a parked sender's */
-                chan_assert(c);
-                glock_unlock(&c->lock);
-                wake_all(&wl);
-                return true;
-            }
-            if (c->closed) { /* exactly empty: no send before the close is left */
-                elem_zero(ep, c->elemsize);
-                chan_assert(c);
-                glock_unlock(&c->lock);
-                wake_all(&wl);
-                return false;
-            }
+        enum ring_try r = ring_try_locked(c, false, ep, &wl);
+        if (r != RING_NOT_READY) {
+            chan_assert(c);
+            glock_unlock(&c->lock);
+            wake_all(&wl);
+            return r == RING_DONE_OK;
         }
         if (wl.first) { /* ready them before parking, then look again */
             glock_unlock(&c->lock);
@@ -1246,36 +1269,6 @@ static bool selparkcommit(g *gp, void *arg) {
     struct selpark *sp = arg;
     selunlock(sp->order, sp->n);
     return true;
-}
-
-/* Pass 1 on a buffered channel's case (c locked), the ring used as the
- * slow paths of send and receive use it; out of line, so that selects
- * over unbuffered channels carry none of it. */
-enum selring { SELRING_NOT_READY, SELRING_DONE, SELRING_DONE_OK, SELRING_SEND_CLOSED };
-static __attribute__((noinline)) enum selring selcase_ring(goc_case *cs, wakelist *wl) {
-    goc_chan *c = cs->ch;
-    if (cs->dir == GOC_CASE_SEND) {
-        if (c->closed)
-            return SELRING_SEND_CLOSED;
-        serve(c, wl);
-        if (!has_live(c, &c->sendq) && ring_put_locked(c, cs->elem)) {
-            serve(c, wl);
-            return SELRING_DONE;
-        }
-        return SELRING_NOT_READY;
-    }
-    serve(c, wl);
-    if (has_live(c, &c->recvq))
-        return SELRING_NOT_READY;
-    if (ring_take_locked(c, cs->elem)) {
-        serve(c, wl);
-        return SELRING_DONE_OK;
-    }
-    if (c->closed) {
-        elem_zero(cs->elem, c->elemsize);
-        return SELRING_DONE; /* ok = false */
-    }
-    return SELRING_NOT_READY;
 }
 
 /* Pass 2's re-check (all channels locked, sudogs queued): raise the WAIT
@@ -1484,17 +1477,17 @@ again:
         chan_assert(c);
         if (c->dataqsiz > 0) {
             anybuf = true;
-            enum selring r = selcase_ring(cs, &wl);
-            if (r == SELRING_NOT_READY)
+            enum ring_try r = ring_try_locked(c, cs->dir == GOC_CASE_SEND, cs->elem, &wl);
+            if (r == RING_NOT_READY)
                 continue;
-            if (GOC_UNLIKELY(r == SELRING_SEND_CLOSED)) {
+            if (GOC_UNLIKELY(r == RING_SEND_CLOSED)) {
                 selunlock(lo, np);
                 wake_all(&wl);
                 selfree(heap);
                 goc_panic("send on closed channel");
             }
             casi = (int)i;
-            recvok = r == SELRING_DONE_OK;
+            recvok = r == RING_DONE_OK;
             break;
         }
         if (cs->dir == GOC_CASE_SEND) {
