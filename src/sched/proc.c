@@ -2352,16 +2352,10 @@ static __attribute__((noinline)) void yield_slow(void) {
         sched_yield();
         return;
     }
-    gsched_preempt_slow(); /* without a P: take one (or queue) first */
-    mp = getm();
-    g *gp = mp->curg;
-    m_locks_inc(mp);
-    if (!mp->p || !work_waiting(mp->p)) {
-        m_locks_dec(mp);
-        return;
-    }
-    casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    switch_out_held(mp, gp, POST_YIELD);
+    /* Clears the request (without a P: takes one, or queues, first); the
+     * yield itself is then goc_yield's usual one. */
+    gsched_preempt_slow();
+    goc_yield();
 }
 
 void goc_yield(void) {
