@@ -15,6 +15,8 @@
 #include <goc/io.h>
 #include <goc/time.h>
 
+#include "sched/sched.h" /* gsched_procid */
+
 static void spin_ns(int64_t ns) {
     int64_t until = test_now_ns() + ns;
     while (test_now_ns() < until) {
@@ -173,6 +175,78 @@ TEST(lone_queue_maxprocs_grows_while_busy) {
     struct child_opts o = {.env = {"GOCMAXPROCS=1"}, .regex = {"lone ok"}};
     for (int i = 0; i < TEST_SCALE(6, 2); i++)
         free(expect_child_opts("lone_grow_child", &o));
+}
+
+/* goc_maxprocs(1) takes a processor away from a goroutine that never
+ * parks (it yields with nothing else queued on its P, so it would never
+ * reach the scheduler by itself): the P is asked to stop at once and
+ * retires; from then on every goroutine runs on P 0. */
+static atomic_int shrink_stop;
+static atomic_int shrink_seen[2]; /* bit i: seen on P i */
+static atomic_long shrink_yields[2];
+static goc_waitgroup shrink_wg;
+
+static void shrink_spinner(void *arg) {
+    int k = (int)(intptr_t)arg;
+    while (!atomic_load(&shrink_stop)) {
+        goc_yield();
+        int id = gsched_procid();
+        if (id >= 0 && id < 2)
+            atomic_fetch_or(&shrink_seen[k], 1 << id);
+        atomic_fetch_add(&shrink_yields[k], 1);
+    }
+    goc_wg_done(&shrink_wg);
+}
+
+/* A plain thread shrinks and watches: a goroutine that sleeps would be
+ * readied onto the busy P and make its spinner switch by itself. */
+static void *shrink_watcher(void *arg) {
+    (void)arg;
+    test_deadline d = test_deadline_in(TEST_PATIENCE_S);
+    while ((atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1])) != 3 &&
+           !test_deadline_passed(&d))
+        usleep(100);
+    /* Both processors in use: one spinner on each. */
+    CHECK_EQ_INT(atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1]), 3);
+    CHECK_EQ_INT(goc_maxprocs(1), 2);
+    /* Bounded wait for P 1 to retire, then every sighting is of P 0. */
+    for (;;) {
+        atomic_store(&shrink_seen[0], 0);
+        atomic_store(&shrink_seen[1], 0);
+        usleep(5000);
+        if ((atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1])) == 1)
+            break;
+        CHECK_MSG(!test_deadline_passed(&d), "P 1 still runs a goroutine after goc_maxprocs(1)");
+    }
+    long y0 = atomic_load(&shrink_yields[0]), y1 = atomic_load(&shrink_yields[1]);
+    usleep(20000);
+    CHECK_EQ_INT(atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1]), 1);
+    CHECK_GT_INT(atomic_load(&shrink_yields[0]), y0); /* both still run, on P 0 */
+    CHECK_GT_INT(atomic_load(&shrink_yields[1]), y1);
+    atomic_store(&shrink_stop, 1);
+    return NULL;
+}
+
+static int shrink_main(void *arg) {
+    (void)arg;
+    CHECK_EQ_INT(goc_maxprocs(0), 2);
+    goc_wg_add(&shrink_wg, 2);
+    TEST_GO(shrink_spinner, (void *)0);
+    TEST_GO(shrink_spinner, (void *)1);
+    pthread_t th = test_thread_start(shrink_watcher, NULL);
+    goc_wg_wait(&shrink_wg); /* parked: readied only by the last spinner */
+    test_thread_join(th);
+    return 0;
+}
+
+CHILD(shrink_child) {
+    CHECK_EQ_INT(goc_run(shrink_main, NULL), 0);
+    fprintf(stderr, "shrink ok\n");
+}
+
+TEST(maxprocs_shrink_retires_busy_processor) {
+    struct child_opts o = {.env = {"GOCMAXPROCS=2"}, .regex = {"shrink ok"}};
+    free(expect_child_opts("shrink_child", &o));
 }
 
 /* The lone processor changes threads: goroutines in goc_blocking leave it

@@ -237,8 +237,11 @@ int64_t sysmon_preempt(int64_t now) {
                 due = at;
             continue;
         }
-        /* It ran long enough; stop it only if someone waits. */
-        if (!global && runqempty(pp))
+        /* It ran long enough; stop it only if someone waits, or if its P
+         * is to retire (goc_maxprocs shrank: its M gives it up only in the
+         * scheduler; preempt_retiring asked at once, this repeats it). */
+        if (!global && runqempty(pp) &&
+            pp->id < atomic_load_explicit(&gomaxprocs, memory_order_relaxed))
             continue;
         int64_t last = pp->sysmontick.preemptwhen;
         if (last && now - last < RESIGNAL_NS) {
@@ -252,6 +255,18 @@ int64_t sysmon_preempt(int64_t now) {
             due = now + RESIGNAL_NS;
     }
     return due;
+}
+
+/* goc_maxprocs shrank to n: ask the goroutine running on each P beyond n
+ * to stop, so that its M reaches the scheduler and retires the P now
+ * rather than at its next park (Go stops the world for GOMAXPROCS). The
+ * request makes its next goc call yield even with nothing else queued
+ * (gsched_gosched, goc_yield), and sysmon repeats it while the P runs. */
+void preempt_retiring(int32_t n) {
+    int32_t np = atomic_load(&nallp);
+    for (int32_t i = n; i < np; i++)
+        if (atomic_load_explicit(&allp[i]->status, memory_order_relaxed) == P_RUNNING)
+            preemptone(allp[i]);
 }
 
 /* ------------------------------------------------------------------ */

@@ -59,7 +59,10 @@
  *     call per park was ~5% of an unbuffered round trip.
  *   - goc_maxprocs shrinks without stopping the world: a P whose id is >=
  *     gomaxprocs is retired by its M at its next schedule (its queue goes to
- *     the global queue); idle ones are retired at once.
+ *     the global queue); idle ones are retired at once. The goroutine
+ *     running on a retiring P is asked to stop at once (preempt_retiring,
+ *     repeated by sysmon), and a yield there switches even with nothing
+ *     else queued, so a goroutine that never parks cannot keep the P.
  *
  * Invariants
  *   - A g is in exactly one of: running on one M (G_RUNNING, g->m set); one
@@ -2367,8 +2370,9 @@ void goc_yield(void) {
         return;
     }
     m_locks_inc(mp);
-    /* Nothing else to run here: keep going (cheap yields in a lone loop). */
-    if (!mp->p || !work_waiting(mp->p)) {
+    /* Nothing else to run here: keep going (cheap yields in a lone loop),
+     * unless the P is to retire (its M must reach the scheduler). */
+    if (!mp->p || (!work_waiting(mp->p) && !p_retiring(mp->p))) {
         m_locks_dec(mp);
         return;
     }
@@ -2392,7 +2396,7 @@ void goc_yield(void) {
 
 void gsched_gosched(void) {
     m *mp = acquirem();
-    if (!mp || !mp->curg || !mp->p || !work_waiting(mp->p)) {
+    if (!mp || !mp->curg || !mp->p || (!work_waiting(mp->p) && !p_retiring(mp->p))) {
         releasem(mp);
         return;
     }
@@ -2473,6 +2477,7 @@ int goc_maxprocs(int n) {
         }
     }
     glock_unlock(&sched.lock);
+    preempt_retiring(n);
     /* A P retired while it held queued work is drained by its M; make sure
      * that remaining Ps notice global work. */
     wakep();

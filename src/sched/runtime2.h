@@ -244,6 +244,7 @@ int64_t sysmon_retake(int64_t now);
  * others wait; returns when it should look again (INT64_MAX: nothing
  * running). */
 int64_t sysmon_preempt(int64_t now);
+void preempt_retiring(int32_t n);
 /* schedinit: find the program's code, read GOCDEBUG=asyncpreemptoff. */
 void preempt_init(void);
 /* schedule(), on g0 of an M whose goroutine lost its P to the preemption
