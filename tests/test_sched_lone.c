@@ -15,7 +15,7 @@
 #include <goc/io.h>
 #include <goc/time.h>
 
-#include "sched/sched.h" /* gsched_procid */
+#include "sched/sched.h" /* gsched_runq_lone_now, gsched_procid */
 
 static void spin_ns(int64_t ns) {
     int64_t until = test_now_ns() + ns;
@@ -175,6 +175,73 @@ TEST(lone_queue_maxprocs_grows_while_busy) {
     struct child_opts o = {.env = {"GOCMAXPROCS=1"}, .regex = {"lone ok"}};
     for (int i = 0; i < TEST_SCALE(6, 2); i++)
         free(expect_child_opts("lone_grow_child", &o));
+}
+
+/* goc_maxprocs(1) in a program started with more processors: the queue
+ * of the one P left becomes lone again (runq_relone) once every other P
+ * has retired, and shared again when gomaxprocs grows, cycle after cycle
+ * while the load runs; new processors start stealing at each growth.
+ * Each cycle waits until a yielder has seen its queue lone (so the case
+ * cannot pass without the lone mode coming back), then grows. */
+enum { RELONE_CYCLES = TEST_SCALE(20, 5) };
+static atomic_int relone_want;   /* the resizer waits for a lone sighting */
+static atomic_long relone_seen;  /* cycles in which the lone mode came back */
+static atomic_long relone_after; /* yields counted when the last cycle ended */
+
+static void relone_yielder(void *arg) {
+    (void)arg;
+    /* Two of these keep switching while the counted load may be done. */
+    while (!atomic_load(&lone_resized)) {
+        goc_yield();
+        if (atomic_load(&relone_want) && gsched_runq_lone_now() && atomic_exchange(&relone_want, 0))
+            atomic_fetch_add(&relone_seen, 1);
+    }
+    goc_wg_done(&lone_wg);
+}
+
+static void *relone_resizer(void *arg) {
+    (void)arg;
+    lone_wait_progress((long)LONE_YIELDERS * LONE_YIELDS / 10);
+    for (int c = 0; c < RELONE_CYCLES; c++) {
+        atomic_store(&relone_want, 1);
+        goc_maxprocs(1);
+        test_deadline d = test_deadline_in(TEST_PATIENCE_S);
+        while (atomic_load(&relone_want) && !test_deadline_passed(&d))
+            usleep(50);
+        goc_maxprocs(c % 2 ? 4 : 2);
+        usleep(500);
+    }
+    atomic_store(&relone_after, atomic_load(&lone_yields));
+    atomic_store(&lone_resized, 1);
+    return NULL;
+}
+
+static int relone_main(void *arg) {
+    (void)arg;
+    CHECK_EQ_INT(goc_maxprocs(0), 2);
+    atomic_store(&lone_resized, 0);
+    goc_wg_add(&lone_wg, 2);
+    TEST_GO(relone_yielder, NULL);
+    TEST_GO(relone_yielder, NULL);
+    lone_start_load();
+    pthread_t th = test_thread_start(relone_resizer, NULL);
+    lone_check_load();
+    test_thread_join(th);
+    CHECK_EQ_INT(atomic_load(&relone_seen), (long)RELONE_CYCLES);
+    /* The cycles ran while the counted load did, not after it. */
+    CHECK_LT_INT(atomic_load(&relone_after), (long)LONE_YIELDERS * LONE_YIELDS);
+    return 0;
+}
+
+CHILD(relone_child) {
+    CHECK_EQ_INT(goc_run(relone_main, NULL), 0);
+    fprintf(stderr, "lone ok\n");
+}
+
+TEST(lone_queue_regained_after_maxprocs_shrinks) {
+    struct child_opts o = {.env = {"GOCMAXPROCS=2"}, .regex = {"lone ok"}};
+    for (int i = 0; i < TEST_SCALE(4, 2); i++)
+        free(expect_child_opts("relone_child", &o));
 }
 
 /* goc_maxprocs(1) takes a processor away from a goroutine that never

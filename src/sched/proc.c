@@ -77,11 +77,13 @@
  *     m->spinning set.
  *   - Only the M owning P writes p->runqtail; stealers only CAS p->runqhead,
  *     and only once p->shared is set (runq_lone).
- *   - The lone processor (GOCMAXPROCS=1 from the start): nobody can steal,
- *     so its owner takes from runnext and the ring with plain loads and
- *     stores, no locked instruction; when goc_maxprocs grows, the owner
- *     opens the queue to stealers (p->shared) at its next queue operation,
- *     and stealers leave it alone until then (runq_lone has the proof).
+ *   - The lone processor (gomaxprocs 1): nobody can steal, so its owner
+ *     takes from runnext and the ring with plain loads and stores, no
+ *     locked instruction; when goc_maxprocs grows, the owner opens the
+ *     queue to stealers (p->shared) at its next queue operation, and
+ *     stealers leave it alone until then (runq_lone has the proof). A
+ *     runtime started with more processors, or grown, gets there when
+ *     gomaxprocs is 1 again and every other P has retired (runq_relone).
  *     The owner's store into an EMPTY runnext is a plain release store at
  *     any gomaxprocs: stealers only CAS a non-NULL value away (runqput).
  *
@@ -414,10 +416,8 @@ bool runqempty(p *pp) {
  * gomaxprocs is read relaxed: a stale 1 only delays the switch to shared
  * (stealers skip the queue meanwhile, and the owner, which is running,
  * gets to its work itself as for any g a spinner misses). Shrinking back
- * to 1 keeps shared: a stealer may still be inside runqgrab on this P,
- * and proving every retiring M out of it would need one more handshake
- * per M, for a mode the default (GOCMAXPROCS = number of CPUs) rarely
- * reaches. */
+ * to 1 makes the queue lone again, but only once no stealer can be left
+ * in it: runq_relone has the handshake. */
 static inline __attribute__((always_inline)) bool runq_lone(p *pp) {
     if (GOC_LIKELY(atomic_load_explicit(&pp->shared, memory_order_relaxed)))
         return false;
@@ -425,6 +425,47 @@ static inline __attribute__((always_inline)) bool runq_lone(p *pp) {
         return true;
     atomic_store_explicit(&pp->shared, true, memory_order_release);
     return false;
+}
+
+/* After goc_maxprocs shrank to 1: make pp's queue its owner's alone again
+ * (runq_lone), so the lone fast paths (yield_lone, plain runnext takes)
+ * serve a program that calls goc_maxprocs(1) as they serve one started
+ * with GOCMAXPROCS=1. Owner only, from the every-61st tick (rare: a few
+ * loads). A stealer reads shared only while it holds a P of its own in
+ * P_RUNNING (acquirep's seq_cst store comes first), and a P becomes
+ * P_RETIRED only by its M's seq_cst store after its last steal (retirep)
+ * or while idle, held by no M (goc_maxprocs). So, a Dekker pair: we clear
+ * shared (seq_cst), then read gomaxprocs and every other P's status
+ * (seq_cst). A stealer whose load of shared (seq_cst, runqgrab) came
+ * before our store in the single total order had stored P_RUNNING before
+ * it, and has not retired since, or its retire store (after its steal)
+ * is what we read: either our re-check sees a P not retired and sets
+ * shared back before any plain operation of ours, or its steal happened
+ * before our read. A stealer whose load comes after our store reads
+ * false (or the true we store back) and leaves the queue alone. Checking
+ * after the store, not before it, also covers a grow and shrink between
+ * two looks (a P revived, stealing, retiring again). */
+static __attribute__((noinline)) void runq_relone(p *pp) {
+    if (atomic_load_explicit(&gomaxprocs, memory_order_relaxed) != 1)
+        return;
+    int32_t n = atomic_load(&nallp);
+    for (int32_t i = 0; i < n; i++)
+        if (allp[i] != pp &&
+            atomic_load_explicit(&allp[i]->status, memory_order_relaxed) != P_RETIRED)
+            return;
+    atomic_store(&pp->shared, false);
+    bool lone = atomic_load(&gomaxprocs) == 1;
+    n = atomic_load(&nallp);
+    for (int32_t i = 0; lone && i < n; i++)
+        lone = allp[i] == pp || atomic_load(&allp[i]->status) == P_RETIRED;
+    if (!lone)
+        atomic_store_explicit(&pp->shared, true, memory_order_release);
+}
+
+static inline void runq_maybe_relone(p *pp) {
+    if (GOC_UNLIKELY(atomic_load_explicit(&pp->shared, memory_order_relaxed) &&
+                     atomic_load_explicit(&gomaxprocs, memory_order_relaxed) == 1))
+        runq_relone(pp);
 }
 
 /* Overflow of the local ring: move half of it plus gp to the global queue. */
@@ -531,8 +572,10 @@ static inline __attribute__((always_inline)) g *runqget(p *pp) {
  * Returns how many. */
 static uint32_t runqgrab(p *pp, g **batch, uint32_t batchhead, bool stealnext) {
     /* A lone processor's queue is its owner's until it says otherwise
-     * (runq_lone); acquire: its plain writes before that are seen. */
-    if (!atomic_load_explicit(&pp->shared, memory_order_acquire))
+     * (runq_lone); acquire: its plain writes before that are seen;
+     * seq_cst for runq_relone's handshake (a plain load on x86, ldar on
+     * aarch64, as acquire is). */
+    if (!atomic_load_explicit(&pp->shared, memory_order_seq_cst))
         return 0;
     for (;;) {
         uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
@@ -1309,6 +1352,9 @@ void gsched_after_switch(void) { after_switch(getm()); }
  * same), so that a P busy with its own queue starves no one. Out of line:
  * the lock would give runq_quickget a frame on every switch. */
 static __attribute__((noinline)) g *runq_quickget_global(p *pp) {
+    runq_maybe_relone(pp);
+    if (!atomic_load_explicit(&sched.runqsize, memory_order_relaxed))
+        return NULL;
     glock_lock(&sched.lock);
     g *gp = globrunqget_locked(pp, 1);
     glock_unlock(&sched.lock);
@@ -1323,7 +1369,7 @@ static inline __attribute__((always_inline)) g *runq_quickget(m *mp) {
         return NULL;
     uint32_t tick = schedtick_next(pp);
     g *gp = NULL;
-    if (GOC_UNLIKELY(tick % 61 == 0) && atomic_load_explicit(&sched.runqsize, memory_order_relaxed))
+    if (GOC_UNLIKELY(tick % 61 == 0))
         gp = runq_quickget_global(pp);
     if (GOC_LIKELY(!gp))
         gp = runqget(pp);
@@ -1701,6 +1747,8 @@ top:
     }
     uint32_t tick = schedtick_next(pp);
     g *gp;
+    if (tick % 61 == 0)
+        runq_maybe_relone(pp);
     if (tick % 61 == 0 && atomic_load(&sched.runqsize) > 0) {
         glock_lock(&sched.lock);
         gp = globrunqget_locked(pp, 1);
@@ -2527,6 +2575,13 @@ int gsched_procid(void) {
     int id = mp && mp->curg && mp->p ? mp->p->id : -1;
     releasem(mp);
     return id;
+}
+
+bool gsched_runq_lone_now(void) {
+    m *mp = acquirem();
+    bool lone = mp && mp->p && !atomic_load_explicit(&mp->p->shared, memory_order_relaxed);
+    releasem(mp);
+    return lone;
 }
 
 int gsched_procpin(void) {

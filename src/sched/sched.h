@@ -362,6 +362,9 @@ void gsched_procunpin(void);
 int gsched_procid(void);
 /* Upper bound on P ids ever handed out (for sizing per-P arrays). */
 int gsched_nprocs_max(void);
+/* Tests: is the run queue of the caller's P its owner's alone now (the
+ * lone processor, runq_lone in proc.c)? A hint, stale once returned. */
+bool gsched_runq_lone_now(void);
 /* Go's sync_runtime_canSpin: is brief spinning worthwhile for a goroutine
  * that found a lock held? (Several processors, another one running, and
  * this P has nothing else queued.) iter counts spins so far. */
