@@ -1229,7 +1229,7 @@ void goc_chan_close(goc_chan *c) {
 
 /* Lock every distinct channel of order (sorted) but skip (NULL: none).
  * Returns whether some channel appears more than once. */
-static bool sellock_except(goc_chan **order, size_t n, goc_chan *skip) {
+static __attribute__((noinline)) bool sellock_except_n(goc_chan **order, size_t n, goc_chan *skip) {
     goc_chan *last = NULL;
     bool dup = false;
     for (size_t i = 0; i < n; i++) {
@@ -1244,11 +1244,10 @@ static bool sellock_except(goc_chan **order, size_t n, goc_chan *skip) {
     return dup;
 }
 
-static bool sellock(goc_chan **order, size_t n) { return sellock_except(order, n, NULL); }
-
 /* Unlock in reverse each distinct channel once, but skip (NULL: none; a
  * direct handoff releases its channel's lock itself). */
-static void selunlock_except(goc_chan **order, size_t n, goc_chan *skip) {
+static __attribute__((noinline)) void selunlock_except_n(goc_chan **order, size_t n,
+                                                         goc_chan *skip) {
     for (size_t i = n; i-- > 0;) {
         if (i > 0 && order[i] == order[i - 1])
             continue;
@@ -1256,6 +1255,38 @@ static void selunlock_except(goc_chan **order, size_t n, goc_chan *skip) {
             glock_unlock(&order[i]->lock);
     }
 }
+
+/* The one- and two-channel cases inline (pass 0's lone candidate, the
+ * common two-case select): the loops above cost a call and ~20
+ * instructions for what is one or two lock operations. */
+static inline __attribute__((always_inline)) bool sellock_except(goc_chan **order, size_t n,
+                                                                 goc_chan *skip) {
+    if (n > 2)
+        return sellock_except_n(order, n, skip);
+    if (order[0] != skip)
+        glock_lock(&order[0]->lock);
+    if (n == 1)
+        return false;
+    if (order[1] == order[0])
+        return true;
+    if (order[1] != skip)
+        glock_lock(&order[1]->lock);
+    return false;
+}
+
+static inline __attribute__((always_inline)) void selunlock_except(goc_chan **order, size_t n,
+                                                                   goc_chan *skip) {
+    if (n > 2) {
+        selunlock_except_n(order, n, skip);
+        return;
+    }
+    if (n == 2 && order[1] != order[0] && order[1] != skip)
+        glock_unlock(&order[1]->lock);
+    if (order[0] != skip)
+        glock_unlock(&order[0]->lock);
+}
+
+static bool sellock(goc_chan **order, size_t n) { return sellock_except(order, n, NULL); }
 
 static void selunlock(goc_chan **order, size_t n) { selunlock_except(order, n, NULL); }
 
