@@ -5,7 +5,7 @@
  * one behaviour; run `test_chan --list` for the names. */
 #include "testing.h"
 
-#include "chan/chan.h" /* gchan_buffered (white-box) */
+#include "chan/chan.h" /* gchan_buffered (white-box), gchan_test_inflight_hook */
 
 #include <errno.h>
 #include <pthread.h>
@@ -1023,6 +1023,141 @@ GTEST(ring_close_delivers_buffered_then_false) {
     v = 9;
     CHECK(!goc_chan_recv(c, &v));
     CHECK_EQ_INT(v, 0);
+    goc_chan_release(c);
+}
+
+/* (5) Close while a send is in flight (it has won its slot, not yet
+ * published the element): the send is delivered, and only then are
+ * receivers told the channel is closed. Debug builds stall the sender in
+ * that window (gchan_test_inflight_hook) until the receiver or the close
+ * under test is inside it; release builds run the same sequence with the
+ * send done first (the same outcome must hold). Sender, closer and
+ * releaser are plain threads: a goroutine is never stalled inside goc's
+ * code, and one that spins on an in-flight slot keeps its processor. */
+static struct {
+    goc_chan *c;
+    atomic_int entered, release;
+    atomic_llong exited_ns; /* when the stalled sender went on */
+} inf;
+
+static void inflight_hook(goc_chan *c) {
+    if (c != inf.c || atomic_exchange(&inf.entered, 1))
+        return;
+    test_deadline d = test_deadline_in(TEST_PATIENCE_S);
+    while (!atomic_load(&inf.release) && !test_deadline_passed(&d))
+        usleep(100);
+    atomic_store(&inf.exited_ns, test_now_ns());
+}
+
+static void *inflight_sender(void *arg) {
+    (void)arg;
+    long v = 42;
+    goc_chan_send(inf.c, &v);
+    return NULL;
+}
+
+/* Start the sender; return once its send is in flight (Debug) or done. */
+static pthread_t inflight_start(size_t cap) {
+    inf.c = test_chan_make(sizeof(long), cap);
+    atomic_store(&inf.entered, 0);
+    atomic_store(&inf.release, 0);
+    atomic_store(&inf.exited_ns, 0);
+    atomic_store(&gchan_test_inflight_hook, inflight_hook);
+    pthread_t s = test_thread_start(inflight_sender, NULL);
+    if (gchan_test_inflight_hook_works) {
+        WAIT_UNTIL(atomic_load(&inf.entered), TEST_PATIENCE_S);
+    } else {
+        test_thread_join(s);
+        atomic_store(&inf.release, 1);
+    }
+    return s;
+}
+
+static void inflight_finish(pthread_t s) {
+    atomic_store(&inf.release, 1);
+    if (gchan_test_inflight_hook_works)
+        test_thread_join(s);
+    atomic_store(&gchan_test_inflight_hook, NULL);
+}
+
+struct inflight_recv {
+    atomic_int started, done;
+    long long started_ns;
+    long v1, v2;
+    bool ok1, ok2;
+};
+
+static void inflight_recv_twice(struct inflight_recv *r) {
+    r->started_ns = test_now_ns();
+    atomic_store(&r->started, 1);
+    r->v1 = r->v2 = -1;
+    r->ok1 = goc_chan_recv(inf.c, &r->v1);
+    r->ok2 = goc_chan_recv(inf.c, &r->v2);
+    atomic_store(&r->done, 1);
+}
+
+static void *inflight_recv_thread(void *arg) {
+    inflight_recv_twice(arg);
+    return NULL;
+}
+
+static void inflight_recv_go(void *arg) { inflight_recv_twice(arg); }
+
+static void inflight_check(struct inflight_recv *r) {
+    CHECK(r->ok1);
+    CHECK_EQ_INT(r->v1, 42);
+    CHECK(!r->ok2);
+    CHECK_EQ_INT(r->v2, 0);
+}
+
+/* Close returns at once (nobody parked); a receiver that comes after it,
+ * while the send is still in flight, must wait for the element rather
+ * than report the channel closed and empty. */
+TEST(ring_close_while_send_in_flight_delivers_it) {
+    static struct inflight_recv r;
+    pthread_t s = inflight_start(2);
+    goc_chan_close(inf.c);
+    pthread_t rt = test_thread_start(inflight_recv_thread, &r);
+    WAIT_UNTIL(atomic_load(&r.started), TEST_PATIENCE_S);
+    usleep(20000); /* the receiver is inside its receive, waiting */
+    if (gchan_test_inflight_hook_works)
+        CHECK(!atomic_load(&r.done));
+    inflight_finish(s);
+    test_thread_join(rt);
+    inflight_check(&r);
+    if (gchan_test_inflight_hook_works)
+        CHECK_LT_INT(r.started_ns, atomic_load(&inf.exited_ns)); /* it did meet the window */
+    goc_chan_release(inf.c);
+}
+
+static void *inflight_closer(void *arg) {
+    goc_chan_close(arg);
+    return NULL;
+}
+
+/* A receiver parked before the send: the in-flight send saw it (or close
+ * does), and close serves it the element before anyone is told the
+ * channel is closed. */
+TEST(ring_close_while_send_in_flight_serves_parked_receiver) {
+    static struct inflight_recv r;
+    goc_chan *c = inf.c = test_chan_make(sizeof(long), 2);
+    CHECK_EQ_INT(goc_go(inflight_recv_go, &r), 0);
+    WAIT_PARKED("chan receive", 1);
+    /* As inflight_start, on the channel the receiver is parked on. */
+    atomic_store(&inf.entered, 0);
+    atomic_store(&inf.release, 0);
+    atomic_store(&gchan_test_inflight_hook, inflight_hook);
+    pthread_t s = test_thread_start(inflight_sender, NULL);
+    if (gchan_test_inflight_hook_works)
+        WAIT_UNTIL(atomic_load(&inf.entered), TEST_PATIENCE_S);
+    else
+        test_thread_join(s);
+    pthread_t ct = test_thread_start(inflight_closer, c);
+    usleep(20000); /* the close is under way, waiting for the send */
+    inflight_finish(s);
+    test_thread_join(ct);
+    WAIT_UNTIL(atomic_load(&r.done), TEST_PATIENCE_S);
+    inflight_check(&r);
     goc_chan_release(c);
 }
 

@@ -97,6 +97,8 @@
  *   (destination zeroed, success false) and every sender (which panics).
  *   A receiver of a closed channel gets the remaining elements; it sees
  *   ok=false only when recvpos == sendpos (none left, none in flight).
+ *   Debug builds can stall a fast send in flight (gchan_test_inflight_hook,
+ *   chan.h) so that tests put a close and receivers inside that window.
  *
  * Select (selectgo)
  *   Cases are polled in a uniformly random order (Fisher-Yates), channels
@@ -1001,6 +1003,42 @@ static __attribute__((noinline)) bool slot_drain_any(unsigned char *s, uint64_t 
     return true;
 }
 
+void (*_Atomic gchan_test_inflight_hook)(goc_chan *c);
+#ifdef GOC_DEBUG
+const bool gchan_test_inflight_hook_works = true;
+#else
+const bool gchan_test_inflight_hook_works = false;
+#endif
+
+/* A fast send's end, once it has won slot s: serve parked receivers (read
+ * before the publish: afterwards c may be gone) or just publish. */
+static inline __attribute__((always_inline)) void send_publish(goc_chan *c, unsigned char *s,
+                                                               uint64_t lap, const void *ep) {
+    if (GOC_UNLIKELY(atomic_load_explicit(&c->recvpos, memory_order_seq_cst) & RP_RECVWAIT)) {
+        send_then_serve(c, s, lap, ep);
+        return;
+    }
+    size_t elemsize = c->elemsize;
+    if (GOC_UNLIKELY(elemsize != 8)) {
+        slot_fill_any(s, lap, ep, elemsize);
+        return;
+    }
+    slot_fill(s, lap, ep, 8);
+    gsched_preempt_check();
+}
+
+#ifdef GOC_DEBUG
+/* The fast send with the test hook set: stall in flight, then go on. */
+static __attribute__((noinline)) void send_publish_hooked(goc_chan *c, unsigned char *s,
+                                                          uint64_t lap, const void *ep) {
+    void (*hook)(goc_chan *) =
+        atomic_load_explicit(&gchan_test_inflight_hook, memory_order_relaxed);
+    if (hook)
+        hook(c);
+    send_publish(c, s, lap, ep);
+}
+#endif
+
 /* The buffered fast path: a CAS on sendpos for a free slot, with no flag
  * set. Inline in goc_chan_send, and every call it makes is a tail call.
  * Its preemption check comes last, once c is no longer touched (the slow
@@ -1027,19 +1065,13 @@ static inline __attribute__((always_inline)) void chansend_buffered(goc_chan *c,
         if (atomic_compare_exchange_weak_explicit(&c->sendpos, &v,
                                                   pos_next_idx(v, idx, c->dataqsiz, c->one_lap),
                                                   memory_order_seq_cst, memory_order_relaxed)) {
-            /* Before the publish: afterwards c may be gone. */
-            if (GOC_UNLIKELY(atomic_load_explicit(&c->recvpos, memory_order_seq_cst) &
-                             RP_RECVWAIT)) {
-                send_then_serve(c, s, lap, ep);
+#ifdef GOC_DEBUG
+            if (atomic_load_explicit(&gchan_test_inflight_hook, memory_order_relaxed) != NULL) {
+                send_publish_hooked(c, s, lap, ep);
                 return;
             }
-            size_t elemsize = c->elemsize;
-            if (GOC_UNLIKELY(elemsize != 8)) {
-                slot_fill_any(s, lap, ep, elemsize);
-                return;
-            }
-            slot_fill(s, lap, ep, 8);
-            gsched_preempt_check();
+#endif
+            send_publish(c, s, lap, ep);
             return;
         }
     }

@@ -10,6 +10,7 @@
 #ifndef GOC_CHAN_CHAN_H
 #define GOC_CHAN_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <goc/chan.h>
@@ -36,5 +37,15 @@ size_t gchan_buffered(goc_chan *c);
 
 /* The element size given to goc_chan_make (immutable). c not NULL. */
 size_t gchan_elemsize(const goc_chan *c);
+
+/* Tests only, Debug builds only (gchan_test_inflight_hook_works): while
+ * set, a buffered send's fast path calls it between winning its slot (its
+ * CAS on the send position) and publishing the element, the "in flight"
+ * window that close, receivers and parkers must wait out (chan.c's design
+ * comment). It runs on the sender's thread and may stall it there (spin,
+ * sleep), not call into goc. Release builds never call it: the fast path
+ * stays as it is. */
+extern void (*_Atomic gchan_test_inflight_hook)(goc_chan *c);
+extern const bool gchan_test_inflight_hook_works;
 
 #endif
