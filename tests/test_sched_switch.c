@@ -57,8 +57,9 @@ GTEST(start_and_exit_switches_chain) {
 }
 
 /* Floating-point control state starts at its defaults in every goroutine,
- * whatever the goroutine that ran before left in it (x87 control word and,
- * on aarch64, FPCR are per goroutine). */
+ * whatever the goroutine that ran before left in it (the x87 control word,
+ * which garch_start loads for each new goroutine; on aarch64 FPCR, which is
+ * per goroutine). */
 static atomic_int fp_ok;
 static goc_waitgroup fp_wg;
 

@@ -1,8 +1,8 @@
 /* arch/arch.h — the machine-dependent context switch.
  *
  * A goroutine's saved context is just its stack pointer: garch_switch pushes the
- * callee-saved registers and the floating-point control words (x86_64: MXCSR and
- * the x87 control word; aarch64: FPCR) onto the running stack, stores the stack
+ * callee-saved registers (and on aarch64 the floating-point control register
+ * FPCR) onto the running stack, stores the stack
  * pointer into *save_sp, loads new_sp and pops the same frame from there. Every
  * other register is caller-saved under the SysV / AAPCS64 ABIs, so the C
  * compiler has already spilled whatever it needs across the call.
@@ -21,14 +21,18 @@
  * misprediction, ~9.5 ns here, for each of the next 3-4 returns of
  * whoever ran next).
  *
- * The SSE control register (MXCSR: SSE rounding mode and exception masks)
- * is per-thread state, as in Go, unless the library is built with
- * -DGOC_SWITCH_MXCSR: saving it costs stmxcsr (4.2 ns on this machine) and
- * ldmxcsr (3 ns) per switch, half the cost of a yield. So a goroutine that
- * changes the SSE rounding mode or exception masks must restore them before
- * its next blocking goc call, or run under goc_lock_os_thread (then the
- * thread runs nothing else). The x87 control word (1 ns) and FPCR on
- * aarch64 are saved per goroutine.
+ * The x86_64 floating-point control words (MXCSR: SSE rounding mode and
+ * exception masks; the x87 control word: x87 rounding and precision) are
+ * per-thread state, as in Go, unless the library is built with
+ * -DGOC_SWITCH_MXCSR: saving them costs stmxcsr (4.2 ns on this machine)
+ * and ldmxcsr (3 ns), fnstcw and fldcw (~1 ns together) per switch, against
+ * a yield of ~15 ns (without the x87 pair: yield 16.4 -> 15.5 ns, an
+ * unbuffered round trip 128 -> 120). So a goroutine that changes the
+ * rounding mode or exception masks (fesetround, fesetenv) must restore
+ * them before its next blocking goc call, or run under goc_lock_os_thread
+ * (then the thread runs nothing else). A new goroutine starts with the
+ * default x87 control word (garch_start loads it: once per goroutine).
+ * FPCR on aarch64 is saved per goroutine.
  *
  * Rejected: ucontext (swapcontext makes a sigprocmask syscall per switch:
  * 219 ns here versus ~5 ns), setjmp/longjmp (undefined when jumping to a

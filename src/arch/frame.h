@@ -21,7 +21,7 @@
 /* garch_switch pushes rbp, rbx, r12-r15 after the call pushed the return
  * address, then 8 bytes of floating-point control words. */
 #define GARCH_FRAME_MXCSR 0 /* 4 bytes; saved only with GOC_SWITCH_MXCSR */
-#define GARCH_FRAME_X87CW 4 /* 2 bytes */
+#define GARCH_FRAME_X87CW 4 /* 2 bytes; saved only with GOC_SWITCH_MXCSR */
 #define GARCH_FRAME_R15 8
 #define GARCH_FRAME_R14 16
 #define GARCH_FRAME_R13 24

@@ -29,8 +29,8 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
     subq    $GARCH_FRAME_R15, %rsp
 #ifdef GOC_SWITCH_MXCSR
     stmxcsr GARCH_FRAME_MXCSR(%rsp)
-#endif
     fnstcw  GARCH_FRAME_X87CW(%rsp)
+#endif
     movq    %rsp, (%rdi)
     testb   $GARCH_START_TAG, %sil
     jnz     garch_start         /* a fresh stack: call its entry there */
@@ -38,8 +38,8 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
 .Lresume:                       /* rsp = a frame garch_switch saved */
 #ifdef GOC_SWITCH_MXCSR
     ldmxcsr GARCH_FRAME_MXCSR(%rsp)
-#endif
     fldcw   GARCH_FRAME_X87CW(%rsp)
+#endif
     addq    $GARCH_FRAME_R15, %rsp
     popq    %r15
     popq    %r14
@@ -54,7 +54,8 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
 /* A fresh goroutine's first and last code, on its own stack. Reached by a
  * jump from garch_switch with rsi = the start block's address + GARCH_START_TAG
  * (arch/frame.h: entry function and argument, 16-byte aligned). The entry
- * is called with the default floating-point control words and a
+ * is called with the default x87 control word (and, with
+ * GOC_SWITCH_MXCSR, the default MXCSR: otherwise MXCSR is the thread's) and a
  * terminated frame chain (rbp = 0; the CFI marks the return address
  * undefined, so unwinders such as libunwind and gdb end the chain here).
  * When it returns, rax is the context to resume: a saved frame, or another
