@@ -166,15 +166,21 @@ static int lone_grow_main(void *arg) {
     return 0;
 }
 
+/* Run child n times in children with environment env; each must end
+ * printing ok. */
+static void expect_children_ok(const char *child, const char *env, const char *ok, int n) {
+    struct child_opts o = {.env = {env}, .regex = {ok}};
+    for (int i = 0; i < n; i++)
+        free(expect_child_opts(child, &o));
+}
+
 CHILD(lone_grow_child) {
     CHECK_EQ_INT(goc_run(lone_grow_main, NULL), 0);
     fprintf(stderr, "lone ok\n");
 }
 
 TEST(lone_queue_maxprocs_grows_while_busy) {
-    struct child_opts o = {.env = {"GOCMAXPROCS=1"}, .regex = {"lone ok"}};
-    for (int i = 0; i < TEST_SCALE(6, 2); i++)
-        free(expect_child_opts("lone_grow_child", &o));
+    expect_children_ok("lone_grow_child", "GOCMAXPROCS=1", "lone ok", TEST_SCALE(6, 2));
 }
 
 /* goc_maxprocs(1) in a program started with more processors: the queue
@@ -239,9 +245,7 @@ CHILD(relone_child) {
 }
 
 TEST(lone_queue_regained_after_maxprocs_shrinks) {
-    struct child_opts o = {.env = {"GOCMAXPROCS=2"}, .regex = {"lone ok"}};
-    for (int i = 0; i < TEST_SCALE(4, 2); i++)
-        free(expect_child_opts("relone_child", &o));
+    expect_children_ok("relone_child", "GOCMAXPROCS=2", "lone ok", TEST_SCALE(4, 2));
 }
 
 /* goc_maxprocs(1) takes a processor away from a goroutine that never
@@ -312,8 +316,7 @@ CHILD(shrink_child) {
 }
 
 TEST(maxprocs_shrink_retires_busy_processor) {
-    struct child_opts o = {.env = {"GOCMAXPROCS=2"}, .regex = {"shrink ok"}};
-    free(expect_child_opts("shrink_child", &o));
+    expect_children_ok("shrink_child", "GOCMAXPROCS=2", "shrink ok", 1);
 }
 
 /* The lone processor changes threads: goroutines in goc_blocking leave it
