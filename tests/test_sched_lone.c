@@ -269,6 +269,13 @@ static void shrink_spinner(void *arg) {
     goc_wg_done(&shrink_wg);
 }
 
+/* Wait (bounded) until each spinner has gone round n more times. */
+static void shrink_progress(long n) {
+    long y0 = atomic_load(&shrink_yields[0]), y1 = atomic_load(&shrink_yields[1]);
+    WAIT_UNTIL(atomic_load(&shrink_yields[0]) >= y0 + n && atomic_load(&shrink_yields[1]) >= y1 + n,
+               TEST_PATIENCE_S);
+}
+
 /* A plain thread shrinks and watches: a goroutine that sleeps would be
  * readied onto the busy P and make its spinner switch by itself. */
 static void *shrink_watcher(void *arg) {
@@ -280,20 +287,16 @@ static void *shrink_watcher(void *arg) {
     /* Both processors in use: one spinner on each. */
     CHECK_EQ_INT(atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1]), 3);
     CHECK_EQ_INT(goc_maxprocs(1), 2);
-    /* Bounded wait for P 1 to retire, then every sighting is of P 0. */
-    for (;;) {
-        atomic_store(&shrink_seen[0], 0);
-        atomic_store(&shrink_seen[1], 0);
-        usleep(5000);
-        if ((atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1])) == 1)
-            break;
-        CHECK_MSG(!test_deadline_passed(&d), "P 1 still runs a goroutine after goc_maxprocs(1)");
-    }
-    long y0 = atomic_load(&shrink_yields[0]), y1 = atomic_load(&shrink_yields[1]);
-    usleep(20000);
+    /* P 1 retires although its spinner never parks. */
+    WAIT_UNTIL(gsched_p_retired(1), TEST_PATIENCE_S);
+    /* Once each spinner has gone round twice more (a sighting of P 1 made
+     * before the retirement is recorded by then), every sighting is of P
+     * 0, and both spinners still run. */
+    shrink_progress(2);
+    atomic_store(&shrink_seen[0], 0);
+    atomic_store(&shrink_seen[1], 0);
+    shrink_progress(100);
     CHECK_EQ_INT(atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1]), 1);
-    CHECK_GT_INT(atomic_load(&shrink_yields[0]), y0); /* both still run, on P 0 */
-    CHECK_GT_INT(atomic_load(&shrink_yields[1]), y1);
     atomic_store(&shrink_stop, 1);
     return NULL;
 }

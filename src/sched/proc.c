@@ -2584,6 +2584,10 @@ bool gsched_runq_lone_now(void) {
     return lone;
 }
 
+bool gsched_p_retired(int id) {
+    return id >= 0 && id < atomic_load(&nallp) && atomic_load(&allp[id]->status) == P_RETIRED;
+}
+
 int gsched_procpin(void) {
     m *mp = acquirem();
     return mp && mp->curg && mp->p ? mp->p->id : -1;

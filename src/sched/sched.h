@@ -365,6 +365,9 @@ int gsched_nprocs_max(void);
 /* Tests: is the run queue of the caller's P its owner's alone now (the
  * lone processor, runq_lone in proc.c)? A hint, stale once returned. */
 bool gsched_runq_lone_now(void);
+/* Tests: has P id retired (goc_maxprocs shrank below it and its M gave it
+ * up, or it was idle)? */
+bool gsched_p_retired(int id);
 /* Go's sync_runtime_canSpin: is brief spinning worthwhile for a goroutine
  * that found a lock held? (Several processors, another one running, and
  * this P has nothing else queued.) iter counts spins so far. */
