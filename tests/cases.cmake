@@ -96,8 +96,10 @@ endif()
 
 # ---------------------------------------------------------------------------
 # test_sched_runnext.c — runnext filled by a plain release store while
-# stealers CAS it away (issue 13).
-goc_test(test_sched_runnext CASES runnext_stolen_while_owner_stores TIMEOUT 120)
+# stealers CAS it away, and the global run queue's chunks (issue 13).
+goc_test(test_sched_runnext
+    CASES runnext_stolen_while_owner_stores global_queue_chunks_run_every_goroutine_once
+    TIMEOUT 120)
 
 # ---------------------------------------------------------------------------
 # test_time.c — package time: goc_now, goc_sleep, goc_after, timers (Go 1.23

@@ -1,8 +1,10 @@
 /* test_sched_runnext.c — runnext filled by a plain release store while
  * stealers CAS it away (issue 13): four processors, ping-pong pairs and
- * spawners that keep running after readying, exact counts. */
+ * spawners that keep running after readying; and the global run queue's
+ * chunks; exact counts. */
 #include "testing.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -100,4 +102,59 @@ GTEST(runnext_stolen_while_owner_stores) {
     test_wg_wait_bounded(&sp_wg, TEST_PATIENCE_S, "spawners");
     CHECK_EQ_INT(atomic_load(&sp_ran), (long)SP_SPAWNERS * SP_CHILDREN);
     goc_maxprocs(old);
+}
+
+/* ================================================================== */
+/* The global run queue: chunks, a full ring, batches taken whole      */
+
+/* A plain thread's close readies thousands of parked goroutines, one by
+ * one, onto the global queue (a thread has no P): far more than a chunk,
+ * and, in Debug builds (a ring of 8 chunks), more than the ring holds,
+ * so the last chunk grows and takers cut it. Meanwhile goroutines spawned
+ * without blocking overflow their P's queue into it in batches. Every one
+ * runs exactly once. */
+enum { GQ_PARKED = TEST_SCALE(6000, 1500), GQ_SPAWNED = TEST_SCALE(6000, 1500) };
+static goc_chan *gq_start;
+static atomic_long gq_ran, gq_ready;
+static goc_waitgroup gq_wg;
+
+static void gq_waiter(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&gq_ready, 1);
+    CHECK(!goc_chan_recv(gq_start, NULL));
+    atomic_fetch_add(&gq_ran, 1);
+    goc_wg_done(&gq_wg);
+}
+
+static void gq_child(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&gq_ran, 1);
+    goc_wg_done(&gq_wg);
+}
+
+static void gq_spawner(void *arg) {
+    (void)arg;
+    for (int i = 0; i < GQ_SPAWNED; i++)
+        TEST_GO(gq_child, NULL);
+    goc_wg_done(&gq_wg);
+}
+
+static void *gq_closer(void *arg) {
+    (void)arg;
+    goc_chan_close(gq_start);
+    return NULL;
+}
+
+GTEST(global_queue_chunks_run_every_goroutine_once) {
+    gq_start = test_chan_make(1, 0);
+    goc_wg_add(&gq_wg, GQ_PARKED + GQ_SPAWNED + 1);
+    for (int i = 0; i < GQ_PARKED; i++)
+        TEST_GO(gq_waiter, NULL);
+    WAIT_UNTIL(atomic_load(&gq_ready) == GQ_PARKED, TEST_PATIENCE_S);
+    pthread_t th = test_thread_start(gq_closer, NULL);
+    TEST_GO(gq_spawner, NULL);
+    test_wg_wait_bounded(&gq_wg, TEST_PATIENCE_S, "global queue load");
+    test_thread_join(th);
+    CHECK_EQ_INT(atomic_load(&gq_ran), (long)GQ_PARKED + GQ_SPAWNED);
+    goc_chan_release(gq_start);
 }

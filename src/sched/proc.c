@@ -367,14 +367,83 @@ void casgstatus_mismatch(g *gp, uint32_t old, uint32_t from, uint32_t to) {
 /* ------------------------------------------------------------------ */
 /* Run queues (Go's runqput/runqget/runqgrab)                         */
 
+/* The global run queue is a FIFO of segments (sched.runqseg, a ring of
+ * GLOBRUNQ_SEGS), each a chain of gs through schedlink with its last g
+ * and length: fixed-size chunks of the queue, GLOBRUNQ_SEG_MAX gs each but
+ * the last. A put fills the last chunk and starts new ones (splitting the
+ * new chain, which its putter just built: its gs are in that cache); with
+ * the ring full, the last chunk grows. A get takes one g or whole chunks
+ * (globrunqget_locked), in O(1) under sched.lock, and the taker walks the
+ * chain into its own queue after unlocking. Go's single list made every taker walk up to
+ * 128 gs under the lock, each a cache miss on a g last touched by another
+ * CPU: at two processors skynet held sched.lock long enough for ~6,500
+ * lock sleeps a run, each paying a membarrier (12% of samples in the
+ * walk). The order is the list's (FIFO), and so is the batch a get takes
+ * but for chunk boundaries: skynet's peak RSS, which depends on that
+ * order, is unchanged. The ring lives in sched: a field per g would cost
+ * a million goroutines 16 MB. */
+enum { GLOBRUNQ_SEG_MAX = RUNQ_SIZE / 2 };
+
+static struct globrunqseg *globrunqseg_at(uint32_t i) {
+    return &sched.runqseg[(sched.runqsegfirst + i) % GLOBRUNQ_SEGS];
+}
+
+/* Debug builds: the ring's chains, lengths and tails agree with runqsize
+ * (walked only while the queue is short). */
+static void globrunq_check_locked(void) {
+#ifdef GOC_DEBUG
+    int32_t total = 0;
+    GOC_ASSERT(sched.nrunqseg <= GLOBRUNQ_SEGS);
+    for (uint32_t i = 0; i < sched.nrunqseg; i++) {
+        struct globrunqseg *s = globrunqseg_at(i);
+        GOC_ASSERT(s->n > 0 && s->head && s->tail && !s->tail->schedlink);
+        if (sched.runqsize <= 4096) {
+            int32_t k = 1;
+            g *x = s->head;
+            for (; x->schedlink; x = x->schedlink)
+                k++;
+            GOC_ASSERT(x == s->tail && k == s->n);
+        }
+        total += s->n;
+    }
+    GOC_ASSERT(total == sched.runqsize);
+#endif
+}
+
 static void globrunqputbatch_locked(g *head, g *tail, int32_t n) {
     tail->schedlink = NULL;
-    if (sched.runqtail)
-        sched.runqtail->schedlink = head;
-    else
-        sched.runqhead = head;
-    sched.runqtail = tail;
     atomic_store(&sched.runqsize, sched.runqsize + n);
+    while (n > 0) {
+        struct globrunqseg *last = sched.nrunqseg ? globrunqseg_at(sched.nrunqseg - 1) : NULL;
+        int32_t room = last ? GLOBRUNQ_SEG_MAX - last->n : 0;
+        if (!last || (room <= 0 && sched.nrunqseg < GLOBRUNQ_SEGS)) {
+            last = globrunqseg_at(sched.nrunqseg++);
+            last->head = last->tail = NULL;
+            last->n = 0;
+            room = GLOBRUNQ_SEG_MAX;
+        }
+        if (room <= 0)
+            room = n; /* the ring is full: the last chunk grows */
+        else if (room > n)
+            room = n;
+        g *cut = tail;
+        if (room < n) { /* walk the new chain, which the caller just built */
+            cut = head;
+            for (int32_t i = 1; i < room; i++)
+                cut = cut->schedlink;
+        }
+        g *next = cut->schedlink;
+        cut->schedlink = NULL;
+        if (last->tail)
+            last->tail->schedlink = head;
+        else
+            last->head = head;
+        last->tail = cut;
+        last->n += room;
+        head = next;
+        n -= room;
+    }
+    globrunq_check_locked();
 }
 
 void globrunqput_locked(g *gp) { globrunqputbatch_locked(gp, gp, 1); }
@@ -631,31 +700,62 @@ static g *runqsteal(p *pp, p *p2, bool stealnext) {
     return gp;
 }
 
-/* Take a batch from the global queue (sched.lock held); put the rest on pp. */
-static g *globrunqget_locked(p *pp, int32_t max) {
-    int32_t size = atomic_load(&sched.runqsize);
-    if (size == 0)
+/* A batch from the global queue (sched.lock held): one g (one: true), or
+ * the first chunk whole and more whole chunks while the batch stays within
+ * Go's share (size / gomaxprocs + 1, at most GLOBRUNQ_SEG_MAX; a short
+ * queue's only chunk may exceed the share: the rest of the batch stays
+ * stealable on the taker's queue). Only the one g, or a chunk grown past
+ * the maximum while the ring was full, is cut by a walk. Returns the g to
+ * run; *rest, a chain of the others, goes onto the caller's queue after
+ * unlocking (globrunq_spread). */
+static g *globrunqget_locked(bool one, g **rest) {
+    *rest = NULL;
+    if (sched.nrunqseg == 0)
         return NULL;
-    int32_t procs = atomic_load(&gomaxprocs);
-    int32_t n = size / procs + 1;
-    if (n > size)
-        n = size;
-    if (max > 0 && n > max)
-        n = max;
-    if (n > RUNQ_SIZE / 2)
-        n = RUNQ_SIZE / 2;
-    atomic_store(&sched.runqsize, size - n);
-    g *gp = sched.runqhead;
-    sched.runqhead = gp->schedlink;
-    n--;
-    for (; n > 0; n--) {
-        g *g1 = sched.runqhead;
-        sched.runqhead = g1->schedlink;
-        runqput(pp, g1, false);
+    int32_t want = one ? 1 : sched.runqsize / atomic_load(&gomaxprocs) + 1;
+    if (want > GLOBRUNQ_SEG_MAX)
+        want = GLOBRUNQ_SEG_MAX;
+    struct globrunqseg *s = globrunqseg_at(0);
+    g *gp = s->head, *last;
+    int32_t took;
+    if (s->n > (one ? 1 : GLOBRUNQ_SEG_MAX)) {
+        took = one ? 1 : GLOBRUNQ_SEG_MAX;
+        last = gp;
+        for (int32_t i = 1; i < took; i++)
+            last = last->schedlink;
+        s->head = last->schedlink;
+        s->n -= took;
+    } else {
+        took = s->n;
+        last = s->tail;
+        sched.runqsegfirst = (sched.runqsegfirst + 1) % GLOBRUNQ_SEGS;
+        sched.nrunqseg--;
+        while (sched.nrunqseg > 0 && took + (s = globrunqseg_at(0))->n <= want) {
+            last->schedlink = s->head;
+            last = s->tail;
+            took += s->n;
+            sched.runqsegfirst = (sched.runqsegfirst + 1) % GLOBRUNQ_SEGS;
+            sched.nrunqseg--;
+        }
     }
-    if (!sched.runqhead)
-        sched.runqtail = NULL;
+    last->schedlink = NULL;
+    atomic_store(&sched.runqsize, sched.runqsize - took);
+    GOC_ASSERT(sched.runqsize >= 0 && (sched.runqsize == 0) == (sched.nrunqseg == 0));
+    globrunq_check_locked();
+    *rest = gp->schedlink;
+    gp->schedlink = NULL;
     return gp;
+}
+
+/* The rest of a global batch onto pp's queue (owner, sched.lock not held:
+ * the gs are ours alone meanwhile, and we are running, so none is lost
+ * to a spinner that misses them). */
+static void globrunq_spread(p *pp, g *rest) {
+    while (rest) {
+        g *next = rest->schedlink;
+        runqput(pp, rest, false);
+        rest = next;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1355,9 +1455,11 @@ static __attribute__((noinline)) g *runq_quickget_global(p *pp) {
     runq_maybe_relone(pp);
     if (!atomic_load_explicit(&sched.runqsize, memory_order_relaxed))
         return NULL;
+    g *rest;
     glock_lock(&sched.lock);
-    g *gp = globrunqget_locked(pp, 1);
+    g *gp = globrunqget_locked(true, &rest);
     glock_unlock(&sched.lock);
+    GOC_ASSERT(!rest);
     return gp;
 }
 
@@ -1749,9 +1851,10 @@ top:
     g *gp;
     if (tick % 61 == 0)
         runq_maybe_relone(pp);
+    g *rest;
     if (tick % 61 == 0 && atomic_load(&sched.runqsize) > 0) {
         glock_lock(&sched.lock);
-        gp = globrunqget_locked(pp, 1);
+        gp = globrunqget_locked(true, &rest);
         glock_unlock(&sched.lock);
         if (gp)
             return gp;
@@ -1760,10 +1863,12 @@ top:
         return gp;
     if (atomic_load(&sched.runqsize) > 0) {
         glock_lock(&sched.lock);
-        gp = globrunqget_locked(pp, 0);
+        gp = globrunqget_locked(false, &rest);
         glock_unlock(&sched.lock);
-        if (gp)
+        if (gp) {
+            globrunq_spread(pp, rest);
             return gp;
+        }
     }
     /* Ready I/O before stealing, unless an M is blocked polling already
      * (Go's netpoll(0) in findrunnable). */
@@ -1798,8 +1903,9 @@ top:
     /* Nothing: give up the P. */
     glock_lock(&sched.lock);
     if (atomic_load(&sched.runqsize) > 0) {
-        gp = globrunqget_locked(pp, 0);
+        gp = globrunqget_locked(false, &rest);
         glock_unlock(&sched.lock);
+        globrunq_spread(pp, rest);
         return gp;
     }
     releasep(mp);

@@ -109,10 +109,24 @@ struct m {
 #endif
 };
 
+/* Segments of the global run queue (proc.c). Debug builds keep few, so
+ * that ordinary tests fill the ring and exercise its full case. */
+#ifdef GOC_DEBUG
+enum { GLOBRUNQ_SEGS = 8 };
+#else
+enum { GLOBRUNQ_SEGS = 4096 };
+#endif
+
 /* The scheduler's global state. Owner: fields say. */
 struct schedt {
     glock lock;
-    g *runqhead, *runqtail;   /* global run queue; lock */
+    /* The global run queue (proc.c, globrunqputbatch_locked): a ring of
+     * segments, each a chain of gs through schedlink; lock. */
+    struct globrunqseg {
+        g *head, *tail;
+        int32_t n;
+    } runqseg[GLOBRUNQ_SEGS];
+    uint32_t runqsegfirst, nrunqseg;
     _Atomic int32_t runqsize; /* written under lock, read racily as a hint */
     p *pidle;                 /* lock */
     _Atomic int32_t npidle;   /* written under lock */
