@@ -8,7 +8,8 @@
  *   P  a processor: the right to run goroutines. GOCMAXPROCS of them. An M
  *      must hold a P to run Go code; each P owns a local run queue (a
  *      256-slot lock-free ring, Go's runq), a runnext slot, a cache of
- *      stacks and of dead gs.
+ *      stacks and of dead gs. The global run queue (sched.lock) holds the
+ *      rest, in chunks of 128 that a P takes whole (globrunqputbatch_locked).
  *
  * Scheduling
  *   - A goroutine made ready by the running one goes to runnext and runs
@@ -374,11 +375,11 @@ void casgstatus_mismatch(g *gp, uint32_t old, uint32_t from, uint32_t to) {
  * new chain, which its putter just built: its gs are in that cache); with
  * the ring full, the last chunk grows. A get takes one g or whole chunks
  * (globrunqget_locked), in O(1) under sched.lock, and the taker walks the
- * chain into its own queue after unlocking. Go's single list made every taker walk up to
- * 128 gs under the lock, each a cache miss on a g last touched by another
- * CPU: at two processors skynet held sched.lock long enough for ~6,500
- * lock sleeps a run, each paying a membarrier (12% of samples in the
- * walk). The order is the list's (FIFO), and so is the batch a get takes
+ * chain into its own queue after unlocking. Go's single list made every
+ * taker walk up to 128 gs under the lock, each a cache miss on a g last
+ * touched by another CPU: at two processors skynet held sched.lock long
+ * enough for ~6,500 lock sleeps a run, each paying a membarrier (12% of
+ * samples in the walk). The order is the list's (FIFO), and so is the batch a get takes
  * but for chunk boundaries: skynet's peak RSS, which depends on that
  * order, is unchanged. The ring lives in sched: a field per g would cost
  * a million goroutines 16 MB. */
