@@ -1037,6 +1037,53 @@ static void checkdead_locked(void) {
 /* ------------------------------------------------------------------ */
 /* g allocation                                                        */
 
+/* The global dead-g list is a stack of chunks (sched.gfreechunk), each a
+ * chain through schedlink with its last g and length, so that a P moves
+ * half a local list to it, or takes a chunk as its new local list, in
+ * O(1) under sched.lock: Go's single list made the taker walk 32 gs under
+ * the lock, each a cache miss on a g freed by another CPU (spawn at two
+ * processors: one P creates, the other runs and frees). With the stack
+ * full, the top chunk grows; a taker then cuts its share by a walk. */
+static void gfchunk_push_locked(g *head, g *tail, int32_t n) {
+    struct gfreechunk *top = sched.ngfreechunk ? &sched.gfreechunk[sched.ngfreechunk - 1] : NULL;
+    if (top && (top->n + n <= GFREE_MAX / 2 + 1 || sched.ngfreechunk == GFREE_CHUNKS)) {
+        tail->schedlink = top->head; /* in front: a chunk's tail stays its tail */
+        top->head = head;
+        top->n += n;
+    } else {
+        top = &sched.gfreechunk[sched.ngfreechunk++];
+        top->head = head;
+        top->tail = tail;
+        top->n = n;
+    }
+    atomic_store(&sched.ngfree, sched.ngfree + n);
+}
+
+/* Take up to max gs (the top chunk, cut if longer): a chain, its length
+ * in *n. */
+static g *gfchunk_pop_locked(int32_t max, int32_t *n) {
+    *n = 0;
+    if (sched.ngfreechunk == 0)
+        return NULL;
+    struct gfreechunk *top = &sched.gfreechunk[sched.ngfreechunk - 1];
+    g *head = top->head;
+    if (top->n <= max) {
+        *n = top->n;
+        sched.ngfreechunk--;
+    } else {
+        g *cut = head;
+        for (int32_t i = 1; i < max; i++)
+            cut = cut->schedlink;
+        top->head = cut->schedlink;
+        top->n -= max;
+        cut->schedlink = NULL;
+        *n = max;
+    }
+    atomic_store(&sched.ngfree, sched.ngfree - *n);
+    GOC_ASSERT(sched.ngfree >= 0 && (sched.ngfree == 0) == (sched.ngfreechunk == 0));
+    return head;
+}
+
 static void gfput(p *pp, g *gp) {
     if (gp->stack && (gp->stack->flags & GSTACK_CUSTOM)) {
         /* gp->stack is cleared under allglock: a dump's snapshot either
@@ -1068,35 +1115,31 @@ static void gfput(p *pp, g *gp) {
         pp->ngfree++;
         return;
     }
-    glock_lock(&sched.lock);
-    gp->schedlink = sched.gfree;
-    sched.gfree = gp;
-    sched.ngfree++;
-    /* Also move half of the local list, so that Ms that only spawn find gs. */
+    /* A full local list: gp and half of the list go to the global one as a
+     * chunk, cut here (our own gs, in our cache), so that Ms that only
+     * spawn find gs. */
+    g *tail = gp;
+    int32_t n = 1;
+    gp->schedlink = NULL;
     if (pp) {
-        while (pp->ngfree > GFREE_MAX / 2) {
-            g *x = pp->gfree;
-            pp->gfree = x->schedlink;
-            pp->ngfree--;
-            x->schedlink = sched.gfree;
-            sched.gfree = x;
-            sched.ngfree++;
-        }
+        gp->schedlink = pp->gfree;
+        for (; n <= GFREE_MAX / 2; n++)
+            tail = tail->schedlink;
+        pp->gfree = tail->schedlink;
+        pp->ngfree -= n - 1;
+        tail->schedlink = NULL;
     }
+    glock_lock(&sched.lock);
+    gfchunk_push_locked(gp, tail, n);
     glock_unlock(&sched.lock);
 }
 
 static g *gfget(p *pp) {
-    if (pp && !pp->gfree && sched.ngfree > 0) {
+    if (pp && !pp->gfree && atomic_load_explicit(&sched.ngfree, memory_order_relaxed) > 0) {
         glock_lock(&sched.lock);
-        while (pp->ngfree < GFREE_MAX / 2 && sched.gfree) {
-            g *x = sched.gfree;
-            sched.gfree = x->schedlink;
-            sched.ngfree--;
-            x->schedlink = pp->gfree;
-            pp->gfree = x;
-            pp->ngfree++;
-        }
+        int32_t n;
+        pp->gfree = gfchunk_pop_locked(GFREE_MAX / 2 + 1, &n);
+        pp->ngfree = n;
         glock_unlock(&sched.lock);
     }
     if (pp && pp->gfree) {
@@ -1105,13 +1148,10 @@ static g *gfget(p *pp) {
         pp->ngfree--;
         return gp;
     }
-    if (!pp && sched.ngfree > 0) {
+    if (!pp && atomic_load_explicit(&sched.ngfree, memory_order_relaxed) > 0) {
         glock_lock(&sched.lock);
-        g *gp = sched.gfree;
-        if (gp) {
-            sched.gfree = gp->schedlink;
-            sched.ngfree--;
-        }
+        int32_t n;
+        g *gp = gfchunk_pop_locked(1, &n);
         glock_unlock(&sched.lock);
         return gp;
     }

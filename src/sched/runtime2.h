@@ -109,12 +109,13 @@ struct m {
 #endif
 };
 
-/* Segments of the global run queue (proc.c). Debug builds keep few, so
- * that ordinary tests fill the ring and exercise its full case. */
+/* Segments of the global run queue and chunks of the global dead-g list
+ * (proc.c). Debug builds keep few, so that ordinary tests fill them and
+ * exercise their full case. */
 #ifdef GOC_DEBUG
-enum { GLOBRUNQ_SEGS = 8 };
+enum { GLOBRUNQ_SEGS = 8, GFREE_CHUNKS = 8 };
 #else
-enum { GLOBRUNQ_SEGS = 4096 };
+enum { GLOBRUNQ_SEGS = 4096, GFREE_CHUNKS = 4096 };
 #endif
 
 /* The scheduler's global state. Owner: fields say. */
@@ -134,8 +135,14 @@ struct schedt {
     int32_t nmidle;           /* lock */
     _Atomic int32_t mcount;   /* number of Ms created */
     _Atomic int32_t nmspinning;
-    g *gfree;               /* global dead-g list; lock */
-    _Atomic int32_t ngfree; /* written under lock; read racily as a hint */
+    /* Dead gs for reuse (proc.c, gfput): a stack of chunks, each a chain
+     * through schedlink; lock. */
+    struct gfreechunk {
+        g *head, *tail;
+        int32_t n;
+    } gfreechunk[GFREE_CHUNKS];
+    uint32_t ngfreechunk;
+    _Atomic int32_t ngfree; /* gs in them; written under lock; read racily as a hint */
     _Atomic uint64_t goidgen;
     _Atomic int32_t ngoroutine; /* goroutines created/exited off any P (plain threads) */
     _Atomic int64_t mnext;
