@@ -1038,7 +1038,7 @@ static void checkdead_locked(void) {
 /* g allocation                                                        */
 
 /* The global dead-g list is a stack of chunks (sched.gfreechunk), each a
- * chain through schedlink with its last g and length, so that a P moves
+ * chain through schedlink with its length, so that a P moves
  * half a local list to it, or takes a chunk as its new local list, in
  * O(1) under sched.lock: Go's single list made the taker walk 32 gs under
  * the lock, each a cache miss on a g freed by another CPU (spawn at two
@@ -1047,13 +1047,12 @@ static void checkdead_locked(void) {
 static void gfchunk_push_locked(g *head, g *tail, int32_t n) {
     struct gfreechunk *top = sched.ngfreechunk ? &sched.gfreechunk[sched.ngfreechunk - 1] : NULL;
     if (top && (top->n + n <= GFREE_MAX / 2 + 1 || sched.ngfreechunk == GFREE_CHUNKS)) {
-        tail->schedlink = top->head; /* in front: a chunk's tail stays its tail */
+        tail->schedlink = top->head; /* in front: the chunk's end stays NULL */
         top->head = head;
         top->n += n;
     } else {
         top = &sched.gfreechunk[sched.ngfreechunk++];
         top->head = head;
-        top->tail = tail;
         top->n = n;
     }
     atomic_store(&sched.ngfree, sched.ngfree + n);

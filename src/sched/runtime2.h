@@ -138,7 +138,7 @@ struct schedt {
     /* Dead gs for reuse (proc.c, gfput): a stack of chunks, each a chain
      * through schedlink; lock. */
     struct gfreechunk {
-        g *head, *tail;
+        g *head; /* a chain of n gs, NULL-terminated */
         int32_t n;
     } gfreechunk[GFREE_CHUNKS];
     uint32_t ngfreechunk;
