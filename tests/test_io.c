@@ -376,21 +376,23 @@ static struct {
     atomic_long oldbytes;
 } rr;
 
+/* One read, started (parked) on the old file. Not a loop: a reader that
+ * got the old data and read again would start a new call, which may
+ * rightly find the new file under the number if the close and the reuse
+ * came in between (a thread of the reader's descheduled there, on a busy
+ * machine). */
 static void racing_reader(void *arg) {
     (void)arg;
     char b[64];
-    for (;;) {
-        ssize_t r = goc_read(rr.fd, b, sizeof b, NULL);
-        if (r <= 0)
-            break;
+    ssize_t r = goc_read(rr.fd, b, sizeof b, NULL);
+    if (r > 0) {
         bool bad = false;
         for (ssize_t i = 0; i < r; i++)
             bad |= b[i] != 'o';
-        if (bad) {
+        if (bad)
             atomic_fetch_add(&rr.bad, 1);
-            break;
-        }
-        atomic_fetch_add(&rr.oldbytes, r);
+        else
+            atomic_fetch_add(&rr.oldbytes, r);
     }
     atomic_fetch_add(&rr.done, 1);
 }
