@@ -252,7 +252,12 @@ static inline uint64_t pos_next(const goc_chan *c, uint64_t pos) {
 /* A position as an ordinal (elements sent or received so far, mod 2^62
  * laps); for counts and assertions. */
 static inline uint64_t pos_ord(const goc_chan *c, uint64_t pos) {
-    int shift = __builtin_popcountll(c->idxmask);
+    /* ctz, not popcount of idxmask: without -mpopcnt GCC calls libgcc's
+     * __popcountdi2, code outside goc's text that the preemption signal
+     * took for the program's own, and switched out a goroutine holding a
+     * channel lock there. */
+    GOC_ASSERT(c->one_lap != 0);
+    int shift = __builtin_ctzll(c->one_lap);
     return (pos >> shift) * c->dataqsiz + (pos & c->idxmask);
 }
 

@@ -34,7 +34,11 @@
  *      malloc does, or keep thread-local state across instructions), and
  *      not in goc's own code (between goc_text_begin and goc_text_end,
  *      which the partial link of libgoc's object sets: scripts/goc-text.ld),
- *      and the M is not pinned (m.locks == 0). It is off
+ *      nor in a PLT stub or a libgcc helper that goc's code called (the
+ *      executable's text has both; goc may hold a runtime lock across the
+ *      call: the return address at the stack top, or lr, is in goc's text
+ *      then; goc's code itself calls no libgcc helper, see chan.c's
+ *      pos_ord), and the M is not pinned (m.locks == 0). It is off
  *      with GOCDEBUG=asyncpreemptoff=1, in a statically linked program
  *      (libc is then inside the executable), and in sanitizer builds (their
  *      runtimes are linked into the executable too, and ThreadSanitizer
@@ -183,6 +187,22 @@ static uintptr_t uc_pc(const ucontext_t *uc) {
     return (uintptr_t)uc->uc_mcontext.pc;
 #else
 #error "preempt.c: unsupported architecture"
+#endif
+}
+
+/* Where the interrupted code returns to if it is a leaf or a PLT stub (the
+ * return address at the stack top on x86_64, lr on aarch64); 0 if sp is
+ * too close to the stack's top to read it. */
+static uintptr_t uc_ret(const ucontext_t *uc, uintptr_t sp, uintptr_t hi) {
+#if defined(__x86_64__)
+    (void)uc;
+    if (sp + sizeof(uintptr_t) > hi)
+        return 0;
+    return *(const uintptr_t *)sp;
+#elif defined(__aarch64__)
+    (void)sp;
+    (void)hi;
+    return (uintptr_t)uc->uc_mcontext.regs[30];
 #endif
 }
 
@@ -395,8 +415,12 @@ void gsched_sigpreempt(int sig, siginfo_t *si, void *ucv) {
     g *gp = mp ? preemptible(mp, uc) : NULL;
     if (gp) {
         char here;
-        uintptr_t pc = uc_pc(uc);
-        if (async_on && in_program(pc) &&
+        uintptr_t pc = uc_pc(uc), sp = uc_sp(uc);
+        /* Not in code that goc's own called: a PLT stub or a libgcc
+         * helper lies in the program's text, but goc may hold a runtime
+         * lock around the call (the interrupted code's return address,
+         * a leaf's or a stub's, is in goc's text then). */
+        if (async_on && in_program(pc) && !in_goc(uc_ret(uc, sp, (uintptr_t)gp->stack->hi)) &&
             (uintptr_t)&here - (uintptr_t)gp->stack->lo > SWITCH_HEADROOM)
             switch_in_handler(mp, gp, uc);
         else
