@@ -379,14 +379,26 @@ void casgstatus_mismatch(g *gp, uint32_t old, uint32_t from, uint32_t to) {
  * taker walk up to 128 gs under the lock, each a cache miss on a g last
  * touched by another CPU: at two processors skynet held sched.lock long
  * enough for ~6,500 lock sleeps a run, each paying a membarrier (12% of
- * samples in the walk). The order is the list's (FIFO), and so is the batch a get takes
- * but for chunk boundaries: skynet's peak RSS, which depends on that
- * order, is unchanged. The ring lives in sched: a field per g would cost
+ * samples in the walk). The order is the list's (FIFO), and so is the
+ * batch a get takes but for chunk boundaries: skynet's peak RSS, which
+ * depends on that order, is unchanged. The ring lives in sched: a field per g would cost
  * a million goroutines 16 MB. */
 enum { GLOBRUNQ_SEG_MAX = RUNQ_SIZE / 2 };
 
 static struct globrunqseg *globrunqseg_at(uint32_t i) {
     return &sched.runqseg[(sched.runqsegfirst + i) % GLOBRUNQ_SEGS];
+}
+
+static void globrunqseg_pop_locked(void) {
+    sched.runqsegfirst = (sched.runqsegfirst + 1) % GLOBRUNQ_SEGS;
+    sched.nrunqseg--;
+}
+
+/* The g k links after gp along schedlink (a chain of at least k + 1). */
+static g *schedlink_skip(g *gp, int32_t k) {
+    for (; k > 0; k--)
+        gp = gp->schedlink;
+    return gp;
 }
 
 /* Debug builds: the ring's chains, lengths and tails agree with runqsize
@@ -427,12 +439,8 @@ static void globrunqputbatch_locked(g *head, g *tail, int32_t n) {
             room = n; /* the ring is full: the last chunk grows */
         else if (room > n)
             room = n;
-        g *cut = tail;
-        if (room < n) { /* walk the new chain, which the caller just built */
-            cut = head;
-            for (int32_t i = 1; i < room; i++)
-                cut = cut->schedlink;
-        }
+        /* A walk only to split the new chain, which the caller just built. */
+        g *cut = room < n ? schedlink_skip(head, room - 1) : tail;
         g *next = cut->schedlink;
         cut->schedlink = NULL;
         if (last->tail)
@@ -515,20 +523,21 @@ static inline __attribute__((always_inline)) bool runq_lone(p *pp) {
  * false (or the true we store back) and leaves the queue alone. Checking
  * after the store, not before it, also covers a grow and shrink between
  * two looks (a P revived, stealing, retiring again). */
-static __attribute__((noinline)) void runq_relone(p *pp) {
-    if (atomic_load_explicit(&gomaxprocs, memory_order_relaxed) != 1)
-        return;
+static bool runq_only_p_left(p *pp) {
+    if (atomic_load(&gomaxprocs) != 1)
+        return false;
     int32_t n = atomic_load(&nallp);
     for (int32_t i = 0; i < n; i++)
-        if (allp[i] != pp &&
-            atomic_load_explicit(&allp[i]->status, memory_order_relaxed) != P_RETIRED)
-            return;
+        if (allp[i] != pp && atomic_load(&allp[i]->status) != P_RETIRED)
+            return false;
+    return true;
+}
+
+static __attribute__((noinline)) void runq_relone(p *pp) {
+    if (!runq_only_p_left(pp)) /* not yet: no store at all */
+        return;
     atomic_store(&pp->shared, false);
-    bool lone = atomic_load(&gomaxprocs) == 1;
-    n = atomic_load(&nallp);
-    for (int32_t i = 0; lone && i < n; i++)
-        lone = allp[i] == pp || atomic_load(&allp[i]->status) == P_RETIRED;
-    if (!lone)
+    if (!runq_only_p_left(pp)) /* the handshake's re-check */
         atomic_store_explicit(&pp->shared, true, memory_order_release);
 }
 
@@ -721,22 +730,18 @@ static g *globrunqget_locked(bool one, g **rest) {
     int32_t took;
     if (s->n > (one ? 1 : GLOBRUNQ_SEG_MAX)) {
         took = one ? 1 : GLOBRUNQ_SEG_MAX;
-        last = gp;
-        for (int32_t i = 1; i < took; i++)
-            last = last->schedlink;
+        last = schedlink_skip(gp, took - 1);
         s->head = last->schedlink;
         s->n -= took;
     } else {
         took = s->n;
         last = s->tail;
-        sched.runqsegfirst = (sched.runqsegfirst + 1) % GLOBRUNQ_SEGS;
-        sched.nrunqseg--;
+        globrunqseg_pop_locked();
         while (sched.nrunqseg > 0 && took + (s = globrunqseg_at(0))->n <= want) {
             last->schedlink = s->head;
             last = s->tail;
             took += s->n;
-            sched.runqsegfirst = (sched.runqsegfirst + 1) % GLOBRUNQ_SEGS;
-            sched.nrunqseg--;
+            globrunqseg_pop_locked();
         }
     }
     last->schedlink = NULL;
@@ -1070,9 +1075,7 @@ static g *gfchunk_pop_locked(int32_t max, int32_t *n) {
         *n = top->n;
         sched.ngfreechunk--;
     } else {
-        g *cut = head;
-        for (int32_t i = 1; i < max; i++)
-            cut = cut->schedlink;
+        g *cut = schedlink_skip(head, max - 1);
         top->head = cut->schedlink;
         top->n -= max;
         cut->schedlink = NULL;
@@ -1122,10 +1125,10 @@ static void gfput(p *pp, g *gp) {
     gp->schedlink = NULL;
     if (pp) {
         gp->schedlink = pp->gfree;
-        for (; n <= GFREE_MAX / 2; n++)
-            tail = tail->schedlink;
+        tail = schedlink_skip(gp, GFREE_MAX / 2);
+        n += GFREE_MAX / 2;
         pp->gfree = tail->schedlink;
-        pp->ngfree -= n - 1;
+        pp->ngfree -= GFREE_MAX / 2;
         tail->schedlink = NULL;
     }
     glock_lock(&sched.lock);
