@@ -854,8 +854,6 @@ static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
     chansend_locked(c, ep);
 }
 
-/* The buffered send when the fast path did not apply: closed, senders
- * parked ahead, the ring full or its tail slot in flight. */
 /* Park on c's ring (c locked) as a sender (send: on sendq, raising
  * SENDWAIT, if the ring is exactly full) or a receiver (on recvq, raising
  * RECVWAIT, if it is exactly empty), my on the caller's stack; the flag
@@ -930,6 +928,8 @@ static __attribute__((noinline)) enum ring_try ring_try_locked(goc_chan *c, bool
     return RING_NOT_READY;
 }
 
+/* The buffered send when the fast path did not apply: closed, senders
+ * parked ahead, the ring full or its tail slot in flight. */
 static __attribute__((noinline)) void chansend_buffered_slow(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     bubble_check(c, "send on");
@@ -1656,8 +1656,7 @@ again:
             remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq,
                          &sgs[k]);
         }
-        for (size_t k = 0; k < npoll; k++)
-            sync_flags(lockorder[k]);
+        sel_sync_flags(lockorder, npoll, NULL);
         GOC_ASSERT(atomic_load(&gp->selectdone) == 0);
         G_STORE(gp->waiting, NULL);
         selunlock(lockorder, npoll);
