@@ -1363,6 +1363,15 @@ static inline __attribute__((always_inline)) void *gogo_resume(m *mp, g *from, g
     return to->sp;
 }
 
+/* gogo_resume for a `to` known not to be g0 (a lone yield's: it came from
+ * the run queue), without the test. */
+static inline __attribute__((always_inline)) void *gogo_resume_g(m *mp, g *from, g *to) {
+    GOC_ASSERT(to != &mp->g0);
+    if (to == &mp->g0)
+        __builtin_unreachable();
+    return gogo_resume(mp, from, to);
+}
+
 static inline __attribute__((always_inline)) bool stack_canary_mode(const g *gp) {
     return gp->stack && (gp->stack->flags & GSTACK_CANARY);
 }
@@ -2511,15 +2520,20 @@ static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
  * switch rather than after it (nothing can run it meanwhile: a thief would
  * need the queue to be shared, and the preemption signal leaves alone a
  * goroutine holding m.locks), and the next comes from the head with plain
- * loads and stores. Returns the goroutine to switch to, its queue already
- * updated, or NULL for the general path: a locked thread, the every-61st
- * look at the global queue, a goroutine in runnext, an empty local queue, a
- * next goroutine locked to another thread or never started, a stack in
- * canary mode. A one-processor fast path: at more processors queues are
- * shared. */
+ * loads and stores. Returns the goroutine to switch to, gp made runnable
+ * and the queue updated, or NULL for the general path (nothing changed): a
+ * locked thread, the every-61st look at the global queue, a goroutine in
+ * runnext, an empty local queue, a next goroutine locked to another thread
+ * or never started, a stack in canary mode. A one-processor fast path: at
+ * more processors queues are shared. It needs no look at p_retiring: a
+ * lone P is never retiring (only P 0 is ever lone: newp shares every other,
+ * and runq_relone unshares only the last P left, which is P 0, the one a
+ * shrink never retires), and what work_waiting would add it finds itself
+ * or leaves to the general path (the global queue, runnext). */
 static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) {
     if (!runq_lone(pp) || mp->lockedg)
         return NULL;
+    GOC_ASSERT(pp->id == 0 && !p_retiring(pp));
     uint32_t tick = atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1;
     uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
@@ -2530,6 +2544,7 @@ static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) 
     if (GOC_UNLIKELY((next->lockedm && next->lockedm != mp) || !next->started ||
                      stack_canary_mode(gp)))
         return NULL;
+    casgstatus(gp, G_RUNNING, G_RUNNABLE);
     /* Read next before the store: with a full ring, gp's slot is next's. */
     atomic_store_explicit(&pp->runq[tail % RUNQ_SIZE], gp, memory_order_relaxed);
     atomic_store_explicit(&pp->runqtail, tail + 1, memory_order_relaxed);
@@ -2541,8 +2556,16 @@ static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) 
 
 /* goc_yield's rarer ways, out of line so that its lone-processor path
  * needs no callee-saved register (every call on that path is a tail call
- * or the switch itself, across which nothing stays live). */
+ * or the switch itself, across which nothing stays live). yield_general
+ * runs with the m.locks count goc_yield took. */
 static __attribute__((noinline)) void yield_general(m *mp, g *gp) {
+    /* Nothing else to run here: keep going (cheap yields in a lone loop),
+     * unless the P is to retire (its M must reach the scheduler). */
+    if (!mp->p || (!work_waiting(mp->p) && !p_retiring(mp->p))) {
+        m_locks_dec(mp);
+        return;
+    }
+    casgstatus(gp, G_RUNNING, G_RUNNABLE);
     switch_out_held(mp, gp, POST_YIELD);
 }
 
@@ -2567,19 +2590,15 @@ void goc_yield(void) {
         return;
     }
     m_locks_inc(mp);
-    /* Nothing else to run here: keep going (cheap yields in a lone loop),
-     * unless the P is to retire (its M must reach the scheduler). */
-    if (!mp->p || (!work_waiting(mp->p) && !p_retiring(mp->p))) {
-        m_locks_dec(mp);
-        return;
-    }
-    casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    g *next = yield_lone(mp, mp->p, gp);
-    if (!next) {
+    /* The lone processor's switch first: its checks subsume "is anything
+     * queued" (yield_lone); everything else is yield_general's. */
+    p *pp = mp->p;
+    g *next;
+    if (GOC_UNLIKELY(!pp || !(next = yield_lone(mp, pp, gp)))) {
         yield_general(mp, gp);
         return;
     }
-    garch_switch(&gp->sp, gogo_resume(mp, gp, next));
+    garch_switch(&gp->sp, gogo_resume_g(mp, gp, next));
     race_switch_end(gp);
     /* Whoever switched to us may have left a post action (a park's unlockf,
      * say): only a lone yield's leaves none. */
