@@ -57,15 +57,16 @@ GTEST(uniform_among_four_ready) { check_uniform_recv(4); }
 
 /* n receive cases, of which only those in `ready` hold a value: each ready
  * case must win equally often. Covers the later draws of the poll order
- * (one random number serves several draws) and, with n > 16, the heap
- * scratch and the large-select lock sort. */
+ * (one random number serves several draws), pass 0's draw among the cases
+ * that look ready, with n > 16 the heap scratch and the large-select lock
+ * sort, and with n > 64 the selects that skip pass 0. */
 static void check_uniform_subset(int n, const int *ready, int nready) {
     const long rounds = TEST_SCALE(40000, 20000);
-    goc_chan *ch[24];
-    int vals[24];
-    goc_case cases[24];
-    long counts[24] = {0};
-    CHECK(n <= 24);
+    goc_chan *ch[72];
+    int vals[72];
+    goc_case cases[72];
+    long counts[72] = {0};
+    CHECK(n <= 72);
     for (int i = 0; i < n; i++) {
         ch[i] = test_chan_make(sizeof(int), 1);
         cases[i] = GOC_RECV(ch[i], &vals[i], NULL);
@@ -100,6 +101,8 @@ GTEST(uniform_among_ready_subsets) {
     check_uniform_subset(8, three, 3);
     static const int big[] = {0, 9, 17, 23};
     check_uniform_subset(24, big, 4);
+    static const int huge[] = {3, 63, 64, 71};
+    check_uniform_subset(72, huge, 4);
 }
 
 /* The same with send cases: k buffered channels with room; the chosen one

@@ -1417,6 +1417,39 @@ static void sort_lockorder(goc_chan **a, size_t n) {
 #endif
 }
 
+/* A random poll order over the usable cases (nil channels never fire): an
+ * inside-out Fisher-Yates. One 32-bit random number serves several draws:
+ * j = (r * n) >> 32 is Lemire's multiply-shift reduction, and the low half
+ * r * n mod 2^32 is again (nearly) uniform, good for further draws while
+ * the product of the ranges stays <= 2^16, so the bias stays below 2^-16
+ * per draw (Go's cheaprandn is biased by n / 2^32). The first case needs
+ * no draw at all; a two-case select costs one gfastrand call instead of
+ * two. */
+static void sel_pollorder(const goc_case *cases, size_t ncases, uint32_t *pollorder) {
+    size_t npoll = 0;
+    uint64_t rnd = 0, budget = 0; /* rnd: 32 random bits; budget: ranges used */
+    for (size_t i = 0; i < ncases; i++) {
+        if (!cases[i].ch)
+            continue;
+        uint32_t j = 0;
+        if (npoll > 0) {
+            uint64_t range = (uint64_t)npoll + 1;
+            if (budget == 0 || budget * range > (1u << 16)) {
+                rnd = gfastrand();
+                budget = 1;
+            }
+            rnd *= range;
+            j = (uint32_t)(rnd >> 32);
+            rnd &= 0xffffffffu;
+            budget *= range;
+            GOC_ASSERT(j <= npoll);
+        }
+        pollorder[npoll] = pollorder[j];
+        pollorder[j] = (uint32_t)i;
+        npoll++;
+    }
+}
+
 /* The scratch of a select over more than SELECT_STACK_CASES cases; a call
  * to free(NULL) is not free on the hot path. */
 static inline void selfree(void *heap) {
@@ -1444,17 +1477,14 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         pollorder = (uint32_t *)(lockorder + ncases);
     }
 
-    /* Random poll order over usable cases (an inside-out Fisher-Yates);
-     * nil channels never fire. One 32-bit random number serves several
-     * draws: j = (r * n) >> 32 is Lemire's multiply-shift reduction, and
-     * the low half r * n mod 2^32 is again (nearly) uniform, good for
-     * further draws while the product of the ranges stays <= 2^16, so the
-     * bias stays below 2^-16 per draw (Go's cheaprandn is biased by
-     * n / 2^32). The first case needs no draw at all; a two-case select
-     * costs one gfastrand call instead of two. */
+    /* Check every case (nil channels never fire) and, for pass 0, note
+     * which look ready now (racy reads, as Go's empty() and full(); not in
+     * the race build: ThreadSanitizer would report them against the locked
+     * writes). Nothing random yet: a select that pass 0 completes never
+     * draws a poll order. */
     size_t npoll = 0;
-    bool allbubbled = true;       /* every channel is of the caller's bubble */
-    uint64_t rnd = 0, budget = 0; /* rnd: 32 random bits; budget: ranges used */
+    bool allbubbled = true; /* every channel is of the caller's bubble */
+    uint64_t looks = 0;     /* bit i: case i looks ready (ncases <= 64) */
     for (size_t i = 0; i < ncases; i++) {
         if (!cases[i].ch)
             continue;
@@ -1468,21 +1498,10 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         } else {
             allbubbled = false;
         }
-        uint32_t j = 0;
-        if (npoll > 0) {
-            uint64_t range = (uint64_t)npoll + 1;
-            if (budget == 0 || budget * range > (1u << 16)) {
-                rnd = gfastrand();
-                budget = 1;
-            }
-            rnd *= range;
-            j = (uint32_t)(rnd >> 32);
-            rnd &= 0xffffffffu;
-            budget *= range;
-            GOC_ASSERT(j <= npoll);
-        }
-        pollorder[npoll] = pollorder[j];
-        pollorder[j] = (uint32_t)i;
+#ifndef GOC_RACE
+        if (ncases <= 64 && selcase_looks_ready(&cases[i]))
+            looks |= (uint64_t)1 << i;
+#endif
         npoll++;
     }
     if (npoll == 0) {
@@ -1495,42 +1514,50 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     unsigned spins = 0;
     bool anybuf = false; /* a buffered channel among the cases: pass 2 re-checks */
 
-    /* Pass 0: a case that looks ready, in poll order, is tried under its
-     * own channel's lock alone (one locked instruction instead of one per
-     * channel); if it is not ready after all, pass 1 runs over every case
-     * as usual. The look is racy on purpose, as Go's non-blocking fast
-     * paths are (chan.go's empty() and full()): its answer only chooses
-     * which lock to take first, and the case is decided under that lock.
-     * Not in the race build: ThreadSanitizer would report the racy reads
-     * of the wait queues against the locked writes. */
+    /* Pass 0: of the cases that look ready, one chosen uniformly at random
+     * (as the first of them in a random poll order would be) is tried under
+     * its own channel's lock alone: one locked instruction instead of one
+     * per channel. If it is not ready after all, pass 1 runs over every
+     * case as usual. The look only chooses which lock to take first; the
+     * case is decided under that lock. Looking in case order rather than
+     * poll order keeps the branches predictable when the same case is the
+     * ready one time after time. Selects of more than 64 cases (and the
+     * race build) go straight to pass 1. */
     uint32_t *po = pollorder;
     goc_chan **lo = lockorder;
     size_t np = npoll;
-#ifndef GOC_RACE
+    bool polled = false; /* pollorder drawn */
     uint32_t candi;
     goc_chan *candc;
-    if (npoll > 1) {
-        for (size_t k = 0; k < npoll; k++) {
-            if (selcase_looks_ready(&cases[pollorder[k]])) {
-                candi = pollorder[k];
-                candc = cases[candi].ch;
-                po = &candi;
-                lo = &candc;
-                np = 1;
-                break;
-            }
+    if (npoll > 1 && looks != 0) {
+        if (looks & (looks - 1)) { /* several: draw one */
+            uint32_t nlooks = 0;
+            for (uint64_t m = looks; m; m &= m - 1)
+                nlooks++;
+            for (uint32_t r = gfastrandn(nlooks); r > 0; r--)
+                looks &= looks - 1;
         }
+        candi = (uint32_t)__builtin_ctzll(looks);
+        candc = cases[candi].ch;
+        po = &candi;
+        lo = &candc;
+        np = 1;
     }
-#endif
-    bool sorted = false, dupchans = false;
+    bool dupchans = false;
     int casi;
     bool recvok;
 again:
-    if (lo == lockorder && !sorted) {
-        for (size_t i = 0; i < npoll; i++)
-            lockorder[i] = cases[pollorder[i]].ch;
+    if (lo == lockorder && !polled) {
+        sel_pollorder(cases, ncases, pollorder);
+        /* The lock order from case order, not poll order: the sort's
+         * compares then go the same way every time. */
+        size_t nlock = 0;
+        for (size_t i = 0; i < ncases; i++)
+            if (cases[i].ch)
+                lockorder[nlock++] = cases[i].ch;
+        GOC_ASSERT(nlock == npoll);
         sort_lockorder(lockorder, npoll);
-        sorted = true;
+        polled = true;
     }
     dupchans = sellock(lo, np);
 
@@ -1633,7 +1660,7 @@ again:
     for (size_t k = 0; k < npoll; k++) {
         uint32_t i = pollorder[k];
         goc_case *cs = &cases[i];
-        sudog *sg = &sgs[k];
+        sudog *sg = &sgs[i]; /* by case: the wake loop finds them in case order */
         memset(sg, 0, sizeof *sg);
         sg->g = gp;
         sg->isselect = true;
@@ -1654,7 +1681,7 @@ again:
         for (size_t k = 0; k < npoll; k++) {
             goc_case *cs = &cases[pollorder[k]];
             remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq,
-                         &sgs[k]);
+                         &sgs[pollorder[k]]);
         }
         sel_sync_flags(lockorder, npoll, NULL);
         GOC_ASSERT(atomic_load(&gp->selectdone) == 0);
@@ -1692,14 +1719,17 @@ again:
     sellock_except(lockorder, npoll, skip);
     G_STORE(gp->param, NULL);
     G_STORE(gp->waiting, NULL);
-    GOC_ASSERT(won >= sgs && won < sgs + npoll && won->g == gp);
+    GOC_ASSERT(won >= sgs && won < sgs + ncases && won->g == gp);
     GOC_ASSERT(!won->link.next && !won->link.prev); /* the waker dequeued it */
     GOC_ASSERT(atomic_load(&gp->selectdone) == 1);
-    for (size_t k = 0; k < npoll; k++) {
-        sudog *sg = &sgs[k];
-        if (sg == won)
+    /* In case order: when the same case wins time after time, the test
+     * for it goes the same way each time (poll order is random). */
+    for (size_t i = 0; i < ncases; i++) {
+        goc_case *cs = &cases[i];
+        sudog *sg = &sgs[i];
+        if (!cs->ch || sg == won)
             continue;
-        goc_case *cs = &cases[sg->ticket];
+        GOC_ASSERT(sg->ticket == i);
         remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
         GOC_ASSERT(!sg->link.next && !sg->link.prev);
     }
