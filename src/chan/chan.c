@@ -101,11 +101,11 @@
  *   chan.h) so that tests put a close and receivers inside that window.
  *
  * Select (selectgo)
- *   Cases are polled in a uniformly random order (Fisher-Yates), channels
- *   are locked in address order (each distinct channel once, so a channel may
- *   appear in several cases). Pass 1 tries every case with the locked ring
- *   operations (the locks do not exclude fast operations: only atomics
- *   touch the ring). Pass 2 queues one sudog per case, raises the flags,
+ *   Pass 1 polls the cases in a uniformly random order (Fisher-Yates);
+ *   channels are locked in address order (each distinct channel once, so a
+ *   channel may appear in several cases). Pass 1 tries every case with the
+ *   locked ring operations (the locks do not exclude fast operations: only
+ *   atomics touch the ring). Pass 2 queues one sudog per case, raises the flags,
  *   then re-checks every buffered case as a parking receiver or sender
  *   does; if one became ready (or in flight) it removes its sudogs and
  *   starts again from pass 1. The first waker to win the CAS on
@@ -113,10 +113,14 @@
  *   g.param. The select then relocks the channels of its other sudogs (not
  *   the winner's, unless another case uses it too: its waker dequeued the
  *   sudog there) and removes them.
- *   Before all that, pass 0 looks at the cases racily, in poll order, and
- *   tries the first one that looks ready under its own channel's lock
- *   alone (one locked instruction, not one per channel); only if it is not
- *   ready after all are all channels locked (not in the race build).
+ *   Before all that, pass 0 looks at the cases racily, in case order, and
+ *   tries one of those that look ready (drawn uniformly when several do)
+ *   under its own channel's lock alone (one locked instruction, not one per
+ *   channel); only if it is not ready after all is the poll order drawn and
+ *   are all channels locked (not in the race build, nor above 64 cases).
+ *   The lock order is built from case order and the sudogs are indexed by
+ *   case, so that the branches that depend on which case is ready go the
+ *   same way when the same case is ready time after time.
  *
  * Creators' hooks (chan/chan.h)
  *   The layer that makes a channel may hide its buffer (len and cap then
