@@ -1488,7 +1488,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
      * draws a poll order. */
     size_t npoll = 0;
     bool allbubbled = true; /* every channel is of the caller's bubble */
-    uint64_t looks = 0;     /* bit i: case i looks ready (ncases <= 64) */
+    uint64_t looks = 0;     /* bit i: case i looks ready (pass 0: 2 to 64 cases) */
     for (size_t i = 0; i < ncases; i++) {
         if (!cases[i].ch)
             continue;
@@ -1503,7 +1503,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             allbubbled = false;
         }
 #ifndef GOC_RACE
-        if (ncases <= 64 && selcase_looks_ready(&cases[i]))
+        if (ncases > 1 && ncases <= 64 && selcase_looks_ready(&cases[i]))
             looks |= (uint64_t)1 << i;
 #endif
         npoll++;
