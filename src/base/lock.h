@@ -135,13 +135,28 @@ static inline void glock_unlock(glock *l) {
     if (__builtin_expect(atomic_exchange_explicit(&l->state, 0, memory_order_release) != 1, 0))
         glock_race_unlock_slow(l);
 }
+static inline uint32_t glock_unlock_begin(glock *l) {
+    glock_unlock(l);
+    return 0;
+}
+static inline void glock_unlock_slow(glock *l, uint32_t sleepers) {
+    (void)l;
+    (void)sleepers;
+}
 #else
 void glock_unlock_slow(glock *l, uint32_t sleepers);
-static inline void glock_unlock(glock *l) {
+/* glock_unlock in two halves, for a caller whose rare path must be a tail
+ * call (so that its common path keeps nothing in callee-saved registers):
+ * glock_unlock_begin releases l and returns what glock_unlock_slow(l, n)
+ * must then be called with unless it is 0. */
+static inline uint32_t glock_unlock_begin(glock *l) {
     glock_debug_release(l);
     atomic_store_explicit(&l->state, 0, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst);
-    uint32_t n = atomic_load_explicit(glock_sleepers_of(l), memory_order_relaxed);
+    return atomic_load_explicit(glock_sleepers_of(l), memory_order_relaxed);
+}
+static inline void glock_unlock(glock *l) {
+    uint32_t n = glock_unlock_begin(l);
     if (__builtin_expect(n != 0, 0))
         glock_unlock_slow(l, n);
 }

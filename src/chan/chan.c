@@ -769,6 +769,14 @@ static bool unlock_chan(g *gp, void *arg) {
     return true;
 }
 
+/* wake_direct's end when c's lock has sleepers (n: glock_unlock_begin's),
+ * out of line so that the common path keeps nothing in callee-saved
+ * registers: its calls are tail calls. */
+static __attribute__((noinline)) void wake_direct_sleepers(goc_chan *c, uint32_t n, g *gp) {
+    glock_unlock_slow(&c->lock, n);
+    goready(gp);
+}
+
 /* The value has moved: mark sg's wait a success, unlock c and ready its
  * goroutine (c locked; unlocks it). */
 static inline __attribute__((always_inline)) void wake_direct(goc_chan *c, sudog *sg) {
@@ -777,15 +785,37 @@ static inline __attribute__((always_inline)) void wake_direct(goc_chan *c, sudog
     sg->success = true;
     GOC_ASSERT(!sg->link.next && !sg->link.prev); /* dequeued before readied */
     chan_assert(c);
-    glock_unlock(&c->lock);
+    uint32_t n = glock_unlock_begin(&c->lock);
+    if (GOC_UNLIKELY(n != 0)) {
+        wake_direct_sleepers(c, n, gp);
+        return;
+    }
     goready(gp);
+}
+
+/* send_direct and recv_direct for any element (a size other than 8, or a
+ * value dropped), out of line: the 8-byte copy is the common path's. */
+static __attribute__((noinline)) void send_direct_any(goc_chan *c, sudog *sg, const void *ep) {
+    elem_copy(sg->elem, ep, c->elemsize);
+    grace_release(sg);
+    wake_direct(c, sg);
+}
+
+static __attribute__((noinline)) void recv_direct_any(goc_chan *c, sudog *sg, void *ep) {
+    elem_copy(ep, sg->elem, c->elemsize);
+    grace_acquire(sg);
+    wake_direct(c, sg);
 }
 
 /* Hand ep to the parked receiver sg of unbuffered c (c locked; unlocks
  * it). */
 static void send_direct(goc_chan *c, sudog *sg, const void *ep) {
     GOC_ASSERT(c->dataqsiz == 0);
-    elem_copy(sg->elem, ep, c->elemsize);
+    if (GOC_UNLIKELY(c->elemsize != 8 || !sg->elem)) {
+        send_direct_any(c, sg, ep);
+        return;
+    }
+    memcpy(sg->elem, ep, 8);
     grace_release(sg);
     wake_direct(c, sg);
 }
@@ -794,7 +824,11 @@ static void send_direct(goc_chan *c, sudog *sg, const void *ep) {
  * locked; unlocks it). */
 static void recv_direct(goc_chan *c, sudog *sg, void *ep) {
     GOC_ASSERT(c->dataqsiz == 0);
-    elem_copy(ep, sg->elem, c->elemsize);
+    if (GOC_UNLIKELY(c->elemsize != 8 || !ep)) {
+        recv_direct_any(c, sg, ep);
+        return;
+    }
+    memcpy(ep, sg->elem, 8);
     grace_acquire(sg);
     wake_direct(c, sg);
 }
