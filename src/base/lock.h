@@ -105,6 +105,21 @@ static inline void glock_lock(glock *l) {
     glock_debug_acquired(l);
 }
 
+/* glock_lock's uncontended case alone, for a caller whose other path must
+ * be a tail call (so that its common path keeps nothing in callee-saved
+ * registers): true with l held, as glock_lock leaves it (ranks checked in
+ * Debug builds, once held); false with nothing done (call glock_lock). */
+static inline bool glock_lock_fast(glock *l) {
+    uint32_t z = 0;
+    if (!__builtin_expect(atomic_compare_exchange_strong_explicit(
+                              &l->state, &z, 1, memory_order_acquire, memory_order_relaxed),
+                          1))
+        return false;
+    glock_debug_acquire(l);
+    glock_debug_acquired(l);
+    return true;
+}
+
 /* No rank check: a trylock cannot deadlock (a signal handler may use it
  * whatever its thread holds). */
 static inline bool glock_trylock(glock *l) {

@@ -851,17 +851,13 @@ static _Noreturn void block_forever(enum waitreason r) {
 }
 
 /* A send on an unbuffered channel, c locked. */
-static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, const void *ep) {
-    GOC_ASSERT(c->dataqsiz == 0);
-    if (c->closed) {
-        glock_unlock(&c->lock);
-        goc_panic("send on closed channel");
-    }
-    sudog *sg = dequeue(c, &c->recvq);
-    if (sg) {
-        send_direct(c, sg, ep);
-        return;
-    }
+/* chansend_locked's rare ways, out of line (tail calls: see chansend). */
+static _Noreturn __attribute__((noinline, cold)) void chansend_closed(goc_chan *c) {
+    glock_unlock(&c->lock);
+    goc_panic("send on closed channel");
+}
+
+static __attribute__((noinline)) void chansend_park(goc_chan *c, const void *ep) {
     /* Read before the park: once queued, c may go as soon as we are woken. */
     enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND;
     g *gp = getg();
@@ -879,15 +875,42 @@ static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, c
         goc_panic("send on closed channel");
 }
 
-/* goc_chan_send is a dispatcher without a frame of its own: an unbuffered
- * channel (and nil) takes the whole send below, where a send always meets a
- * receiver or parks; a buffered one first tries the ring's fast path. */
-static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
+/* A send on an unbuffered channel, c locked (unlocks it). */
+static inline __attribute__((always_inline)) void chansend_locked(goc_chan *c, const void *ep) {
+    GOC_ASSERT(c->dataqsiz == 0);
+    if (GOC_UNLIKELY(c->closed))
+        chansend_closed(c);
+    sudog *sg = dequeue(c, &c->recvq);
+    if (sg) {
+        send_direct(c, sg, ep);
+        return;
+    }
+    chansend_park(c, ep);
+}
+
+/* The whole unbuffered send, for what chansend's first test leaves: a nil
+ * channel, a preemption request, a bubble's channel, a contended lock. */
+static __attribute__((noinline)) void chansend_general(goc_chan *c, const void *ep) {
     gsched_preempt_check();
     if (!c)
         block_forever(WAIT_CHAN_SEND_NIL);
     bubble_check(c, "send on");
     glock_lock(&c->lock);
+    chan_assert(c);
+    chansend_locked(c, ep);
+}
+
+/* goc_chan_send is a dispatcher without a frame of its own: an unbuffered
+ * channel (and nil) takes the whole send below, where a send always meets a
+ * receiver or parks; a buffered one first tries the ring's fast path. Every
+ * call here is a tail call (the rest is chansend_general's), so the way to
+ * a parked receiver saves no callee-saved register. */
+static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
+    if (GOC_UNLIKELY(!c || gsched_preempt_requested() || c->bubble != 0 ||
+                     !glock_lock_fast(&c->lock))) {
+        chansend_general(c, ep);
+        return;
+    }
     chan_assert(c);
     chansend_locked(c, ep);
 }
@@ -1128,21 +1151,16 @@ void goc_chan_send(goc_chan *c, const void *ep) {
         chansend(c, ep);
 }
 
-/* A receive on an unbuffered channel, c locked. */
-static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, void *ep) {
-    GOC_ASSERT(c->dataqsiz == 0);
-    if (c->closed) {
-        /* Zero ep before unlocking: once the lock is released another
-         * goroutine that synchronised with us may free c. */
-        elem_zero(ep, c->elemsize);
-        glock_unlock(&c->lock);
-        return false;
-    }
-    sudog *sg = dequeue(c, &c->sendq);
-    if (sg) {
-        recv_direct(c, sg, ep);
-        return true;
-    }
+/* chanrecv_locked's rare ways, out of line (tail calls: see chanrecv). */
+static __attribute__((noinline)) bool chanrecv_closed(goc_chan *c, void *ep) {
+    /* Zero ep before unlocking: once the lock is released another
+     * goroutine that synchronised with us may free c. */
+    elem_zero(ep, c->elemsize);
+    glock_unlock(&c->lock);
+    return false;
+}
+
+static __attribute__((noinline)) bool chanrecv_park(goc_chan *c, void *ep) {
     /* Read before the park: once queued, c may go as soon as we are woken. */
     enum waitreason reason = c->bubble ? WAIT_SYNCTEST_CHAN_RECEIVE : WAIT_CHAN_RECEIVE;
     g *gp = getg();
@@ -1161,14 +1179,38 @@ static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, v
     return my.success;
 }
 
-/* As for sends: a frameless dispatcher, the whole unbuffered receive, and
- * the ring's fast path. */
-static __attribute__((noinline)) bool chanrecv(goc_chan *c, void *ep) {
+/* A receive on an unbuffered channel, c locked (unlocks it). */
+static inline __attribute__((always_inline)) bool chanrecv_locked(goc_chan *c, void *ep) {
+    GOC_ASSERT(c->dataqsiz == 0);
+    if (GOC_UNLIKELY(c->closed))
+        return chanrecv_closed(c, ep);
+    sudog *sg = dequeue(c, &c->sendq);
+    if (sg) {
+        recv_direct(c, sg, ep);
+        return true;
+    }
+    return chanrecv_park(c, ep);
+}
+
+/* The whole unbuffered receive, for what chanrecv's first test leaves (as
+ * chansend_general). */
+static __attribute__((noinline)) bool chanrecv_general(goc_chan *c, void *ep) {
     gsched_preempt_check();
     if (!c)
         block_forever(WAIT_CHAN_RECEIVE_NIL);
     bubble_check(c, "receive on");
     glock_lock(&c->lock);
+    chan_assert(c);
+    return chanrecv_locked(c, ep);
+}
+
+/* As for sends: a frameless dispatcher, the whole unbuffered receive, and
+ * the ring's fast path. The way to a parked sender makes one call
+ * (recv_direct) and saves no callee-saved register. */
+static __attribute__((noinline)) bool chanrecv(goc_chan *c, void *ep) {
+    if (GOC_UNLIKELY(!c || gsched_preempt_requested() || c->bubble != 0 ||
+                     !glock_lock_fast(&c->lock)))
+        return chanrecv_general(c, ep);
     chan_assert(c);
     return chanrecv_locked(c, ep);
 }

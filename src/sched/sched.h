@@ -294,7 +294,10 @@ void gsched_preempt_slow(void);
  * entry of a call, is the running thread's. */
 extern __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
 #endif
-static inline void gsched_preempt_check(void) {
+/* Has the running goroutine been asked to stop (gsched_preempt_check would
+ * call gsched_preempt_slow)? For callers whose slow path must be a tail
+ * call. */
+static inline bool gsched_preempt_requested(void) {
     /* (Not under ThreadSanitizer, which would see a goroutine's fiber read
      * its thread's TLS: the out-of-line accessor is not instrumented.) */
 #if defined(__x86_64__) && !defined(GOC_RACE)
@@ -303,7 +306,12 @@ static inline void gsched_preempt_check(void) {
 #else
     g *gp = gsched_current_g_or_null();
 #endif
-    if (__builtin_expect(gp != NULL && atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
+    return __builtin_expect(gp != NULL && atomic_load_explicit(&gp->preempt, memory_order_relaxed),
+                            0);
+}
+
+static inline void gsched_preempt_check(void) {
+    if (gsched_preempt_requested())
         gsched_preempt_slow();
 }
 
