@@ -150,6 +150,9 @@ static inline void glock_unlock(glock *l) {
     if (__builtin_expect(atomic_exchange_explicit(&l->state, 0, memory_order_release) != 1, 0))
         glock_race_unlock_slow(l);
 }
+/* glock_unlock_begin / glock_unlock_slow (below): the race build's unlock
+ * is whole in its first half, which returns 0, so the second is never
+ * called. */
 static inline uint32_t glock_unlock_begin(glock *l) {
     glock_unlock(l);
     return 0;
