@@ -212,6 +212,12 @@ static _Atomic int init_err;
  * reads only the first field of the M (its current g). */
 __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
 static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
+#if defined(__x86_64__) && !defined(GOC_RACE)
+/* What gsched_tls_preempt points at while no goroutine runs (immutable). */
+const _Atomic uint8_t gsched_preempt_never = 0;
+__thread const _Atomic uint8_t *gsched_tls_preempt __attribute__((tls_model("initial-exec"))) =
+    &gsched_preempt_never;
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Per-thread accessors                                                */
@@ -1357,7 +1363,7 @@ static inline __attribute__((always_inline)) void *gogo_resume(m *mp, g *from, g
     /* The caller holds one m.locks count for the switch (acquirem); the
      * side that lands releases it in gsched_after_switch. */
     GOC_ASSERT(atomic_load_explicit(&mp->locks, memory_order_relaxed) == 1);
-    mp->curg = to == &mp->g0 ? NULL : to;
+    m_set_curg(mp, to == &mp->g0 ? NULL : to);
     race_switch_begin(mp, from, to);
     (void)from;
     return to->sp;

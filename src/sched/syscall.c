@@ -61,7 +61,7 @@ static void entersyscall(m *mp, g *gp) {
     p *pp = mp->p;
     GOC_ASSERT(pp && pp->m == mp && !mp->syscallp);
     casgstatus(gp, G_RUNNING, G_SYSCALL);
-    mp->curg = NULL;
+    m_set_curg(mp, NULL);
     mp->syscallp = pp;
     mp->p = NULL;
     int64_t now = gnanotime();
@@ -82,12 +82,12 @@ static void exitsyscall(m *mp, g *gp) {
          * between: see the invariants). */
         mp->p = pp;
         pp->m = mp;
-        mp->curg = gp;
+        m_set_curg(mp, gp);
         casgstatus(gp, G_SYSCALL, G_RUNNING);
         return;
     }
     /* sysmon took the P (and gave it to another M): find another. */
-    mp->curg = gp;
+    m_set_curg(mp, gp);
     glock_lock(&sched.lock);
     p *np = pidleget_locked();
     glock_unlock(&sched.lock);
