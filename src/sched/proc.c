@@ -2560,14 +2560,19 @@ static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) 
     return next;
 }
 
+/* Would a yield on mp switch? Not when nothing else is queued for its P
+ * (cheap yields in a lone loop), unless the P is to retire (its M must
+ * reach the scheduler); never without a P. */
+static inline bool yield_would_switch(m *mp) {
+    return mp->p && (work_waiting(mp->p) || p_retiring(mp->p));
+}
+
 /* goc_yield's rarer ways, out of line so that its lone-processor path
  * needs no callee-saved register (every call on that path is a tail call
  * or the switch itself, across which nothing stays live). yield_general
  * runs with the m.locks count goc_yield took. */
 static __attribute__((noinline)) void yield_general(m *mp, g *gp) {
-    /* Nothing else to run here: keep going (cheap yields in a lone loop),
-     * unless the P is to retire (its M must reach the scheduler). */
-    if (!mp->p || (!work_waiting(mp->p) && !p_retiring(mp->p))) {
+    if (!yield_would_switch(mp)) {
         m_locks_dec(mp);
         return;
     }
@@ -2618,7 +2623,7 @@ void goc_yield(void) {
 
 void gsched_gosched(void) {
     m *mp = acquirem();
-    if (!mp || !mp->curg || !mp->p || (!work_waiting(mp->p) && !p_retiring(mp->p))) {
+    if (!mp || !mp->curg || !yield_would_switch(mp)) {
         releasem(mp);
         return;
     }
