@@ -850,7 +850,18 @@ static _Noreturn void block_forever(enum waitreason r) {
         gopark(NULL, NULL, r);
 }
 
-/* A send on an unbuffered channel, c locked. */
+/* The first test of the unbuffered send and receive: true with c locked
+ * when the plain way applies; false, nothing done, for a nil channel, a
+ * preemption request, a bubble's channel or a contended lock (their
+ * _general versions then do it all). */
+static inline __attribute__((always_inline)) bool unbuf_lock_plain(goc_chan *c) {
+    if (GOC_UNLIKELY(!c || gsched_preempt_requested() || c->bubble != 0 ||
+                     !glock_lock_fast(&c->lock)))
+        return false;
+    chan_assert(c);
+    return true;
+}
+
 /* chansend_locked's rare ways, out of line (tail calls: see chansend). */
 static _Noreturn __attribute__((noinline, cold)) void chansend_closed(goc_chan *c) {
     glock_unlock(&c->lock);
@@ -906,12 +917,10 @@ static __attribute__((noinline)) void chansend_general(goc_chan *c, const void *
  * call here is a tail call (the rest is chansend_general's), so the way to
  * a parked receiver saves no callee-saved register. */
 static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
-    if (GOC_UNLIKELY(!c || gsched_preempt_requested() || c->bubble != 0 ||
-                     !glock_lock_fast(&c->lock))) {
+    if (!unbuf_lock_plain(c)) {
         chansend_general(c, ep);
         return;
     }
-    chan_assert(c);
     chansend_locked(c, ep);
 }
 
@@ -1208,10 +1217,8 @@ static __attribute__((noinline)) bool chanrecv_general(goc_chan *c, void *ep) {
  * the ring's fast path. The way to a parked sender makes one call
  * (recv_direct) and saves no callee-saved register. */
 static __attribute__((noinline)) bool chanrecv(goc_chan *c, void *ep) {
-    if (GOC_UNLIKELY(!c || gsched_preempt_requested() || c->bubble != 0 ||
-                     !glock_lock_fast(&c->lock)))
+    if (!unbuf_lock_plain(c))
         return chanrecv_general(c, ep);
-    chan_assert(c);
     return chanrecv_locked(c, ep);
 }
 
@@ -1606,7 +1613,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
     uint32_t *po = pollorder;
     goc_chan **lo = lockorder;
     size_t np = npoll;
-    bool polled = false; /* pollorder drawn */
+    bool polled = false; /* pollorder drawn, lockorder built and sorted */
     uint32_t candi;
     goc_chan *candc;
     if (npoll > 1 && looks != 0) {
