@@ -12,14 +12,20 @@
 #if defined(__x86_64__)
 
 /* One 8-byte slot each, in push order, ending with the return address. */
-_Static_assert(GARCH_FRAME_X87CW == GARCH_FRAME_MXCSR + 4, "fp control words share a slot");
+#if defined(GOC_SWITCH_MXCSR)
+_Static_assert(GARCH_FRAME_MXCSR == 0 && GARCH_FRAME_X87CW == GARCH_FRAME_MXCSR + 4 &&
+                   GARCH_FRAME_R15 == 8,
+               "the fp control words share the slot below the registers");
+#else
+_Static_assert(GARCH_FRAME_R15 == 0, "no fp control slot: the registers start at sp");
+#endif
 _Static_assert(GARCH_FRAME_R14 == GARCH_FRAME_R15 + 8 && GARCH_FRAME_R13 == GARCH_FRAME_R14 + 8 &&
                    GARCH_FRAME_R12 == GARCH_FRAME_R13 + 8 &&
                    GARCH_FRAME_RBX == GARCH_FRAME_R12 + 8 &&
                    GARCH_FRAME_RBP == GARCH_FRAME_RBX + 8 && GARCH_FRAME_RET == GARCH_FRAME_RBP + 8,
                "garch_switch pushes rbp, rbx, r12..r15 below the return address");
-_Static_assert(GARCH_FRAME_R15 == 8 && GARCH_FRAME_SIZE == GARCH_FRAME_RET + 8,
-               "the frame is the fp control slot, six registers and the return address");
+_Static_assert(GARCH_FRAME_SIZE == GARCH_FRAME_RET + 8,
+               "the frame is the fp control slot if any, six registers and the return address");
 
 #elif defined(__aarch64__)
 

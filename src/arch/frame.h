@@ -19,17 +19,23 @@
 
 #if defined(__x86_64__)
 /* garch_switch pushes rbp, rbx, r12-r15 after the call pushed the return
- * address, then 8 bytes of floating-point control words. */
-#define GARCH_FRAME_MXCSR 0 /* 4 bytes; saved only with GOC_SWITCH_MXCSR */
-#define GARCH_FRAME_X87CW 4 /* 2 bytes; saved only with GOC_SWITCH_MXCSR */
+ * address, then, with GOC_SWITCH_MXCSR only, 8 bytes of floating-point
+ * control words (without it the frame has no such slot: two instructions
+ * less per switch, the stack pointer's adjustment and its undoing). */
+#if defined(GOC_SWITCH_MXCSR)
+#define GARCH_FRAME_MXCSR 0 /* 4 bytes */
+#define GARCH_FRAME_X87CW 4 /* 2 bytes */
 #define GARCH_FRAME_R15 8
-#define GARCH_FRAME_R14 16
-#define GARCH_FRAME_R13 24
-#define GARCH_FRAME_R12 32
-#define GARCH_FRAME_RBX 40
-#define GARCH_FRAME_RBP 48
-#define GARCH_FRAME_RET 56
-#define GARCH_FRAME_SIZE 64 /* including the return address */
+#else
+#define GARCH_FRAME_R15 0
+#endif
+#define GARCH_FRAME_R14 (GARCH_FRAME_R15 + 8)
+#define GARCH_FRAME_R13 (GARCH_FRAME_R15 + 16)
+#define GARCH_FRAME_R12 (GARCH_FRAME_R15 + 24)
+#define GARCH_FRAME_RBX (GARCH_FRAME_R15 + 32)
+#define GARCH_FRAME_RBP (GARCH_FRAME_R15 + 40)
+#define GARCH_FRAME_RET (GARCH_FRAME_R15 + 48)
+#define GARCH_FRAME_SIZE (GARCH_FRAME_R15 + 56) /* including the return address */
 #define GARCH_FRAME_PC GARCH_FRAME_RET
 #define GARCH_FRAME_FP GARCH_FRAME_RBP
 

@@ -26,8 +26,8 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
     pushq   %r13
     pushq   %r14
     pushq   %r15
-    subq    $GARCH_FRAME_R15, %rsp
 #ifdef GOC_SWITCH_MXCSR
+    subq    $GARCH_FRAME_R15, %rsp
     stmxcsr GARCH_FRAME_MXCSR(%rsp)
     fnstcw  GARCH_FRAME_X87CW(%rsp)
 #endif
@@ -39,8 +39,8 @@ garch_switch:                   /* rdi = void **save_sp, rsi = void *new_sp */
 #ifdef GOC_SWITCH_MXCSR
     ldmxcsr GARCH_FRAME_MXCSR(%rsp)
     fldcw   GARCH_FRAME_X87CW(%rsp)
-#endif
     addq    $GARCH_FRAME_R15, %rsp
+#endif
     popq    %r15
     popq    %r14
     popq    %r13
