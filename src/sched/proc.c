@@ -1382,6 +1382,14 @@ static inline __attribute__((always_inline)) bool stack_canary_mode(const g *gp)
     return gp->stack && (gp->stack->flags & GSTACK_CANARY);
 }
 
+/* stack_canary_mode for the goroutine that is running (m.curg), which has
+ * its stack (gogo_first gives it one before its first run, gfput takes it
+ * once it is dead), without the test. */
+static inline __attribute__((always_inline)) bool stack_canary_mode_curg(const g *gp) {
+    GOC_ASSERT(gp->stack != NULL && gp == getm()->curg);
+    return gp->stack->flags & GSTACK_CANARY;
+}
+
 static inline __attribute__((always_inline)) void *gogo_prepare(m *mp, g *from, g *to) {
     if (to != &mp->g0 && GOC_UNLIKELY(!to->started)) {
         GOC_ASSERT(gstatus_of(to) == G_RUNNABLE);
@@ -1674,7 +1682,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     if (GOC_UNLIKELY(!pp || mp->lockedg ||
                      pp->id >= atomic_load_explicit(&gomaxprocs, memory_order_relaxed) ||
                      (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1) % 61 == 0 ||
-                     stack_canary_mode(gp))) {
+                     stack_canary_mode_curg(gp))) {
         park_general(mp, gp, NULL, false);
         return;
     }
@@ -2529,8 +2537,9 @@ static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
  * loads and stores. Returns the goroutine to switch to, gp made runnable
  * and the queue updated, or NULL for the general path (nothing changed): a
  * locked thread, the every-61st look at the global queue, a goroutine in
- * runnext, an empty local queue, a next goroutine locked to another thread
- * or never started, a stack in canary mode. A one-processor fast path: at
+ * runnext, an empty local queue, a next goroutine locked to a thread (to
+ * another one: this M is not locked, and a locked g runs on its own M
+ * only) or never started, a stack in canary mode. A one-processor fast path: at
  * more processors queues are shared. It needs no look at p_retiring: a
  * lone P is never retiring (only P 0 is ever lone: newp shares every other,
  * and runq_relone unshares only the last P left, which is P 0, the one a
@@ -2547,8 +2556,7 @@ static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) 
         atomic_load_explicit(&pp->runnext, memory_order_relaxed))
         return NULL;
     g *next = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
-    if (GOC_UNLIKELY((next->lockedm && next->lockedm != mp) || !next->started ||
-                     stack_canary_mode(gp)))
+    if (GOC_UNLIKELY(next->lockedm || !next->started || stack_canary_mode_curg(gp)))
         return NULL;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     /* Read next before the store: with a full ring, gp's slot is next's. */
