@@ -1431,7 +1431,7 @@ static inline __attribute__((always_inline)) void after_switch_done(m *mp) {
     if (glock_nheld() != 0)
         gthrow("runtime: %d runtime lock(s) held across a goroutine switch", glock_nheld());
 #endif
-    m_locks_dec(mp); /* the count the switching side took (see gogo) */
+    m_locks_drop_switch(mp); /* the count the switching side took (see gogo) */
 }
 
 /* Finish the switch that just landed on this stack (mp: this thread's M,
@@ -1672,7 +1672,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     mp->post.unlockf = unlockf;
     mp->post.arg = arg;
     casgstatus(gp, G_RUNNING, G_WAITING);
-    m_locks_inc(mp);
+    m_locks_take_switch(mp);
     mp->post.act = POST_PARK;
     mp->post.gp = gp;
     /* runq_quickget and gogo_prepare inline, without their calls: every
@@ -2044,7 +2044,7 @@ static void stoplockedm(m *mp) {
 }
 
 static void execute(m *mp, g *gp) {
-    m_locks_inc(mp);
+    m_locks_take_switch(mp);
     gogo(mp, &mp->g0, gp);
     gsched_after_switch();
 }
@@ -2581,7 +2581,7 @@ static inline bool yield_would_switch(m *mp) {
  * runs with the m.locks count goc_yield took. */
 static __attribute__((noinline)) void yield_general(m *mp, g *gp) {
     if (!yield_would_switch(mp)) {
-        m_locks_dec(mp);
+        m_locks_drop_switch(mp);
         return;
     }
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
@@ -2608,7 +2608,7 @@ void goc_yield(void) {
         yield_slow();
         return;
     }
-    m_locks_inc(mp);
+    m_locks_take_switch(mp);
     /* The lone processor's switch first: its checks subsume "is anything
      * queued" (yield_lone); everything else is yield_general's. */
     p *pp = mp->p;

@@ -184,6 +184,23 @@ static inline void m_locks_dec(m *mp) {
     atomic_store_explicit(&mp->locks, atomic_load_explicit(&mp->locks, memory_order_relaxed) - 1,
                           memory_order_relaxed);
 }
+/* The count taken when a switch is decided (goc_yield, gopark, g0's
+ * execute), and the one the landing side drops (gsched_after_switch):
+ * m.locks is 0 before that decision (the preemption signal acts only then,
+ * and nothing pins the M across a goc call) and exactly 1 across the switch
+ * (gogo_resume asserts it), so these are stores of 1 and 0, not
+ * read-modify-writes: one instruction each and no chain through memory
+ * from one switch to the next. Asserted in Debug builds. */
+static inline void m_locks_take_switch(m *mp) {
+    GOC_ASSERT(atomic_load_explicit(&mp->locks, memory_order_relaxed) == 0);
+    atomic_store_explicit(&mp->locks, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+static inline void m_locks_drop_switch(m *mp) {
+    atomic_signal_fence(memory_order_seq_cst);
+    GOC_ASSERT(atomic_load_explicit(&mp->locks, memory_order_relaxed) == 1);
+    atomic_store_explicit(&mp->locks, 0, memory_order_relaxed);
+}
 
 /* proc.c */
 /* Go's acquirem/releasem: pin the calling thread's M and its P against the
