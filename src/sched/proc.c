@@ -553,13 +553,20 @@ static inline void runq_maybe_relone(p *pp) {
         runq_relone(pp);
 }
 
+/* The ring slot of queue position i. Spelled as an offset from the array's
+ * first element, GCC folds the array's place in p into the address
+ * (indexing the member itself costs an instruction more per access). */
+static inline __attribute__((always_inline)) _Atomic(g *) *runq_slot(p *pp, uint32_t i) {
+    return pp->runq + i % RUNQ_SIZE;
+}
+
 /* Overflow of the local ring: move half of it plus gp to the global queue. */
 static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
     g *batch[RUNQ_SIZE / 2 + 1];
     uint32_t n = (tail - head) / 2;
     GOC_ASSERT(n == RUNQ_SIZE / 2);
     for (uint32_t i = 0; i < n; i++)
-        batch[i] = atomic_load_explicit(&pp->runq[(head + i) % RUNQ_SIZE], memory_order_relaxed);
+        batch[i] = atomic_load_explicit(runq_slot(pp, head + i), memory_order_relaxed);
     if (runq_lone(pp))
         atomic_store_explicit(&pp->runqhead, head + n, memory_order_relaxed);
     else if (!atomic_compare_exchange_strong(&pp->runqhead, &head, head + n))
@@ -606,7 +613,7 @@ static inline __attribute__((always_inline)) void runqput(p *pp, g *gp, bool nex
         uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
         uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
         if (tail - head < RUNQ_SIZE) {
-            atomic_store_explicit(&pp->runq[tail % RUNQ_SIZE], gp, memory_order_relaxed);
+            atomic_store_explicit(runq_slot(pp, tail), gp, memory_order_relaxed);
             /* Release, as Go's StoreRel: a spinner that misses this store
              * (store-buffer reordering against its nmspinning decrement)
              * leaves the g on a running P, which gets to it itself; sysmon
@@ -634,7 +641,7 @@ static inline __attribute__((always_inline)) g *runqget(p *pp) {
         uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
         if (head == atomic_load_explicit(&pp->runqtail, memory_order_relaxed))
             return NULL;
-        g *gp = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
+        g *gp = atomic_load_explicit(runq_slot(pp, head), memory_order_relaxed);
         atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
         return gp;
     }
@@ -646,7 +653,7 @@ static inline __attribute__((always_inline)) g *runqget(p *pp) {
         uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
         if (tail == head)
             return NULL;
-        g *gp = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
+        g *gp = atomic_load_explicit(runq_slot(pp, head), memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&pp->runqhead, &head, head + 1,
                                                   memory_order_release, memory_order_relaxed))
             return gp;
@@ -690,7 +697,7 @@ static uint32_t runqgrab(p *pp, g **batch, uint32_t batchhead, bool stealnext) {
             continue; /* inconsistent read of head and tail: retry */
         for (uint32_t i = 0; i < n; i++)
             batch[(batchhead + i) % RUNQ_SIZE] =
-                atomic_load_explicit(&pp->runq[(head + i) % RUNQ_SIZE], memory_order_relaxed);
+                atomic_load_explicit(runq_slot(pp, head + i), memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&pp->runqhead, &head, head + n,
                                                   memory_order_release, memory_order_relaxed))
             return n;
@@ -711,7 +718,7 @@ static g *runqsteal(p *pp, p *p2, bool stealnext) {
     uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
     GOC_CHECK(t - h + n < RUNQ_SIZE);
     for (uint32_t i = 0; i < n; i++)
-        atomic_store_explicit(&pp->runq[(t + i) % RUNQ_SIZE], batch[i], memory_order_relaxed);
+        atomic_store_explicit(runq_slot(pp, t + i), batch[i], memory_order_relaxed);
     atomic_store_explicit(&pp->runqtail, t + n, memory_order_seq_cst);
     return gp;
 }
@@ -2555,12 +2562,12 @@ static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) 
     if (GOC_UNLIKELY(tick % 61 == 0) || head == tail ||
         atomic_load_explicit(&pp->runnext, memory_order_relaxed))
         return NULL;
-    g *next = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
+    g *next = atomic_load_explicit(runq_slot(pp, head), memory_order_relaxed);
     if (GOC_UNLIKELY(next->lockedm || !next->started || stack_canary_mode_curg(gp)))
         return NULL;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     /* Read next before the store: with a full ring, gp's slot is next's. */
-    atomic_store_explicit(&pp->runq[tail % RUNQ_SIZE], gp, memory_order_relaxed);
+    atomic_store_explicit(runq_slot(pp, tail), gp, memory_order_relaxed);
     atomic_store_explicit(&pp->runqtail, tail + 1, memory_order_relaxed);
     atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
     atomic_store_explicit(&pp->schedtick, tick, memory_order_relaxed);
