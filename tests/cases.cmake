@@ -242,6 +242,7 @@ set(_goc_chan_aarch64
 goc_test(test_sched_lone
     CASES lone_queue_maxprocs_grows_while_busy lone_queue_owner_changes_threads
           lone_queue_regained_after_maxprocs_shrinks maxprocs_shrink_retires_busy_processor
+          lone_yielders_spread_after_maxprocs_grows
     TIMEOUT 120)
 
 # ---------------------------------------------------------------------------

@@ -322,6 +322,42 @@ TEST(maxprocs_shrink_retires_busy_processor) {
     expect_children_ok("shrink_child", "GOCMAXPROCS=2", "shrink ok", 1);
 }
 
+/* goc_maxprocs grows under two goroutines that only yield on the lone
+ * processor (they never park, so only a yield can notice the growth and
+ * share the queue): the new processor steals one of them, and from then on
+ * each runs on a processor of its own. */
+static void *grow_watcher(void *arg) {
+    (void)arg;
+    shrink_progress(100);
+    CHECK_EQ_INT(atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1]), 1);
+    CHECK_EQ_INT(goc_maxprocs(2), 1);
+    WAIT_UNTIL((atomic_load(&shrink_seen[0]) | atomic_load(&shrink_seen[1])) & 2, TEST_PATIENCE_S);
+    shrink_progress(100);
+    atomic_store(&shrink_stop, 1);
+    return NULL;
+}
+
+static int grow_main(void *arg) {
+    (void)arg;
+    CHECK_EQ_INT(goc_maxprocs(0), 1);
+    goc_wg_add(&shrink_wg, 2);
+    TEST_GO(shrink_spinner, (void *)0);
+    TEST_GO(shrink_spinner, (void *)1);
+    pthread_t th = test_thread_start(grow_watcher, NULL);
+    goc_wg_wait(&shrink_wg);
+    test_thread_join(th);
+    return 0;
+}
+
+CHILD(grow_child) {
+    CHECK_EQ_INT(goc_run(grow_main, NULL), 0);
+    fprintf(stderr, "grow ok\n");
+}
+
+TEST(lone_yielders_spread_after_maxprocs_grows) {
+    expect_children_ok("grow_child", "GOCMAXPROCS=1", "grow ok", TEST_SCALE(3, 1));
+}
+
 /* The lone processor changes threads: goroutines in goc_blocking leave it
  * in P_SYSCALL with work queued, so sysmon retakes it for another M (the
  * new owner uses the plain queue), and their exitsyscall finds it gone;

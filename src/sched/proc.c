@@ -2536,8 +2536,8 @@ static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
            atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
 }
 
-/* goc_yield on a lone processor (runq_lone: no thread but this one reads
- * or writes its queue): the yielding goroutine goes to the tail before the
+/* goc_yield on a lone processor (p.shared clear: no thread but this one
+ * reads or writes its queue; see runq_lone): the yielding goroutine goes to the tail before the
  * switch rather than after it (nothing can run it meanwhile: a thief would
  * need the queue to be shared, and the preemption signal leaves alone a
  * goroutine holding m.locks), and the next comes from the head with plain
@@ -2551,9 +2551,14 @@ static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
  * lone P is never retiring (only P 0 is ever lone: newp shares every other,
  * and runq_relone unshares only the last P left, which is P 0, the one a
  * shrink never retires), and what work_waiting would add it finds itself
- * or leaves to the general path (the global queue, runnext). */
+ * or leaves to the general path (the global queue, runnext). It tests
+ * p.shared alone, not gomaxprocs as runq_lone does: stealers go by shared
+ * only, so the plain operations stay safe after goc_maxprocs grows, and
+ * the every-61st yield's general path notices the growth (its queue
+ * operations make the runq_lone test): goroutines yielding here stay out
+ * of the new processors' reach for at most 60 yields. */
 static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) {
-    if (!runq_lone(pp) || mp->lockedg)
+    if (atomic_load_explicit(&pp->shared, memory_order_relaxed) || mp->lockedg)
         return NULL;
     GOC_ASSERT(pp->id == 0 && !p_retiring(pp));
     uint32_t tick = atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1;
