@@ -2576,7 +2576,7 @@ static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) 
     atomic_store_explicit(&pp->runqtail, tail + 1, memory_order_relaxed);
     atomic_store_explicit(&pp->runqhead, head + 1, memory_order_relaxed);
     atomic_store_explicit(&pp->schedtick, tick, memory_order_relaxed);
-    mp->post.act = POST_NONE;
+    GOC_ASSERT(mp->post.act == POST_NONE && mp->post.gp == NULL);
     return next;
 }
 

@@ -94,7 +94,10 @@ struct m {
     gnote park;    /* stopm sleeps here */
     g *lockedg;    /* goroutine locked to this thread; owner */
     g *handoff;    /* a locked g found by a direct switch; owner */
-    /* What to do with the switched-out g once its context is saved. Owner. */
+    /* What to do with the switched-out g once its context is saved. Owner.
+     * act is POST_NONE but from a switch-out's setting it to the landing
+     * that does it (after_switch, park_landed reset it), so a switch that
+     * leaves nothing to do need not store it (yield_lone). */
     struct {
         enum post_action act;
         g *gp;
