@@ -293,13 +293,13 @@ void gsched_preempt_slow(void);
  * %fs-relative at every access, so this one inline load, made once at the
  * entry of a call, is the running thread's. */
 extern __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
-/* The running goroutine's g.preempt, or a byte that stays 0 (g0, a thread
- * that is no M, an M in goc_blocking): the preemption check is one TLS load
- * and one byte load, where m.curg's way takes four loads and two tests for
- * NULL. Written by its own thread only, wherever m.curg changes
- * (m_set_curg, runtime2.h). */
-extern __thread const _Atomic uint8_t *gsched_tls_preempt
-    __attribute__((tls_model("initial-exec")));
+/* The running goroutine, or a g whose preempt stays 0 (gsched_g_never:
+ * g0, a thread that is no M, an M in goc_blocking): the preemption check is
+ * one TLS load and one byte load, where m.curg's way takes four loads and
+ * two tests for NULL. Written by its own thread only, wherever m.curg
+ * changes (m_set_curg, runtime2.h). The g itself rather than its preempt
+ * byte's address: a switch stores the pointer it has, with no offset to add. */
+extern __thread const g *gsched_tls_preempt_g __attribute__((tls_model("initial-exec")));
 #endif
 /* Has the running goroutine been asked to stop (gsched_preempt_check would
  * call gsched_preempt_slow)? For callers whose slow path must be a tail
@@ -308,7 +308,8 @@ static inline bool gsched_preempt_requested(void) {
     /* (Not under ThreadSanitizer, which would see a goroutine's fiber read
      * its thread's TLS: the out-of-line accessor is not instrumented.) */
 #if defined(__x86_64__) && !defined(GOC_RACE)
-    return __builtin_expect(atomic_load_explicit(gsched_tls_preempt, memory_order_relaxed) != 0, 0);
+    return __builtin_expect(
+        atomic_load_explicit(&gsched_tls_preempt_g->preempt, memory_order_relaxed) != 0, 0);
 #else
     g *gp = gsched_current_g_or_null();
     return __builtin_expect(gp != NULL && atomic_load_explicit(&gp->preempt, memory_order_relaxed),
