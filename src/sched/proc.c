@@ -1660,7 +1660,7 @@ static inline __attribute__((always_inline)) void park_landed(void) {
     } else {
         after_switch_general(mp);
     }
-    park_resumed(getm()->curg);
+    park_resumed(mp->curg); /* mp: after_switch's post actions never switch */
 }
 
 void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
@@ -1688,22 +1688,29 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     p *pp = mp->p;
     if (GOC_UNLIKELY(!pp || mp->lockedg ||
                      pp->id >= atomic_load_explicit(&gomaxprocs, memory_order_relaxed) ||
-                     (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1) % 61 == 0 ||
                      stack_canary_mode_curg(gp))) {
         park_general(mp, gp, NULL, false);
         return;
     }
-    schedtick_next(pp);
+    /* schedtick_next's increment, with the tick read once for the test */
+    uint32_t tick = atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1;
+    if (GOC_UNLIKELY(tick % 61 == 0)) {
+        park_general(mp, gp, NULL, false);
+        return;
+    }
+    atomic_store_explicit(&pp->schedtick, tick, memory_order_relaxed);
     g *next = runqget(pp);
-    if (GOC_UNLIKELY(!next || !next->started || (next->lockedm && next->lockedm != mp))) {
+    /* A next goroutine locked to a thread takes the general way: to
+     * another thread's, it is handed there (g0 hands our P to it). */
+    if (GOC_UNLIKELY(!next || !next->started || next->lockedm)) {
         if (next && next->lockedm && next->lockedm != mp) {
-            mp->handoff = next; /* g0 hands our P to its thread */
+            mp->handoff = next;
             next = NULL;
         }
         park_general(mp, gp, next, true);
         return;
     }
-    garch_switch(&gp->sp, gogo_resume(mp, gp, next));
+    garch_switch(&gp->sp, gogo_resume_g(mp, gp, next));
     race_switch_end(gp);
     park_landed();
 }
