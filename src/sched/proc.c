@@ -1729,10 +1729,17 @@ static __attribute__((noinline)) void runqready_slow(m *mp, g *gp) {
     wakep();
 }
 
-/* Queue a g that just became runnable: into runnext of the caller's P (it
- * runs next here), or on the global queue when the caller is a plain thread
- * or g0 without a P. */
-static inline __attribute__((always_inline)) void runqready(m *mp, g *gp) {
+/* runqready_slow for goready, which took an m.locks count for it: a tail
+ * call, so that goready's common path keeps nothing in a callee-saved
+ * register across a call. */
+static __attribute__((noinline)) void runqready_slow_held(m *mp, g *gp) {
+    runqready_slow(mp, gp);
+    m_locks_dec(mp);
+}
+
+/* runqready's common case: gp alone in runnext of the caller's P. Returns
+ * false (nothing done) for every other case. */
+static inline __attribute__((always_inline)) bool runqready_fast(m *mp, g *gp) {
     p *pp;
     if (GOC_LIKELY(mp && (pp = mp->p) && !mp->lockedg) &&
         atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL &&
@@ -1745,13 +1752,38 @@ static inline __attribute__((always_inline)) void runqready(m *mp, g *gp) {
          * runqput's plain release store (see there). A locked M runs
          * nothing else, so it always wakes a P. */
         atomic_store_explicit(&pp->runnext, gp, memory_order_release);
-        return;
+        return true;
     }
-    runqready_slow(mp, gp);
+    return false;
 }
 
-void goready(g *gp) {
-    race_g_ready(gp);
+/* Queue a g that just became runnable: into runnext of the caller's P (it
+ * runs next here), or on the global queue when the caller is a plain thread
+ * or g0 without a P. */
+static inline __attribute__((always_inline)) void runqready(m *mp, g *gp) {
+    if (!runqready_fast(mp, gp))
+        runqready_slow(mp, gp);
+}
+
+/* goready once gp is a goroutine outside a bubble: runnable, then queued
+ * (into runnext, most often: no call and no callee-saved register). */
+static inline __attribute__((always_inline)) void goready_queue(g *gp) {
+    casgstatus(gp, G_WAITING, G_RUNNABLE);
+    m *mp = getm();
+    if (!mp) {
+        runqready_slow(NULL, gp);
+        return;
+    }
+    m_locks_inc(mp); /* runqready uses our P */
+    if (GOC_UNLIKELY(!runqready_fast(mp, gp))) {
+        runqready_slow_held(mp, gp);
+        return;
+    }
+    m_locks_dec(mp);
+}
+
+/* goready's rarer ways, out of line: a plain thread's g, a bubble's. */
+static __attribute__((noinline)) void goready_special(g *gp) {
     if (gp->thread_g) {
         casgstatus(gp, G_WAITING, G_RUNNABLE);
         /* Counted as running before it wakes, so the deadlock detector never
@@ -1760,17 +1792,17 @@ void goready(g *gp) {
         note_wakeup(&gp->tnote);
         return;
     }
-    if (GOC_UNLIKELY(gp->bubble != NULL))
-        synctest_ready(gp); /* counted as running before it can run */
-    casgstatus(gp, G_WAITING, G_RUNNABLE);
-    m *mp = getm();
-    if (!mp) {
-        runqready(NULL, gp);
+    synctest_ready(gp); /* counted as running before it can run */
+    goready_queue(gp);
+}
+
+void goready(g *gp) {
+    race_g_ready(gp);
+    if (GOC_UNLIKELY(gp->thread_g || gp->bubble != NULL)) {
+        goready_special(gp);
         return;
     }
-    m_locks_inc(mp); /* runqready uses our P */
-    runqready(mp, gp);
-    m_locks_dec(mp);
+    goready_queue(gp);
 }
 
 /* ------------------------------------------------------------------ */
