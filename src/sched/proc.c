@@ -240,7 +240,12 @@ __attribute__((noinline)) static g *thread_g(void) {
     return gp;
 }
 
+#if defined(__x86_64__) && !defined(GOC_RACE)
+/* getg's way when no goroutine runs (sched.h has the inline test). */
+g *gsched_getg_slow(void) {
+#else
 g *getg(void) {
+#endif
     m *mp = getm();
     if (mp && mp->curg)
         return mp->curg;

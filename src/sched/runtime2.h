@@ -264,9 +264,6 @@ static inline __attribute__((always_inline)) m *getm(void) {
 m *getm(void);
 #endif
 
-#if defined(__x86_64__) && !defined(GOC_RACE)
-extern const g gsched_g_never; /* proc.c: its preempt is always 0 */
-#endif
 /* Set m.curg (NULL: no goroutine), on mp's own thread: the one way m.curg
  * changes, which keeps the thread's gsched_tls_preempt_g (sched.h) in step. */
 static inline __attribute__((always_inline)) void m_set_curg(m *mp, g *gp) {

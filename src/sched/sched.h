@@ -186,10 +186,39 @@ struct gbubble {
  * load of a line nobody writes while no bubble runs. */
 extern _Atomic int32_t gsched_nbubbles;
 
+#if defined(__x86_64__) && !defined(GOC_RACE)
+/* The running goroutine, or a g whose preempt stays 0 (gsched_g_never:
+ * g0, a thread that is no M, an M in goc_blocking): the preemption check is
+ * one TLS load and one byte load, where m.curg's way takes four loads and
+ * two tests for NULL, and getg one TLS load and a compare. Written by its
+ * own thread only, wherever m.curg changes (m_set_curg, runtime2.h). The g
+ * itself rather than its preempt byte's address: a switch stores the
+ * pointer it has, with no offset to add. */
+extern __thread const g *gsched_tls_preempt_g __attribute__((tls_model("initial-exec")));
+extern const g gsched_g_never; /* proc.c: no goroutine; its preempt is always 0 */
+g *gsched_getg_slow(void);
+#endif
+
+/* The current goroutine, or the calling plain thread's stand-in g (also on
+ * g0 and in goc_blocking). On x86-64 outside the race build an inline TLS
+ * load and a compare (an initial-exec TLS load is %fs-relative at every
+ * access, so no compiler keeps a thread's address across a call that
+ * switches threads); elsewhere a non-inlinable accessor: see proc.c on
+ * TLS. */
+#if defined(__x86_64__) && !defined(GOC_RACE)
+static inline g *getg(void) {
+    const g *gp = gsched_tls_preempt_g;
+    if (__builtin_expect(gp != &gsched_g_never, 1))
+        return (g *)gp;
+    return gsched_getg_slow();
+}
+#else
+g *getg(void);
+#endif
+
 /* The calling goroutine's bubble; NULL outside one, on g0 and on a plain
  * thread (unless it is a root firing its bubble's timers). While no bubble
  * exists, one relaxed load and a predictable branch. */
-g *getg(void);
 static inline gbubble *gsched_bubble(void) {
     if (__builtin_expect(atomic_load_explicit(&gsched_nbubbles, memory_order_relaxed) == 0, 1))
         return NULL;
@@ -247,9 +276,6 @@ int gsched_init(void);
 
 /* ---- park / ready ---- */
 
-/* The current goroutine, or the calling plain thread's stand-in g. Reads
- * per-thread state through a non-inlinable accessor: see proc.c on TLS. */
-g *getg(void);
 /* True when the caller runs on a goroutine (not on a plain thread). */
 bool gsched_on_goroutine(void);
 
@@ -293,13 +319,6 @@ void gsched_preempt_slow(void);
  * %fs-relative at every access, so this one inline load, made once at the
  * entry of a call, is the running thread's. */
 extern __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
-/* The running goroutine, or a g whose preempt stays 0 (gsched_g_never:
- * g0, a thread that is no M, an M in goc_blocking): the preemption check is
- * one TLS load and one byte load, where m.curg's way takes four loads and
- * two tests for NULL. Written by its own thread only, wherever m.curg
- * changes (m_set_curg, runtime2.h). The g itself rather than its preempt
- * byte's address: a switch stores the pointer it has, with no offset to add. */
-extern __thread const g *gsched_tls_preempt_g __attribute__((tls_model("initial-exec")));
 #endif
 /* Has the running goroutine been asked to stop (gsched_preempt_check would
  * call gsched_preempt_slow)? For callers whose slow path must be a tail
