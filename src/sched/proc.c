@@ -213,10 +213,10 @@ static _Atomic int init_err;
 __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
 static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
 #if defined(__x86_64__) && !defined(GOC_RACE)
-/* What gsched_tls_preempt_g points at while no goroutine runs: no
+/* What gsched_tls_curg points at while no goroutine runs: no
  * goroutine, only its preempt byte is ever read (immutable). */
 const g gsched_g_never;
-__thread const g *gsched_tls_preempt_g __attribute__((tls_model("initial-exec"))) = &gsched_g_never;
+__thread const g *gsched_tls_curg __attribute__((tls_model("initial-exec"))) = &gsched_g_never;
 #endif
 
 /* ------------------------------------------------------------------ */

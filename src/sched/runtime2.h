@@ -265,12 +265,12 @@ m *getm(void);
 #endif
 
 /* Set m.curg (NULL: no goroutine), on mp's own thread: the one way m.curg
- * changes, which keeps the thread's gsched_tls_preempt_g (sched.h) in step. */
+ * changes, which keeps the thread's gsched_tls_curg (sched.h) in step. */
 static inline __attribute__((always_inline)) void m_set_curg(m *mp, g *gp) {
     GOC_ASSERT(mp == getm());
     mp->curg = gp;
 #if defined(__x86_64__) && !defined(GOC_RACE)
-    gsched_tls_preempt_g = gp ? gp : &gsched_g_never;
+    gsched_tls_curg = gp ? gp : &gsched_g_never;
 #endif
 }
 

@@ -187,14 +187,13 @@ struct gbubble {
 extern _Atomic int32_t gsched_nbubbles;
 
 #if defined(__x86_64__) && !defined(GOC_RACE)
-/* The running goroutine, or a g whose preempt stays 0 (gsched_g_never:
- * g0, a thread that is no M, an M in goc_blocking): the preemption check is
- * one TLS load and one byte load, where m.curg's way takes four loads and
- * two tests for NULL, and getg one TLS load and a compare. Written by its
- * own thread only, wherever m.curg changes (m_set_curg, runtime2.h). The g
- * itself rather than its preempt byte's address: a switch stores the
- * pointer it has, with no offset to add. */
-extern __thread const g *gsched_tls_preempt_g __attribute__((tls_model("initial-exec")));
+/* The thread's m.curg, or gsched_g_never, a g whose preempt stays 0, when
+ * none runs (g0, a thread that is no M, an M in goc_blocking): the
+ * preemption check is one TLS load and one byte load, where m.curg's way
+ * takes four loads and two tests for NULL, and getg one TLS load and a
+ * compare. Written by its own thread only, wherever m.curg changes
+ * (m_set_curg, runtime2.h). */
+extern __thread const g *gsched_tls_curg __attribute__((tls_model("initial-exec")));
 extern const g gsched_g_never; /* proc.c: no goroutine; its preempt is always 0 */
 g *gsched_getg_slow(void);
 #endif
@@ -207,7 +206,7 @@ g *gsched_getg_slow(void);
  * TLS. */
 #if defined(__x86_64__) && !defined(GOC_RACE)
 static inline g *getg(void) {
-    const g *gp = gsched_tls_preempt_g;
+    const g *gp = gsched_tls_curg;
     if (__builtin_expect(gp != &gsched_g_never, 1))
         return (g *)gp;
     return gsched_getg_slow();
@@ -328,7 +327,7 @@ static inline bool gsched_preempt_requested(void) {
      * its thread's TLS: the out-of-line accessor is not instrumented.) */
 #if defined(__x86_64__) && !defined(GOC_RACE)
     return __builtin_expect(
-        atomic_load_explicit(&gsched_tls_preempt_g->preempt, memory_order_relaxed) != 0, 0);
+        atomic_load_explicit(&gsched_tls_curg->preempt, memory_order_relaxed) != 0, 0);
 #else
     g *gp = gsched_current_g_or_null();
     return __builtin_expect(gp != NULL && atomic_load_explicit(&gp->preempt, memory_order_relaxed),
