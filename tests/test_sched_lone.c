@@ -301,20 +301,28 @@ static void *shrink_watcher(void *arg) {
     return NULL;
 }
 
-static int shrink_main(void *arg) {
-    (void)arg;
-    CHECK_EQ_INT(goc_maxprocs(0), 2);
+/* Two spinners on `procs` processors, while a plain thread runs `watcher`
+ * (which stops them). */
+struct spinners_case {
+    int procs;
+    void *(*watcher)(void *);
+};
+
+static int spinners_main(void *arg) {
+    const struct spinners_case *c = arg;
+    CHECK_EQ_INT(goc_maxprocs(0), c->procs);
     goc_wg_add(&shrink_wg, 2);
     TEST_GO(shrink_spinner, (void *)0);
     TEST_GO(shrink_spinner, (void *)1);
-    pthread_t th = test_thread_start(shrink_watcher, NULL);
+    pthread_t th = test_thread_start(c->watcher, NULL);
     goc_wg_wait(&shrink_wg); /* parked: readied only by the last spinner */
     test_thread_join(th);
     return 0;
 }
 
 CHILD(shrink_child) {
-    CHECK_EQ_INT(goc_run(shrink_main, NULL), 0);
+    static const struct spinners_case c = {2, shrink_watcher};
+    CHECK_EQ_INT(goc_run(spinners_main, (void *)&c), 0);
     fprintf(stderr, "shrink ok\n");
 }
 
@@ -337,20 +345,9 @@ static void *grow_watcher(void *arg) {
     return NULL;
 }
 
-static int grow_main(void *arg) {
-    (void)arg;
-    CHECK_EQ_INT(goc_maxprocs(0), 1);
-    goc_wg_add(&shrink_wg, 2);
-    TEST_GO(shrink_spinner, (void *)0);
-    TEST_GO(shrink_spinner, (void *)1);
-    pthread_t th = test_thread_start(grow_watcher, NULL);
-    goc_wg_wait(&shrink_wg);
-    test_thread_join(th);
-    return 0;
-}
-
 CHILD(grow_child) {
-    CHECK_EQ_INT(goc_run(grow_main, NULL), 0);
+    static const struct spinners_case c = {1, grow_watcher};
+    CHECK_EQ_INT(goc_run(spinners_main, (void *)&c), 0);
     fprintf(stderr, "grow ok\n");
 }
 
