@@ -101,7 +101,11 @@
  * is therefore read through getm(), never cached across a switch: on x86-64
  * an inline %fs-relative load in volatile asm (no call; the compiler can
  * neither keep the address nor reuse the value), elsewhere an out-of-line
- * function with a compiler barrier (runtime2.h says why).
+ * function with a compiler barrier (runtime2.h says why). On x86-64 outside
+ * the race build the thread's m.curg also has a thread-local copy
+ * (gsched_tls_curg, kept by m_set_curg, the one way m.curg changes), which
+ * the inline getg and preemption check read: a plain initial-exec TLS
+ * variable, %fs-relative at every access and reloaded after any call.
  *
  * Race build (GOC_RACE): this file is compiled without ThreadSanitizer, as
  * Go's runtime is under -race, and goroutines are fibers switched without
