@@ -217,10 +217,11 @@ static _Atomic int init_err;
 __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
 static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
 #if defined(__x86_64__) && !defined(GOC_RACE)
-/* What gsched_tls_curg points at while no goroutine runs: no
- * goroutine, only its preempt byte is ever read (immutable). */
-const g gsched_g_never;
-__thread const g *gsched_tls_curg __attribute__((tls_model("initial-exec"))) = &gsched_g_never;
+/* What gsched_tls_curg points at while no goroutine runs: no goroutine,
+ * only its preempt byte is ever read, and it says "asked to stop" so that
+ * the inline checks need no test for NULL (sched.h). Immutable. */
+const g gsched_g_none = {.preempt = 1};
+__thread const g *gsched_tls_curg __attribute__((tls_model("initial-exec"))) = &gsched_g_none;
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -2575,6 +2576,23 @@ int goc_run(int (*fn)(void *), void *arg) {
     return rm.ret;
 }
 
+/* Does a goroutine run here, not asked to stop? If so *gpp is it. On
+ * x86-64 outside the race build one TLS load and a byte test
+ * (gsched_g_none, "no goroutine", reads as asked to stop); elsewhere the
+ * M's current g and its request. */
+static inline __attribute__((always_inline)) bool curg_unpreempted(g **gpp) {
+#if defined(__x86_64__) && !defined(GOC_RACE)
+    g *gp = (g *)gsched_tls_curg;
+#else
+    m *mp = getm();
+    g *gp = mp ? mp->curg : NULL;
+    if (!gp)
+        return false;
+#endif
+    *gpp = gp;
+    return !atomic_load_explicit(&gp->preempt, memory_order_relaxed);
+}
+
 /* Is anything queued for pp (or globally) that a yield would let run?
  * Racy hints: a yield is never required for correctness. */
 static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
@@ -2661,13 +2679,13 @@ static __attribute__((noinline)) void yield_slow(void) {
 }
 
 void goc_yield(void) {
-    m *mp = getm();
     g *gp;
-    if (GOC_UNLIKELY(!mp || !(gp = mp->curg) ||
-                     atomic_load_explicit(&gp->preempt, memory_order_relaxed))) {
+    if (GOC_UNLIKELY(!curg_unpreempted(&gp))) {
         yield_slow();
         return;
     }
+    m *mp = gp->m; /* the running goroutine's M is this thread's */
+    GOC_ASSERT(mp == getm());
     m_locks_take_switch(mp);
     /* The lone processor's switch first: its checks subsume "is anything
      * queued" (yield_lone); everything else is yield_general's. */

@@ -270,7 +270,7 @@ static inline __attribute__((always_inline)) void m_set_curg(m *mp, g *gp) {
     GOC_ASSERT(mp == getm());
     mp->curg = gp;
 #if defined(__x86_64__) && !defined(GOC_RACE)
-    gsched_tls_curg = gp ? gp : &gsched_g_never;
+    gsched_tls_curg = gp ? gp : &gsched_g_none;
 #endif
 }
 

@@ -187,14 +187,16 @@ struct gbubble {
 extern _Atomic int32_t gsched_nbubbles;
 
 #if defined(__x86_64__) && !defined(GOC_RACE)
-/* The thread's m.curg, or gsched_g_never, a g whose preempt stays 0, when
- * none runs (g0, a thread that is no M, an M in goc_blocking): the
- * preemption check is one TLS load and one byte load, where m.curg's way
- * takes four loads and two tests for NULL, and getg one TLS load and a
+/* The thread's m.curg, or gsched_g_none when no goroutine runs (g0, a
+ * thread that is no M, an M in goc_blocking). gsched_g_none reads as asked
+ * to stop (its preempt is 1), so the preemption check is one TLS load and
+ * one byte load, where m.curg's way takes four loads and two tests for
+ * NULL, and sends a caller that is no goroutine to the slow path, which
+ * returns at once (gsched_preempt_slow); getg is one TLS load and a
  * compare. Written by its own thread only, wherever m.curg changes
  * (m_set_curg, runtime2.h). */
 extern __thread const g *gsched_tls_curg __attribute__((tls_model("initial-exec")));
-extern const g gsched_g_never; /* proc.c: no goroutine; its preempt is always 0 */
+extern const g gsched_g_none; /* proc.c: no goroutine; immutable */
 g *gsched_getg_slow(void);
 #endif
 
@@ -207,7 +209,7 @@ g *gsched_getg_slow(void);
 #if defined(__x86_64__) && !defined(GOC_RACE)
 static inline g *getg(void) {
     const g *gp = gsched_tls_curg;
-    if (__builtin_expect(gp != &gsched_g_never, 1))
+    if (__builtin_expect(gp != &gsched_g_none, 1))
         return (g *)gp;
     return gsched_getg_slow();
 }
@@ -321,7 +323,8 @@ extern __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
 #endif
 /* Has the running goroutine been asked to stop (gsched_preempt_check would
  * call gsched_preempt_slow)? For callers whose slow path must be a tail
- * call. */
+ * call. On x86-64 outside the race build also true where no goroutine runs
+ * (gsched_g_none): the slow paths serve plain threads and g0 as well. */
 static inline bool gsched_preempt_requested(void) {
     /* (Not under ThreadSanitizer, which would see a goroutine's fiber read
      * its thread's TLS: the out-of-line accessor is not instrumented.) */
