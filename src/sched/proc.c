@@ -208,6 +208,7 @@ static gstack *pinned_free;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic int init_err;
+static _Atomic bool init_done; /* schedinit has run (gsched_init) */
 
 /* Per-thread state. gsched_tls_m is set once when an M starts; tls_thread_g is the
  * plain-thread stand-in. initial-exec: no allocation on first access (the
@@ -2296,9 +2297,18 @@ static void schedinit(void) {
         atomic_store(&init_err, -EAGAIN);
 }
 
-int gsched_init(void) {
+static __attribute__((noinline)) int gsched_init_once(void) {
     pthread_once(&init_once, schedinit);
-    return atomic_load(&init_err);
+    /* After pthread_once returned, which orders schedinit's writes first. */
+    atomic_store_explicit(&init_done, true, memory_order_release);
+    return atomic_load_explicit(&init_err, memory_order_relaxed);
+}
+
+int gsched_init(void) {
+    /* Every spawn asks: once done, one load instead of pthread_once's call. */
+    if (GOC_UNLIKELY(!atomic_load_explicit(&init_done, memory_order_acquire)))
+        return gsched_init_once();
+    return atomic_load_explicit(&init_err, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------ */
