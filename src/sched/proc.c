@@ -2592,15 +2592,16 @@ int goc_run(int (*fn)(void *), void *arg) {
  * M's current g and its request. */
 static inline __attribute__((always_inline)) bool curg_unpreempted(g **gpp) {
 #if defined(__x86_64__) && !defined(GOC_RACE)
-    g *gp = (g *)gsched_tls_curg;
+    *gpp = (g *)gsched_tls_curg;
+    return !gsched_preempt_requested();
 #else
     m *mp = getm();
     g *gp = mp ? mp->curg : NULL;
     if (!gp)
         return false;
-#endif
     *gpp = gp;
     return !atomic_load_explicit(&gp->preempt, memory_order_relaxed);
+#endif
 }
 
 /* Is anything queued for pp (or globally) that a yield would let run?
@@ -2613,26 +2614,26 @@ static inline __attribute__((always_inline)) bool work_waiting(p *pp) {
 }
 
 /* goc_yield on a lone processor (p.shared clear: no thread but this one
- * reads or writes its queue; see runq_lone): the yielding goroutine goes to the tail before the
- * switch rather than after it (nothing can run it meanwhile: a thief would
- * need the queue to be shared, and the preemption signal leaves alone a
- * goroutine holding m.locks), and the next comes from the head with plain
- * loads and stores. Returns the goroutine to switch to, gp made runnable
- * and the queue updated, or NULL for the general path (nothing changed): a
- * locked thread, the every-61st look at the global queue, a goroutine in
- * runnext, an empty local queue, a next goroutine locked to a thread (to
- * another one: this M is not locked, and a locked g runs on its own M
- * only) or never started, a stack in canary mode. A one-processor fast path: at
- * more processors queues are shared. It needs no look at p_retiring: a
- * lone P is never retiring (only P 0 is ever lone: newp shares every other,
- * and runq_relone unshares only the last P left, which is P 0, the one a
- * shrink never retires), and what work_waiting would add it finds itself
- * or leaves to the general path (the global queue, runnext). It tests
- * p.shared alone, not gomaxprocs as runq_lone does: stealers go by shared
- * only, so the plain operations stay safe after goc_maxprocs grows, and
- * the every-61st yield's general path notices the growth (its queue
- * operations make the runq_lone test): goroutines yielding here stay out
- * of the new processors' reach for at most 60 yields. */
+ * reads or writes its queue; see runq_lone): the yielding goroutine goes to
+ * the tail before the switch rather than after it (nothing can run it
+ * meanwhile: a thief would need the queue to be shared, and the preemption
+ * signal leaves alone a goroutine holding m.locks), and the next comes from
+ * the head with plain loads and stores. Returns the goroutine to switch to,
+ * gp made runnable and the queue updated, or NULL for the general path
+ * (nothing changed): a locked thread, the every-61st look at the global
+ * queue, a goroutine in runnext, an empty local queue, a next goroutine
+ * locked to a thread (to another one: this M is not locked, and a locked g
+ * runs on its own M only) or never started, a stack in canary mode. A
+ * one-processor fast path: at more processors queues are shared. It needs no
+ * look at p_retiring: a lone P is never retiring (only P 0 is ever lone:
+ * newp shares every other, and runq_relone unshares only the last P left,
+ * which is P 0, the one a shrink never retires), and what work_waiting would
+ * add it finds itself or leaves to the general path (the global queue,
+ * runnext). It tests p.shared alone, not gomaxprocs as runq_lone does:
+ * stealers go by shared only, so the plain operations stay safe after
+ * goc_maxprocs grows, and the every-61st yield's general path notices the
+ * growth (its queue operations make the runq_lone test): goroutines yielding
+ * here stay out of the new processors' reach for at most 60 yields. */
 static inline __attribute__((always_inline)) g *yield_lone(m *mp, p *pp, g *gp) {
     if (atomic_load_explicit(&pp->shared, memory_order_relaxed) || mp->lockedg)
         return NULL;
