@@ -1387,8 +1387,8 @@ static inline __attribute__((always_inline)) void *gogo_resume(m *mp, g *from, g
     return to->sp;
 }
 
-/* gogo_resume for a `to` known not to be g0 (a lone yield's: it came from
- * the run queue), without the test. */
+/* gogo_resume for a `to` known not to be g0 (the lone yield's and gopark's
+ * fast paths: it came from the run queue), without the test. */
 static inline __attribute__((always_inline)) void *gogo_resume_g(m *mp, g *from, g *to) {
     GOC_ASSERT(to != &mp->g0);
     if (to == &mp->g0)
@@ -1547,6 +1547,16 @@ static __attribute__((noinline)) g *runq_quickget_global(p *pp) {
     return gp;
 }
 
+/* A goroutine picked for a direct switch from mp, or NULL when it is locked
+ * to another thread: it is handed there (g0 hands our P to it). */
+static inline __attribute__((always_inline)) g *pick_unless_locked(m *mp, g *gp) {
+    if (GOC_UNLIKELY(gp && gp->lockedm && gp->lockedm != mp)) {
+        mp->handoff = gp;
+        return NULL;
+    }
+    return gp;
+}
+
 /* Quick pick from the local queue for a direct switch (on a g stack). */
 static inline __attribute__((always_inline)) g *runq_quickget(m *mp) {
     p *pp = mp->p;
@@ -1559,11 +1569,7 @@ static inline __attribute__((always_inline)) g *runq_quickget(m *mp) {
         gp = runq_quickget_global(pp);
     if (GOC_LIKELY(!gp))
         gp = runqget(pp);
-    if (GOC_UNLIKELY(gp && gp->lockedm && gp->lockedm != mp)) {
-        mp->handoff = gp; /* g0 hands our P to its thread */
-        return NULL;
-    }
-    return gp;
+    return pick_unless_locked(mp, gp);
 }
 
 /* Switch from the running goroutine gp (its status and mp->post already
@@ -1628,11 +1634,10 @@ static inline __attribute__((always_inline)) void park_resumed(g *gp) {
 }
 
 /* gopark's switch-out the general way (out of line; see gopark): to `next`
- * when the caller picked it already (NULL: g0), else after a pick of its
- * own. */
+ * when the caller picked it already (NULL: g0; handed off if locked to
+ * another thread), else after a pick of its own. */
 static __attribute__((noinline)) void park_general(m *mp, g *gp, g *next, bool picked) {
-    if (!picked)
-        next = runq_quickget(mp);
+    next = picked ? pick_unless_locked(mp, next) : runq_quickget(mp);
     switch_to(mp, gp, next ? next : &mp->g0);
     park_resumed(gp);
 }
@@ -1711,13 +1716,7 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     }
     atomic_store_explicit(&pp->schedtick, tick, memory_order_relaxed);
     g *next = runqget(pp);
-    /* A next goroutine locked to a thread takes the general way: to
-     * another thread's, it is handed there (g0 hands our P to it). */
     if (GOC_UNLIKELY(!next || !next->started || next->lockedm)) {
-        if (next && next->lockedm && next->lockedm != mp) {
-            mp->handoff = next;
-            next = NULL;
-        }
         park_general(mp, gp, next, true);
         return;
     }
