@@ -1743,7 +1743,6 @@ again:
      * seq_cst store would be a locked exchange per parked select. */
     atomic_store_explicit(&gp->selectdone, 0, memory_order_relaxed);
     G_STORE(gp->param, NULL);
-    sudog *waiting = NULL, **link = &waiting;
     for (size_t k = 0; k < npoll; k++) {
         uint32_t i = pollorder[k];
         goc_case *cs = &cases[i];
@@ -1753,10 +1752,7 @@ again:
         sg->isselect = true;
         sg->elem = cs->elem;
         sg->c = cs->ch;
-        sg->casei = (int16_t)(i < INT16_MAX ? i : INT16_MAX);
         sg->ticket = i; /* the full case index */
-        *link = sg;
-        link = &sg->waitlink;
         enqueue(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
     }
     /* Raise the WAIT flags, then re-check every ring as a parking
@@ -1772,7 +1768,6 @@ again:
         }
         sel_sync_flags(lockorder, npoll, NULL);
         GOC_ASSERT(atomic_load(&gp->selectdone) == 0);
-        G_STORE(gp->waiting, NULL);
         selunlock(lockorder, npoll);
         ring_spin(&spins);
         goto again;
@@ -1781,7 +1776,6 @@ again:
     for (size_t k = 0; k < npoll; k++)
         chan_assert(lockorder[k]);
 #endif
-    G_STORE(gp->waiting, waiting);
     struct selpark sp = {lockorder, npoll};
     for (size_t k = 0; k < npoll; k++)
         glock_race_release(&lockorder[k]->lock);
@@ -1805,7 +1799,6 @@ again:
     }
     sellock_except(lockorder, npoll, skip);
     G_STORE(gp->param, NULL);
-    G_STORE(gp->waiting, NULL);
     GOC_ASSERT(won >= sgs && won < sgs + ncases && won->g == gp);
     GOC_ASSERT(!won->link.next && !won->link.prev); /* the waker dequeued it */
     GOC_ASSERT(atomic_load(&gp->selectdone) == 1);

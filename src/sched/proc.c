@@ -2446,7 +2446,6 @@ static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_siz
     G_STORE(gp->started, false);
     gp->lockedm = NULL;
     gp->lockcount = 0;
-    gp->waiting = NULL;
     gp->param = NULL;
     G_STORE(gp->name[0], '\0');
     gp->is_main = is_main;

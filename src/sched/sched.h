@@ -121,7 +121,6 @@ struct g {
      * goready; read by the g after it resumes. */
     void *param;
     _Atomic uint32_t selectdone;
-    struct sudog *waiting; /* sudogs this g is queued with (select) */
 
     gnote tnote; /* thread_g: the plain thread sleeps here */
 
@@ -260,12 +259,10 @@ typedef struct sudog {
     g *g;
     glist_node link;        /* a channel's wait queue; a sema root's head list */
     void *elem;             /* data element (may point to the waiter's stack) */
-    struct sudog *waitlink; /* g.waiting list (select); same-address queue (sema) */
+    struct sudog *waitlink; /* a channel's wake list (chan.c); same-address queue (sema) */
     struct sudog *waittail; /* sema: tail of the same-address queue (on its head) */
     void *c;                /* channel / semaphore address the sudog waits on */
-    int64_t acquiretime;
-    uint32_t ticket;
-    int16_t casei; /* select case index */
+    uint32_t ticket;        /* select: the case index; sema, cond: their own use */
     bool isselect;
     bool success; /* woken by a communication (true) or a close (false) */
 } sudog;
