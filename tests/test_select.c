@@ -56,10 +56,11 @@ GTEST(uniform_among_two_ready) { check_uniform_recv(2); }
 GTEST(uniform_among_four_ready) { check_uniform_recv(4); }
 
 /* n receive cases, of which only those in `ready` hold a value: each ready
- * case must win equally often. Covers the later draws of the poll order
- * (one random number serves several draws), pass 0's draw among the cases
- * that look ready, with n > 16 the heap scratch and the large-select lock
- * sort, and with n > 64 the selects that skip pass 0. */
+ * case must win equally often. Covers pass 0's draw among the cases that
+ * look ready, with n > 16 the heap scratch and the large-select lock sort,
+ * and with n > 64 the selects that skip pass 0, whose pass 1 draws among
+ * ready cases spread over two words of its set (the race build, which has
+ * no pass 0, draws in pass 1 for every n). */
 static void check_uniform_subset(int n, const int *ready, int nready) {
     const long rounds = TEST_SCALE(40000, 20000);
     goc_chan *ch[72];

@@ -101,27 +101,35 @@
  *   chan.h) so that tests put a close and receivers inside that window.
  *
  * Select (selectgo)
- *   Pass 1 polls the cases in a uniformly random order (Fisher-Yates);
- *   channels are locked in address order (each distinct channel once, so a
- *   channel may appear in several cases). Pass 1 tries every case with the
- *   locked ring operations (the locks do not exclude fast operations: only
- *   atomics touch the ring). Pass 2 queues one sudog per case, raises the flags,
- *   then re-checks every buffered case as a parking receiver or sender
- *   does; if one became ready (or in flight) it removes its sudogs and
- *   starts again from pass 1. The first waker to win the CAS on
- *   g.selectdone claims the select; it records the winning sudog in
- *   g.param. The select then relocks the channels of its other sudogs (not
- *   the winner's, unless another case uses it too: its waker dequeued the
- *   sudog there) and removes them.
+ *   Channels are locked in address order (each distinct channel once, so a
+ *   channel may appear in several cases). Pass 1, with every channel
+ *   locked, notes the cases that look ready and tries them in a uniformly
+ *   random order, each draw uniform among those not yet tried: the first
+ *   that proceeds is what Go's random poll order would choose. A case that
+ *   does not look ready is not tried: for an unbuffered channel the look is
+ *   exact under the lock (its queues and closed flag cannot change); a
+ *   ring's positions move under fast operations (the locks do not exclude
+ *   them: only atomics touch the ring), and one that becomes ready is caught
+ *   by pass 2's re-check. Pass 2 queues one sudog per case (in case order,
+ *   or in a random one when a channel is named twice, so that which of its
+ *   cases a waker finds first is drawn), raises the flags, then re-checks
+ *   every buffered case as a parking receiver or sender does; if one became
+ *   ready (or in flight) it removes its sudogs and starts again from pass 1.
+ *   The first waker to win the CAS on g.selectdone claims the select; it
+ *   records the winning sudog in g.param. The select then relocks the
+ *   channels of its other sudogs (not the winner's, unless another case
+ *   uses it too: its waker dequeued the sudog there) and removes them.
  *   Before all that, pass 0 looks at the cases racily, in case order, and
  *   tries one of those that look ready (drawn uniformly when several do)
  *   under its own channel's lock alone (one locked instruction, not one per
- *   channel); only if it is not ready after all is the poll order drawn and
- *   are all channels locked (not in the race build, nor above 64 cases).
- *   The lock order is built from case order and the sudogs are indexed by
- *   case, so that the branches that depend on which case is ready go the
- *   same way when the same case is ready time after time.
- *
+ *   channel); only if it is not ready after all are all channels locked
+ *   (not in the race build, nor above 64 cases). Passes 1 and 2 are out of
+ *   line (selectgo_all), so a select that pass 0 completes pays for none of
+ *   their scratch. A select whose cases are not ready draws no random
+ *   number. The lock order is built from case order and the sudogs are
+ *   indexed by case, so that the branches that depend on which case is
+ *   ready go the same way when the same case is ready time after time.
+
  * Creators' hooks (chan/chan.h)
  *   The layer that makes a channel may hide its buffer (len and cap then
  *   report 0) and register a callback that the last goc_chan_release calls,
@@ -162,7 +170,11 @@
  * Parking on an element in flight, trusting its sender to serve: that
  * sender may have loaded the flag before it was raised. Vyukov's absolute
  * turns (slot i starts at i): a big ring's every page would be written at
- * make. Polling in select (busy CPU); first-ready select (unfair).
+ * make. Polling in select (busy CPU); first-ready select (unfair). A
+ * random poll order drawn before pass 1 (Go's): a Fisher-Yates shuffle
+ * costs ~60 instructions for two cases, drawn in every select that parks,
+ * where a set of the ready cases costs nothing to draw from when it is
+ * empty.
  */
 #define _GNU_SOURCE
 #include <goc/chan.h>
@@ -1430,13 +1442,12 @@ static bool selparkcommit(g *gp, void *arg) {
  * flags, then look at every ring as a parking receiver or sender does (the
  * design comment's Dekker argument). True if a case became ready, or has
  * an operation in flight. */
-static __attribute__((noinline)) bool sel_rings_ready(goc_case *cases, const uint32_t *pollorder,
-                                                      size_t npoll) {
+static __attribute__((noinline)) bool sel_rings_ready(goc_case *cases, size_t ncases) {
     bool ready = false;
-    for (size_t k = 0; k < npoll; k++) {
-        goc_case *cs = &cases[pollorder[k]];
+    for (size_t i = 0; i < ncases; i++) {
+        goc_case *cs = &cases[i];
         goc_chan *c = cs->ch;
-        if (c->dataqsiz == 0)
+        if (!c || c->dataqsiz == 0)
             continue;
         if (cs->dir == GOC_CASE_SEND) {
             atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
@@ -1464,10 +1475,13 @@ static int cmp_chan(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-#ifndef GOC_RACE
-/* Does cs look ready now? Racy reads of fields written under c's lock (see
- * pass 0 in selectgo), and of the ring's positions: a hint, decided again
- * under the lock. */
+/* Does cs look ready now? Without its channel's lock (pass 0): racy reads
+ * of fields written under that lock, and of the ring's positions, a hint
+ * decided again under the lock (not in the race build: ThreadSanitizer
+ * would report them against the locked writes). With the lock (pass 1):
+ * exact for an unbuffered channel but for claimed selects' sudogs, which
+ * the try then drops; still a hint for a ring, whose positions fast
+ * operations move without the lock. */
 static inline bool selcase_looks_ready(const goc_case *cs) {
     goc_chan *c = cs->ch;
     if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
@@ -1481,7 +1495,6 @@ static inline bool selcase_looks_ready(const goc_case *cs) {
         return true;
     return c->dataqsiz > 0 && !ring_exactly_empty(c);
 }
-#endif
 
 /* Sort the lock order by address. A select has a handful of cases: an
  * insertion sort is a few compares (qsort costs ~170 instructions for two
@@ -1504,37 +1517,59 @@ static void sort_lockorder(goc_chan **a, size_t n) {
 #endif
 }
 
-/* A random poll order over the usable cases (nil channels never fire): an
- * inside-out Fisher-Yates. One 32-bit random number serves several draws:
- * j = (r * n) >> 32 is Lemire's multiply-shift reduction, and the low half
- * r * n mod 2^32 is again (nearly) uniform, good for further draws while
- * the product of the ranges stays <= 2^16, so the bias stays below 2^-16
- * per draw (Go's cheaprandn is biased by n / 2^32). The first case needs
- * no draw at all; a two-case select costs one gfastrand call instead of
- * two. */
-static void sel_pollorder(const goc_case *cases, size_t ncases, uint32_t *pollorder) {
-    size_t npoll = 0;
-    uint64_t rnd = 0, budget = 0; /* rnd: 32 random bits; budget: ranges used */
-    for (size_t i = 0; i < ncases; i++) {
-        if (!cases[i].ch)
-            continue;
-        uint32_t j = 0;
-        if (npoll > 0) {
-            uint64_t range = (uint64_t)npoll + 1;
-            if (budget == 0 || budget * range > (1u << 16)) {
-                rnd = gfastrand();
-                budget = 1;
-            }
-            rnd *= range;
-            j = (uint32_t)(rnd >> 32);
-            rnd &= 0xffffffffu;
-            budget *= range;
-            GOC_ASSERT(j <= npoll);
-        }
-        pollorder[npoll] = pollorder[j];
-        pollorder[j] = (uint32_t)i;
-        npoll++;
+/* Take one case of the set mask (nw words, bit i: case i, cnt bits set),
+ * uniformly at random among them, and clear its bit. Taking the cases one
+ * by one this way tries them in a uniformly random order, as Go's poll
+ * order does; the cases not in the set are never drawn for, so a select
+ * whose cases are not ready draws no random number at all. */
+static inline uint32_t selmask_take(uint64_t *mask, size_t nw, uint32_t cnt) {
+    GOC_ASSERT(cnt > 0);
+    (void)nw; /* the bound, for the assertion */
+    uint32_t r = cnt > 1 ? gfastrandn(cnt) : 0;
+    size_t k = 0;
+    uint64_t w;
+    for (;; k++) {
+        GOC_ASSERT(k < nw);
+        /* Skip r set bits: the sets are sparse (a few ready cases), so
+         * clearing the lowest bit at a time beats a popcount call
+         * (x86-64's baseline has no popcnt instruction). */
+        for (w = mask[k]; w && r > 0; r--)
+            w &= w - 1;
+        if (w)
+            break;
     }
+    uint32_t bit = (uint32_t)__builtin_ctzll(w);
+    mask[k] &= ~((uint64_t)1 << bit);
+    return (uint32_t)(k * 64) + bit;
+}
+
+/* selmask_take for a one-word set (pass 0), without the memory word. */
+static inline uint32_t selmask_take1(uint64_t w, uint32_t cnt) {
+    GOC_ASSERT(cnt > 0 && w != 0);
+    if (cnt > 1)
+        for (uint32_t r = gfastrandn(cnt); r > 0; r--)
+            w &= w - 1;
+    return (uint32_t)__builtin_ctzll(w);
+}
+
+/* Fill mask with the cases of a channel (ready: only those that look
+ * ready, pass 1's set, with every channel locked); returns how many. */
+static inline uint32_t selmask_fill(const goc_case *cases, size_t ncases, uint64_t *mask,
+                                    bool ready) {
+    uint32_t cnt = 0;
+    for (size_t k = 0; k * 64 < ncases; k++) {
+        uint64_t w = 0;
+        size_t end = ncases - k * 64 < 64 ? ncases - k * 64 : 64;
+        for (size_t b = 0; b < end; b++) {
+            const goc_case *cs = &cases[k * 64 + b];
+            if (cs->ch && (!ready || selcase_looks_ready(cs))) {
+                w |= (uint64_t)1 << b;
+                cnt++;
+            }
+        }
+        mask[k] = w;
+    }
+    return cnt;
 }
 
 /* The scratch of a select over more than SELECT_STACK_CASES cases; a call
@@ -1544,193 +1579,203 @@ static inline void selfree(void *heap) {
         free(heap);
 }
 
+/* Pass 2: queue gp's sudog for case i (sgs is indexed by case: the wake
+ * loop finds them in case order). */
+static inline __attribute__((always_inline)) void sel_enqueue(g *gp, goc_case *cases, uint32_t i,
+                                                              sudog *sgs) {
+    goc_case *cs = &cases[i];
+    sudog *sg = &sgs[i];
+    /* The fields a select's sudog uses (success: its waker sets it;
+     * waitlink: wake_push) */
+    sg->g = gp;
+    sg->link.next = sg->link.prev = NULL;
+    sg->elem = cs->elem;
+    sg->c = cs->ch;
+    sg->ticket = i;
+    sg->isselect = true;
+    enqueue(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+}
+
+/* Try case i of a select with the channels of lo[0..np) locked (pass 0:
+ * case i's alone; pass 1: all). Returns -1 if it cannot proceed, all still
+ * locked; otherwise completes it: every channel unlocked, wl readied, ok
+ * stored, and returns i. heap: the caller's scratch, freed before a panic. */
+static inline __attribute__((always_inline)) int sel_try(goc_case *cases, uint32_t i, goc_chan **lo,
+                                                         size_t np, wakelist *wl, void *heap) {
+    goc_case *cs = &cases[i];
+    goc_chan *c = cs->ch;
+    sudog *sg;
+    bool recvok;
+    chan_assert(c);
+    if (c->dataqsiz > 0) {
+        enum ring_try r = ring_try_locked(c, cs->dir == GOC_CASE_SEND, cs->elem, wl);
+        if (r == RING_NOT_READY)
+            return -1;
+        if (GOC_UNLIKELY(r == RING_SEND_CLOSED)) {
+            selunlock(lo, np);
+            wake_all(wl);
+            selfree(heap);
+            goc_panic("send on closed channel");
+        }
+        recvok = r == RING_DONE_OK;
+    } else if (cs->dir == GOC_CASE_SEND) {
+        if (c->closed) {
+            selunlock(lo, np);
+            selfree(heap);
+            goc_panic("send on closed channel");
+        }
+        if (!(sg = dequeue(c, &c->recvq)))
+            return -1;
+        /* send_direct unlocks c: unlock the others first. */
+        selunlock_except(lo, np, c);
+        wake_all(wl);
+        send_direct(c, sg, cs->elem);
+        return (int)i;
+    } else {
+        if ((sg = dequeue(c, &c->sendq))) {
+            selunlock_except(lo, np, c);
+            wake_all(wl);
+            recv_direct(c, sg, cs->elem);
+            if (cs->ok)
+                *cs->ok = true;
+            return (int)i;
+        }
+        if (!c->closed)
+            return -1;
+        elem_zero(cs->elem, c->elemsize);
+        recvok = false;
+    }
+    selunlock(lo, np);
+    wake_all(wl);
+    if (cs->dir == GOC_CASE_RECV && cs->ok)
+        *cs->ok = recvok;
+    return (int)i;
+}
+
+static int selectgo_all(goc_case *cases, size_t ncases, bool block, size_t npoll, bool allbubbled,
+                        bool anybuf);
+
 static int selectgo(goc_case *cases, size_t ncases, bool block) {
     if (ncases > (size_t)INT32_MAX)
         goc_panic("goc_select: too many cases");
-    /* Scratch space: the poll order, the lock order, one sudog per case. */
-    uint32_t pollbuf[SELECT_STACK_CASES];
-    goc_chan *lockbuf[SELECT_STACK_CASES];
-    sudog sgbuf[SELECT_STACK_CASES];
-    uint32_t *pollorder = pollbuf;
-    goc_chan **lockorder = lockbuf;
-    sudog *sgs = sgbuf;
-    void *heap = NULL;
-    if (ncases > SELECT_STACK_CASES) {
-        heap = malloc(ncases * (sizeof(uint32_t) + sizeof(goc_chan *) + sizeof(sudog)) + 16);
-        if (!heap)
-            return -ENOMEM; /* out of memory is an error, never a panic */
-        sgs = heap;
-        lockorder = (goc_chan **)(sgs + ncases);
-        pollorder = (uint32_t *)(lockorder + ncases);
-    }
 
     /* Check every case (nil channels never fire) and, for pass 0, note
      * which look ready now (racy reads, as Go's empty() and full(); not in
      * the race build: ThreadSanitizer would report them against the locked
-     * writes). Nothing random yet: a select that pass 0 completes never
-     * draws a poll order. */
+     * writes). Nothing random yet: a select that pass 0 completes draws at
+     * most one random number, and one whose cases are not ready none. */
     size_t npoll = 0;
     bool allbubbled = true; /* every channel is of the caller's bubble */
+    bool anybuf = false;    /* a buffered channel among the cases: pass 2 re-checks */
     uint64_t looks = 0;     /* bit i: case i looks ready (pass 0: 2 to 64 cases) */
+    uint32_t nlooks = 0;
     for (size_t i = 0; i < ncases; i++) {
-        if (!cases[i].ch)
+        goc_chan *c = cases[i].ch;
+        if (!c)
             continue;
         if (cases[i].dir != GOC_CASE_SEND && cases[i].dir != GOC_CASE_RECV)
             goc_panic("goc_select: case %zu has no direction (use GOC_SEND or GOC_RECV)", i);
-        if (GOC_UNLIKELY(cases[i].ch->bubble != 0)) {
-            if (gsched_bubble_id() != cases[i].ch->bubble) {
-                free(heap);
+        if (GOC_UNLIKELY(c->bubble != 0)) {
+            if (gsched_bubble_id() != c->bubble)
                 bubble_misuse("select on");
-            }
         } else {
             allbubbled = false;
         }
+        anybuf |= c->dataqsiz > 0;
 #ifndef GOC_RACE
-        if (ncases > 1 && ncases <= 64 && selcase_looks_ready(&cases[i]))
+        if (ncases > 1 && ncases <= 64 && selcase_looks_ready(&cases[i])) {
             looks |= (uint64_t)1 << i;
+            nlooks++;
+        }
 #endif
         npoll++;
     }
     if (npoll == 0) {
-        selfree(heap);
         if (!block)
             return -1;
         block_forever(WAIT_SELECT_NO_CASES);
     }
-    wakelist wl = {0}; /* served by pass 1 on buffered channels: readied after unlocking */
-    unsigned spins = 0;
-    bool anybuf = false; /* a buffered channel among the cases: pass 2 re-checks */
 
     /* Pass 0: of the cases that look ready, one chosen uniformly at random
      * (as the first of them in a random poll order would be) is tried under
      * its own channel's lock alone: one locked instruction instead of one
      * per channel. If it is not ready after all, pass 1 runs over every
      * case as usual. The look only chooses which lock to take first; the
-     * case is decided under that lock. Looking in case order rather than
-     * poll order keeps the branches predictable when the same case is the
-     * ready one time after time. Selects of more than 64 cases (and the
-     * race build) go straight to pass 1. */
-    uint32_t *po = pollorder;
-    goc_chan **lo = lockorder;
-    size_t np = npoll;
-    bool polled = false; /* pollorder drawn, lockorder built and sorted */
-    uint32_t candi;
-    goc_chan *candc;
-    if (npoll > 1 && looks != 0) {
-        if (looks & (looks - 1)) { /* several: draw one */
-            uint32_t nlooks = 0;
-            for (uint64_t m = looks; m; m &= m - 1)
-                nlooks++;
-            for (uint32_t r = gfastrandn(nlooks); r > 0; r--)
-                looks &= looks - 1;
-        }
-        candi = (uint32_t)__builtin_ctzll(looks);
-        candc = cases[candi].ch;
-        po = &candi;
-        lo = &candc;
-        np = 1;
+     * case is decided under that lock. Looking in case order keeps the
+     * branches predictable when the same case is the ready one time after
+     * time. Selects of more than 64 cases (and the race build) go straight
+     * to pass 1, as do those of one channel. */
+    if (npoll > 1 && nlooks > 0) {
+        uint32_t i = selmask_take1(looks, nlooks);
+        goc_chan *c = cases[i].ch;
+        wakelist wl = {0};
+        glock_lock(&c->lock);
+        int casi = sel_try(cases, i, &c, 1, &wl, NULL);
+        if (casi >= 0)
+            return casi;
+        glock_unlock(&c->lock);
+        wake_all(&wl);
     }
-    bool dupchans = false;
-    int casi;
-    bool recvok;
-again:
-    if (lo == lockorder && !polled) {
-        sel_pollorder(cases, ncases, pollorder);
-        /* The lock order from case order, not poll order: the sort's
-         * compares then go the same way every time. */
-        size_t nlock = 0;
-        for (size_t i = 0; i < ncases; i++)
-            if (cases[i].ch)
-                lockorder[nlock++] = cases[i].ch;
-        GOC_ASSERT(nlock == npoll);
-        sort_lockorder(lockorder, npoll);
-        polled = true;
-    }
-    dupchans = sellock(lo, np);
+    return selectgo_all(cases, ncases, block, npoll, allbubbled, anybuf);
+}
 
-    /* Pass 1: anything ready? */
-    casi = -1;
-    recvok = false;
-    for (size_t k = 0; k < np; k++) {
-        uint32_t i = po[k];
-        goc_case *cs = &cases[i];
-        goc_chan *c = cs->ch;
-        sudog *sg;
-        chan_assert(c);
-        if (c->dataqsiz > 0) {
-            anybuf = true;
-            enum ring_try r = ring_try_locked(c, cs->dir == GOC_CASE_SEND, cs->elem, &wl);
-            if (r == RING_NOT_READY)
-                continue;
-            if (GOC_UNLIKELY(r == RING_SEND_CLOSED)) {
-                selunlock(lo, np);
-                wake_all(&wl);
-                selfree(heap);
-                goc_panic("send on closed channel");
-            }
-            casi = (int)i;
-            recvok = r == RING_DONE_OK;
-            break;
-        }
-        if (cs->dir == GOC_CASE_SEND) {
-            if (c->closed) {
-                selunlock(lo, np);
-                selfree(heap);
-                goc_panic("send on closed channel");
-            }
-            if ((sg = dequeue(c, &c->recvq))) {
-                /* send_direct unlocks c: unlock the others first. */
-                casi = (int)i;
-                selunlock_except(lo, np, c);
-                wake_all(&wl);
-                send_direct(c, sg, cs->elem);
-                selfree(heap);
-                return casi;
-            }
-        } else {
-            if ((sg = dequeue(c, &c->sendq))) {
-                casi = (int)i;
-                selunlock_except(lo, np, c);
-                wake_all(&wl);
-                recv_direct(c, sg, cs->elem);
-                if (cs->ok)
-                    *cs->ok = true;
-                selfree(heap);
-                return casi;
-            }
-            if (c->closed) {
-                elem_zero(cs->elem, c->elemsize);
-                casi = (int)i;
-                recvok = false;
-                break;
-            }
-        }
+/* Passes 1 and 2 and the wake-up: with every channel locked, the cases
+ * that look ready are tried in a uniformly random order (selmask_take);
+ * those that do not look ready cannot proceed now (unbuffered) or are
+ * caught by pass 2's re-check if a fast operation makes them ready
+ * (rings). Out of line: pass 0 completes most selects that do not block,
+ * without the scratch and the registers this part needs. */
+static __attribute__((noinline)) int selectgo_all(goc_case *cases, size_t ncases, bool block,
+                                                  size_t npoll, bool allbubbled, bool anybuf) {
+    /* Scratch space: the lock order, one sudog per case, the set of cases
+     * to try (a bit per case). */
+    goc_chan *lockbuf[SELECT_STACK_CASES];
+    sudog sgbuf[SELECT_STACK_CASES];
+    uint64_t maskbuf[1];
+    _Static_assert(SELECT_STACK_CASES <= 64, "maskbuf holds a bit per case");
+    goc_chan **lockorder = lockbuf;
+    sudog *sgs = sgbuf;
+    uint64_t *mask = maskbuf;
+    size_t nw = (ncases + 63) / 64; /* words of mask */
+    void *heap = NULL;
+    if (ncases > SELECT_STACK_CASES) {
+        heap = malloc(ncases * (sizeof(sudog) + sizeof(goc_chan *)) + nw * sizeof(uint64_t));
+        if (!heap)
+            return -ENOMEM; /* out of memory is an error, never a panic */
+        sgs = heap;
+        mask = (uint64_t *)(sgs + ncases);
+        lockorder = (goc_chan **)(mask + nw);
     }
-    if (casi >= 0) {
-        selunlock(lo, np);
-        wake_all(&wl);
-        if (cases[casi].dir == GOC_CASE_RECV && cases[casi].ok)
-            *cases[casi].ok = recvok;
-        selfree(heap);
-        return casi;
-    }
-    if (po != pollorder) {
-        /* The case that looked ready is not: look at them all. */
-        selunlock(lo, np);
-        wake_all(&wl);
-        po = pollorder;
-        lo = lockorder;
-        np = npoll;
-        goto again;
+    /* The lock order from case order: the sort's compares then go the
+     * same way every time. */
+    size_t nlock = 0;
+    for (size_t i = 0; i < ncases; i++)
+        if (cases[i].ch)
+            lockorder[nlock++] = cases[i].ch;
+    GOC_ASSERT(nlock == npoll);
+    sort_lockorder(lockorder, npoll);
+
+    wakelist wl = {0}; /* served by pass 1 on buffered channels: readied after unlocking */
+    unsigned spins = 0;
+    bool dupchans;
+    int casi;
+again:
+    dupchans = sellock(lockorder, npoll);
+    for (uint32_t cnt = selmask_fill(cases, ncases, mask, true); cnt > 0; cnt--) {
+        casi = sel_try(cases, selmask_take(mask, nw, cnt), lockorder, npoll, &wl, heap);
+        if (casi >= 0) {
+            selfree(heap);
+            return casi;
+        }
     }
     if (!block) {
-        selunlock(lo, np);
+        selunlock(lockorder, npoll);
         wake_all(&wl);
         selfree(heap);
         return -1;
     }
     if (wl.first) { /* ready them before parking, then look again */
-        selunlock(lo, np);
+        selunlock(lockorder, npoll);
         wake_all(&wl);
         goto again;
     }
@@ -1743,28 +1788,29 @@ again:
      * seq_cst store would be a locked exchange per parked select. */
     atomic_store_explicit(&gp->selectdone, 0, memory_order_relaxed);
     G_STORE(gp->param, NULL);
-    for (size_t k = 0; k < npoll; k++) {
-        uint32_t i = pollorder[k];
-        goc_case *cs = &cases[i];
-        sudog *sg = &sgs[i]; /* by case: the wake loop finds them in case order */
-        memset(sg, 0, sizeof *sg);
-        sg->g = gp;
-        sg->isselect = true;
-        sg->elem = cs->elem;
-        sg->c = cs->ch;
-        sg->ticket = i; /* the full case index */
-        enqueue(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+    /* In case order, but for a channel named in several cases: which of
+     * those a waker finds first is drawn (Go's lock order starts from its
+     * poll order for that), so the cases are queued in a random order. */
+    if (GOC_UNLIKELY(dupchans)) {
+        selmask_fill(cases, ncases, mask, false);
+        for (uint32_t k = (uint32_t)npoll; k > 0; k--)
+            sel_enqueue(gp, cases, selmask_take(mask, nw, k), sgs);
+    } else {
+        for (size_t i = 0; i < ncases; i++)
+            if (cases[i].ch)
+                sel_enqueue(gp, cases, (uint32_t)i, sgs);
     }
     /* Raise the WAIT flags, then re-check every ring as a parking
      * receiver or sender does (the design comment's Dekker argument): a
      * case that became ready, or has an operation in flight, sends us
      * back to pass 1. No waker can have claimed us: every channel is
      * locked. */
-    if (anybuf && sel_rings_ready(cases, pollorder, npoll)) {
-        for (size_t k = 0; k < npoll; k++) {
-            goc_case *cs = &cases[pollorder[k]];
-            remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq,
-                         &sgs[pollorder[k]]);
+    if (anybuf && sel_rings_ready(cases, ncases)) {
+        for (size_t i = 0; i < ncases; i++) {
+            goc_case *cs = &cases[i];
+            if (cs->ch)
+                remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq,
+                             &sgs[i]);
         }
         sel_sync_flags(lockorder, npoll, NULL);
         GOC_ASSERT(atomic_load(&gp->selectdone) == 0);
@@ -1803,7 +1849,7 @@ again:
     GOC_ASSERT(!won->link.next && !won->link.prev); /* the waker dequeued it */
     GOC_ASSERT(atomic_load(&gp->selectdone) == 1);
     /* In case order: when the same case wins time after time, the test
-     * for it goes the same way each time (poll order is random). */
+     * for it goes the same way each time. */
     for (size_t i = 0; i < ncases; i++) {
         goc_case *cs = &cases[i];
         sudog *sg = &sgs[i];
