@@ -1475,18 +1475,17 @@ static int cmp_chan(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Does cs look ready now? Without its channel's lock (pass 0): racy reads
+/* Does a case (dir) on c look ready now? Without c's lock (pass 0): racy reads
  * of fields written under that lock, and of the ring's positions, a hint
  * decided again under the lock (not in the race build: ThreadSanitizer
  * would report them against the locked writes). With the lock (pass 1):
  * exact for an unbuffered channel but for claimed selects' sudogs, which
  * the try then drops; still a hint for a ring, whose positions fast
  * operations move without the lock. */
-static inline bool selcase_looks_ready(const goc_case *cs) {
-    goc_chan *c = cs->ch;
+static inline bool selcase_looks_ready(goc_chan *c, int dir) {
     if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
         return true;
-    if (cs->dir == GOC_CASE_SEND) {
+    if (dir == GOC_CASE_SEND) {
         if (__atomic_load_n(&c->recvq.first, __ATOMIC_RELAXED) != NULL)
             return true;
         return c->dataqsiz > 0 && !ring_exactly_full(c);
@@ -1562,7 +1561,7 @@ static inline uint32_t selmask_fill(const goc_case *cases, size_t ncases, uint64
         size_t end = ncases - k * 64 < 64 ? ncases - k * 64 : 64;
         for (size_t b = 0; b < end; b++) {
             const goc_case *cs = &cases[k * 64 + b];
-            if (cs->ch && (!ready || selcase_looks_ready(cs))) {
+            if (cs->ch && (!ready || selcase_looks_ready(cs->ch, cs->dir))) {
                 w |= (uint64_t)1 << b;
                 cnt++;
             }
@@ -1652,8 +1651,7 @@ static inline __attribute__((always_inline)) int sel_try(goc_case *cases, uint32
     return (int)i;
 }
 
-static int selectgo_all(goc_case *cases, size_t ncases, bool block, size_t npoll, bool allbubbled,
-                        bool anybuf);
+static int selectgo_all(goc_case *cases, size_t ncases, bool block, size_t npoll);
 
 static int selectgo(goc_case *cases, size_t ncases, bool block) {
     if (ncases > (size_t)INT32_MAX)
@@ -1665,25 +1663,19 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
      * writes). Nothing random yet: a select that pass 0 completes draws at
      * most one random number, and one whose cases are not ready none. */
     size_t npoll = 0;
-    bool allbubbled = true; /* every channel is of the caller's bubble */
-    bool anybuf = false;    /* a buffered channel among the cases: pass 2 re-checks */
-    uint64_t looks = 0;     /* bit i: case i looks ready (pass 0: 2 to 64 cases) */
+    uint64_t looks = 0; /* bit i: case i looks ready (pass 0: 2 to 64 cases) */
     uint32_t nlooks = 0;
     for (size_t i = 0; i < ncases; i++) {
         goc_chan *c = cases[i].ch;
         if (!c)
             continue;
-        if (cases[i].dir != GOC_CASE_SEND && cases[i].dir != GOC_CASE_RECV)
+        int dir = cases[i].dir;
+        if (dir != GOC_CASE_SEND && dir != GOC_CASE_RECV)
             goc_panic("goc_select: case %zu has no direction (use GOC_SEND or GOC_RECV)", i);
-        if (GOC_UNLIKELY(c->bubble != 0)) {
-            if (gsched_bubble_id() != c->bubble)
-                bubble_misuse("select on");
-        } else {
-            allbubbled = false;
-        }
-        anybuf |= c->dataqsiz > 0;
+        if (GOC_UNLIKELY(c->bubble != 0) && gsched_bubble_id() != c->bubble)
+            bubble_misuse("select on");
 #ifndef GOC_RACE
-        if (ncases > 1 && ncases <= 64 && selcase_looks_ready(&cases[i])) {
+        if (ncases > 1 && ncases <= 64 && selcase_looks_ready(c, dir)) {
             looks |= (uint64_t)1 << i;
             nlooks++;
         }
@@ -1716,7 +1708,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
         glock_unlock(&c->lock);
         wake_all(&wl);
     }
-    return selectgo_all(cases, ncases, block, npoll, allbubbled, anybuf);
+    return selectgo_all(cases, ncases, block, npoll);
 }
 
 /* Passes 1 and 2 and the wake-up: with every channel locked, the cases
@@ -1726,7 +1718,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
  * (rings). Out of line: pass 0 completes most selects that do not block,
  * without the scratch and the registers this part needs. */
 static __attribute__((noinline)) int selectgo_all(goc_case *cases, size_t ncases, bool block,
-                                                  size_t npoll, bool allbubbled, bool anybuf) {
+                                                  size_t npoll) {
     /* Scratch space: the lock order, one sudog per case, the set of cases
      * to try (a bit per case). */
     goc_chan *lockbuf[SELECT_STACK_CASES];
@@ -1749,9 +1741,16 @@ static __attribute__((noinline)) int selectgo_all(goc_case *cases, size_t ncases
     /* The lock order from case order: the sort's compares then go the
      * same way every time. */
     size_t nlock = 0;
-    for (size_t i = 0; i < ncases; i++)
-        if (cases[i].ch)
-            lockorder[nlock++] = cases[i].ch;
+    bool allbubbled = true; /* every channel is of the caller's bubble */
+    bool anybuf = false;    /* a buffered channel among the cases: pass 2 re-checks */
+    for (size_t i = 0; i < ncases; i++) {
+        goc_chan *c = cases[i].ch;
+        if (!c)
+            continue;
+        lockorder[nlock++] = c;
+        allbubbled &= c->bubble != 0;
+        anybuf |= c->dataqsiz > 0;
+    }
     GOC_ASSERT(nlock == npoll);
     sort_lockorder(lockorder, npoll);
 
