@@ -129,7 +129,7 @@
  *   number. The lock order is built from case order and the sudogs are
  *   indexed by case, so that the branches that depend on which case is
  *   ready go the same way when the same case is ready time after time.
-
+ *
  * Creators' hooks (chan/chan.h)
  *   The layer that makes a channel may hide its buffer (len and cap then
  *   report 0) and register a callback that the last goc_chan_release calls,
@@ -1551,7 +1551,7 @@ static inline uint32_t selmask_take1(uint64_t w, uint32_t cnt) {
     return (uint32_t)__builtin_ctzll(w);
 }
 
-/* Fill mask with the cases of a channel (ready: only those that look
+/* Fill mask with the cases that name a channel (ready: only those that look
  * ready, pass 1's set, with every channel locked); returns how many. */
 static inline uint32_t selmask_fill(const goc_case *cases, size_t ncases, uint64_t *mask,
                                     bool ready) {
