@@ -258,7 +258,7 @@ goc_test(test_select
         try_receives_from_parked_sender
         send_and_recv_cases_together
         same_channel_twice_recv_buffered same_channel_twice_recv_blocking
-        same_channel_send_and_recv_buffered
+        same_channel_twice_recv_blocking_large_select same_channel_send_and_recv_buffered
         nil_cases_never_fire_ready_path nil_cases_never_fire_blocking_path
         try_all_nil_returns_minus_one all_nil_blocks_forever zero_cases_blocks_forever
         never_matches_itself two_selects_pair_never_self
