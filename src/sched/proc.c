@@ -1675,8 +1675,12 @@ static inline __attribute__((always_inline)) void park_landed(void) {
         after_switch_done(mp);
     } else {
         after_switch_general(mp);
+        /* The same M (after_switch's post actions never switch), read
+         * again all the same: mp kept across the call would make the
+         * common path save and restore a callee-saved register. */
+        mp = getm();
     }
-    park_resumed(mp->curg); /* mp: after_switch's post actions never switch */
+    park_resumed(mp->curg);
 }
 
 void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
