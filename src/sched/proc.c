@@ -213,9 +213,8 @@ static _Atomic bool init_done; /* schedinit has run (gsched_init) */
 /* Per-thread state. gsched_tls_m is set once when an M starts; tls_thread_g is the
  * plain-thread stand-in. initial-exec: no allocation on first access (the
  * signal handler reads them). */
-/* void *: sched.h declares it for the inline preemption check, which
- * reads only the first field of the M (its current g). */
-__thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
+/* Not static: getm's x86-64 asm (runtime2.h) names it. */
+__thread m *gsched_tls_m __attribute__((tls_model("initial-exec")));
 static __thread g tls_thread_g __attribute__((tls_model("initial-exec")));
 #if defined(__x86_64__) && !defined(GOC_RACE)
 /* What gsched_tls_curg points at while no goroutine runs: no goroutine,

@@ -309,15 +309,6 @@ void gsched_gosched(void);
  * the request on entry, before they take any lock: */
 g *gsched_current_g_or_null(void);
 void gsched_preempt_slow(void);
-#if defined(__x86_64__) && !defined(GOC_RACE)
-/* The calling thread's M (proc.c), whose first field is its current g.
- * Inside src/sched per-M state goes through getm() (runtime2.h), because
- * a compiler may keep a thread-local address in a register across a call
- * that switches threads. On x86-64 an initial-exec TLS load is
- * %fs-relative at every access, so this one inline load, made once at the
- * entry of a call, is the running thread's. */
-extern __thread void *gsched_tls_m __attribute__((tls_model("initial-exec")));
-#endif
 /* Has the running goroutine been asked to stop (gsched_preempt_check would
  * call gsched_preempt_slow)? For callers whose slow path must be a tail
  * call. On x86-64 outside the race build also true where no goroutine runs
