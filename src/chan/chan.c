@@ -1516,6 +1516,15 @@ static void sort_lockorder(goc_chan **a, size_t n) {
 #endif
 }
 
+/* w without its lowest *r set bits, *r less the bits cleared: the sets are
+ * sparse (a few ready cases), so clearing the lowest bit at a time beats a
+ * popcount call (x86-64's baseline has no popcnt instruction). */
+static inline uint64_t selmask_skip(uint64_t w, uint32_t *r) {
+    for (; w && *r > 0; --*r)
+        w &= w - 1;
+    return w;
+}
+
 /* Take one case of the set mask (nw words, bit i: case i, cnt bits set),
  * uniformly at random among them, and clear its bit. Taking the cases one
  * by one this way tries them in a uniformly random order, as Go's poll
@@ -1529,12 +1538,7 @@ static inline uint32_t selmask_take(uint64_t *mask, size_t nw, uint32_t cnt) {
     uint64_t w;
     for (;; k++) {
         GOC_ASSERT(k < nw);
-        /* Skip r set bits: the sets are sparse (a few ready cases), so
-         * clearing the lowest bit at a time beats a popcount call
-         * (x86-64's baseline has no popcnt instruction). */
-        for (w = mask[k]; w && r > 0; r--)
-            w &= w - 1;
-        if (w)
+        if ((w = selmask_skip(mask[k], &r)))
             break;
     }
     uint32_t bit = (uint32_t)__builtin_ctzll(w);
@@ -1545,9 +1549,10 @@ static inline uint32_t selmask_take(uint64_t *mask, size_t nw, uint32_t cnt) {
 /* selmask_take for a one-word set (pass 0), without the memory word. */
 static inline uint32_t selmask_take1(uint64_t w, uint32_t cnt) {
     GOC_ASSERT(cnt > 0 && w != 0);
-    if (cnt > 1)
-        for (uint32_t r = gfastrandn(cnt); r > 0; r--)
-            w &= w - 1;
+    if (cnt > 1) {
+        uint32_t r = gfastrandn(cnt);
+        w = selmask_skip(w, &r);
+    }
     return (uint32_t)__builtin_ctzll(w);
 }
 
@@ -1578,6 +1583,11 @@ static inline void selfree(void *heap) {
         free(heap);
 }
 
+/* The queue a select's sudog for cs waits in. */
+static inline waitq *selcase_waitq(const goc_case *cs) {
+    return cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq;
+}
+
 /* Pass 2: queue gp's sudog for case i (sgs is indexed by case: the wake
  * loop finds them in case order). */
 static inline __attribute__((always_inline)) void sel_enqueue(g *gp, goc_case *cases, uint32_t i,
@@ -1592,7 +1602,7 @@ static inline __attribute__((always_inline)) void sel_enqueue(g *gp, goc_case *c
     sg->c = cs->ch;
     sg->ticket = i;
     sg->isselect = true;
-    enqueue(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+    enqueue(cs->ch, selcase_waitq(cs), sg);
 }
 
 /* Try case i of a select with the channels of lo[0..np) locked (pass 0:
@@ -1808,8 +1818,7 @@ again:
         for (size_t i = 0; i < ncases; i++) {
             goc_case *cs = &cases[i];
             if (cs->ch)
-                remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq,
-                             &sgs[i]);
+                remove_sudog(cs->ch, selcase_waitq(cs), &sgs[i]);
         }
         sel_sync_flags(lockorder, npoll, NULL);
         GOC_ASSERT(atomic_load(&gp->selectdone) == 0);
@@ -1855,7 +1864,7 @@ again:
         if (!cs->ch || sg == won)
             continue;
         GOC_ASSERT(sg->ticket == i);
-        remove_sudog(cs->ch, cs->dir == GOC_CASE_SEND ? &cs->ch->sendq : &cs->ch->recvq, sg);
+        remove_sudog(cs->ch, selcase_waitq(cs), sg);
         GOC_ASSERT(!sg->link.next && !sg->link.prev);
     }
     if (anybuf)
