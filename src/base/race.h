@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(GOC_RACE)
 #include <sanitizer/tsan_interface.h>
@@ -136,6 +137,16 @@ static inline void grace_ignore_end(void) {
 static inline void *grace_rt_calloc(size_t n, size_t size) {
     grace_ignore_begin();
     void *r = calloc(n, size);
+    grace_ignore_end();
+    return r;
+}
+
+/* grace_rt_calloc for a structure with an alignment above malloc's. */
+static inline void *grace_rt_calloc_aligned(size_t align, size_t size) {
+    grace_ignore_begin();
+    void *r = aligned_alloc(align, (size + align - 1) / align * align);
+    if (r)
+        memset(r, 0, size);
     grace_ignore_end();
     return r;
 }

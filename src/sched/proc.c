@@ -2232,7 +2232,7 @@ static int32_t getncpu(void) {
 /* shared: false only for the one P of a runtime that starts with
  * gomaxprocs 1 (runq_lone). */
 static p *newp(int32_t id, bool shared) {
-    p *pp = grace_rt_calloc(1, sizeof *pp);
+    p *pp = grace_rt_calloc_aligned(_Alignof(p), sizeof *pp);
     if (!pp)
         return NULL;
     pp->id = id;

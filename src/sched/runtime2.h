@@ -15,17 +15,27 @@
 #include "sched/sched.h"
 
 enum { RUNQ_SIZE = 256, MAXPROCS_LIMIT = GSCHED_MAXPROCS, GOID_BATCH = 16, GFREE_MAX = 64 };
+/* What struct p's groups are aligned to: a cache line on x86-64 and on
+ * common aarch64 cores. */
+enum { GSCHED_CACHE_LINE = 64 };
 /* Most Ms (OS threads) the runtime starts: Go's limit. */
 enum { MAXTHREADS = 10000 };
 
 /* P_SYSCALL: its M runs a goc_blocking call; sysmon may take it (retake). */
 enum pstatus { P_IDLE, P_RUNNING, P_RETIRED, P_SYSCALL };
 
+/* Grouped by who touches each line, so that a thief's looks and the
+ * owner's private writes never share a cache line (false sharing was most
+ * of a spawn's time at two processors: the owner's ngfree decrement missed
+ * on the line a stealer kept reading for runnext and shared). Line 0: the
+ * owner's per-switch tick with what sysmon reads and rarely-written links;
+ * the thieves' line: what stealwork and runqgrab read on every look (status,
+ * head, tail, shared) with the ring after it; runnext alone (the owner
+ * writes it on every ready and park); the owner's caches last. */
 struct p {
-    int32_t id;              /* immutable */
-    _Atomic uint32_t status; /* enum pstatus; changed under sched.lock */
-    p *link;                 /* sched.pidle list; sched.lock */
-    m *m;                    /* owner M; written by acquirep/releasep */
+    int32_t id; /* immutable */
+    p *link;    /* sched.pidle list; sched.lock */
+    m *m;       /* owner M; written by acquirep/releasep */
     /* Goroutine switches on this P: owner increments (relaxed load and
      * store, no locked instruction); sysmon reads it to find a goroutine
      * that has run too long (preempt.c). */
@@ -37,12 +47,12 @@ struct p {
         int64_t schedwhen;
         int64_t preemptwhen;
     } sysmontick;
+    _Alignas(
+        GSCHED_CACHE_LINE) _Atomic uint32_t status; /* enum pstatus; changed under sched.lock */
     /* Lock-free ring: owner writes tail, anyone CASes head (only the owner
      * while !shared). */
     _Atomic uint32_t runqhead;
     _Atomic uint32_t runqtail;
-    _Atomic(g *) runq[RUNQ_SIZE];
-    _Atomic(g *) runnext; /* owner sets; stealers CAS it away (only while shared) */
     /* May other Ms steal from runq/runnext? false while it is the only
      * processor there has ever been (GOCMAXPROCS=1 at start): its owner
      * then takes from its own queue with plain loads and stores, no locked
@@ -51,8 +61,11 @@ struct p {
      * (runq_lone); stealers load it with acquire and leave the queue
      * alone while it is false. Never cleared (proc.c says why). */
     _Atomic bool shared;
-    gstack_cache stackcache; /* owner */
-    g *gfree;                /* dead gs for reuse; owner */
+    _Atomic(g *) runq[RUNQ_SIZE];
+    _Alignas(GSCHED_CACHE_LINE) _Atomic(g *)
+        runnext; /* owner sets; stealers CAS it away (only while shared) */
+    _Alignas(GSCHED_CACHE_LINE) gstack_cache stackcache; /* owner */
+    g *gfree;                                            /* dead gs for reuse; owner */
     int32_t ngfree;
     uint64_t goidcache, goidcacheend; /* owner */
     _Atomic int64_t syscallwhen; /* when its M entered goc_blocking; owner writes, sysmon reads */
