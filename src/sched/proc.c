@@ -2235,6 +2235,8 @@ static p *newp(int32_t id, bool shared) {
     p *pp = grace_rt_calloc_aligned(_Alignof(p), sizeof *pp);
     if (!pp)
         return NULL;
+    /* Its groups start cache lines only if it does (struct p's comment). */
+    GOC_ASSERT((uintptr_t)pp % GSCHED_CACHE_LINE == 0);
     pp->id = id;
     atomic_store_explicit(&pp->shared, shared, memory_order_relaxed);
     return pp;
