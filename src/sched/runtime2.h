@@ -47,8 +47,8 @@ struct p {
         int64_t schedwhen;
         int64_t preemptwhen;
     } sysmontick;
-    _Alignas(
-        GSCHED_CACHE_LINE) _Atomic uint32_t status; /* enum pstatus; changed under sched.lock */
+    /* enum pstatus; changed under sched.lock */
+    _Alignas(GSCHED_CACHE_LINE) _Atomic uint32_t status;
     /* Lock-free ring: owner writes tail, anyone CASes head (only the owner
      * while !shared). */
     _Atomic uint32_t runqhead;
@@ -62,8 +62,8 @@ struct p {
      * alone while it is false. Never cleared (proc.c says why). */
     _Atomic bool shared;
     _Atomic(g *) runq[RUNQ_SIZE];
-    _Alignas(GSCHED_CACHE_LINE) _Atomic(g *)
-        runnext; /* owner sets; stealers CAS it away (only while shared) */
+    /* Owner sets; stealers CAS it away (only while shared). */
+    _Alignas(GSCHED_CACHE_LINE) _Atomic(g *) runnext;
     _Alignas(GSCHED_CACHE_LINE) gstack_cache stackcache; /* owner */
     g *gfree;                                            /* dead gs for reuse; owner */
     int32_t ngfree;
