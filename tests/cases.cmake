@@ -96,9 +96,12 @@ endif()
 
 # ---------------------------------------------------------------------------
 # test_sched_runnext.c — runnext filled by a plain release store while
-# stealers CAS it away, and the global run queue's chunks (issue 13).
+# stealers CAS it away, a displaced runnext queued without a wakeup, and the
+# global run queue's chunks (issue 13).
 goc_test(test_sched_runnext
-    CASES runnext_stolen_while_owner_stores global_queue_chunks_run_every_goroutine_once
+    CASES runnext_stolen_while_owner_stores readied_pair_runs_while_readier_keeps_running
+          select_chains_lose_no_message_at_four_processors
+          global_queue_chunks_run_every_goroutine_once
     TIMEOUT 120)
 
 # ---------------------------------------------------------------------------

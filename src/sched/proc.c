@@ -36,8 +36,9 @@
  *     then reads nmspinning/npidle; a spinner gives up by releasing its P and
  *     decrementing nmspinning (seq_cst), then re-reads every run queue.
  *     A goroutine readied into runnext while the rest of the queue is empty
- *     does not wake another M (it is about to run here); the monitor thread
- *     (sysmon) wakes one if it sits there too long.
+ *     does not wake another M (it is about to run here), nor does one that
+ *     leaves a single goroutine queued behind runnext (runqready_slow); the
+ *     monitor thread (sysmon) wakes one if they sit there too long.
  *   - Preemption: sched/preempt.c.
  *   - Calls and returns stay balanced across goroutine start and exit
  *     (arch/arch.h): a goroutine is entered by a call (garch_start calls
@@ -1728,12 +1729,29 @@ void gopark(bool (*unlockf)(g *, void *), void *arg, enum waitreason reason) {
     park_landed();
 }
 
-/* runqready's other cases: runnext or the queue already taken (wake a P
- * for the work), a locked M, or no P at all (the global queue). */
+/* runqready's other cases: runnext or the queue already taken, a locked
+ * M, or no P at all (the global queue).
+ *
+ * With runnext taken, gp displaces its occupant to the queue. When that
+ * leaves one goroutine queued (the displaced one, or one that was there
+ * already), no M is woken for it either: this P runs both as soon as the
+ * caller and then runnext block, which in a handoff chain is at once (a
+ * select readying both its senders, then parking), and a woken M would
+ * only steal one of them and pull the chain across cores: a futex wake on
+ * the caller's path plus cache lines moving on every message (select at
+ * two processors: 79 -> 61 ns a message). So a running P holds at most two
+ * runnable goroutines, runnext and one queued, that no M was woken for; a
+ * second queued one wakes a P, and sysmon wakes one for work left on a P
+ * whose goroutine keeps running (as for runnext alone). A locked M runs
+ * nothing else, so it always wakes a P. */
 static __attribute__((noinline)) void runqready_slow(m *mp, g *gp) {
-    if (mp && mp->p) {
-        runqput(mp->p, gp, true);
-        wakep(); /* others are queued here too: an idle P may take some */
+    p *pp;
+    if (mp && (pp = mp->p)) {
+        runqput(pp, gp, true);
+        uint32_t queued = atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
+                          atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+        if (queued > 1 || mp->lockedg)
+            wakep(); /* an idle P may take some of the queue */
         return;
     }
     glock_lock(&sched.lock);

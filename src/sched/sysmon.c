@@ -3,8 +3,9 @@
  * One thread without a P that watches the scheduler from outside:
  *   - runs the drivers' due work (timers) when every P is busy or idle;
  *   - wakes an M when work sits queued on a running P while other Ps are
- *     idle and nobody spins (a goroutine readied into runnext behind one
- *     that keeps running);
+ *     idle and nobody spins (goroutines readied into runnext, and one
+ *     displaced from it, behind one that keeps running: proc.c wakes no M
+ *     for those);
  *   - returns unused stack memory (the scavenger) once a second;
  *   - sleeps until the earliest driver deadline when everything is idle,
  *     backing off from 20 us to 10 ms between rounds when nothing happens.
@@ -102,8 +103,9 @@ void *sysmon(void *unused) {
             quiet = 0;
             continue;
         }
-        /* Work queued on a P while Ps sit idle and nobody spins: a readied
-         * goroutine waits in runnext behind a goroutine that kept running. */
+        /* Work queued on a P while Ps sit idle and nobody spins: readied
+         * goroutines (in runnext, and one displaced from it) wait behind a
+         * goroutine that kept running. */
         bool stuck = false;
         if (atomic_load(&sched.npidle) > 0 && atomic_load(&sched.nmspinning) == 0) {
             int32_t n = atomic_load(&nallp);
