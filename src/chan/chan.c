@@ -18,7 +18,7 @@
  *       L       free: p's sender may fill it
  *       L + 1   holds p's element
  *       L + one_lap   emptied: free for p + one_lap
- *   so a zeroed ring (calloc) is free for lap 0, and a big ring's pages
+ *   so a zeroed ring (gmem_zalloc) is free for lap 0, and a big ring's pages
  *   are touched only as it fills. (Turns are stored lap-relative, not as
  *   Vyukov's positions, for that: p - index is one subtraction.)
  *   Positions are not wrapped: 2^62 of them last 146 years at one
@@ -188,6 +188,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/assert.h"
 #include "base/failpoint.h"
 #include "sched/sched.h"
@@ -702,7 +703,7 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
     /* Below 2^45 bytes: no overflow. */
     size_t slotsize = cap ? (SLOT_HDR + elem_size + 7) & ~(size_t)7 : 0;
     size_t bytes = cap ? sizeof(goc_chan) + slotsize * cap : CHAN_UNBUFFERED_BYTES;
-    goc_chan *c = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, bytes);
+    goc_chan *c = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(bytes);
     if (!c) {
         errno = ENOMEM;
         return NULL;
@@ -716,7 +717,7 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
     c->one_lap = cap ? UINT64_C(1) << (64 - __builtin_clzll((unsigned long long)cap)) : 0;
     c->idxmask = cap ? c->one_lap - 1 : 0;
     if (cap) {
-        atomic_init(&c->sendpos, 0); /* calloc zeroed the turns: every slot free for lap 0 */
+        atomic_init(&c->sendpos, 0); /* gmem_zalloc zeroed the turns: every slot free for lap 0 */
         atomic_init(&c->recvpos, 0);
     }
     atomic_init(&c->refs, 1);

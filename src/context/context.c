@@ -49,6 +49,7 @@
 
 #include <goc/time.h>
 
+#include "base/alloc.h"
 #include "base/assert.h"
 #include "base/failpoint.h"
 #include "base/list.h"
@@ -216,7 +217,7 @@ static void ctx_unref(goc_ctx *c) {
 }
 
 static goc_ctx *ctx_new(goc_ctx *parent, enum ctx_kind kind) {
-    goc_ctx *c = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, sizeof *c);
+    goc_ctx *c = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(sizeof *c);
     if (!c) {
         errno = ENOMEM;
         return NULL;

@@ -111,6 +111,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/alloc.h"
 #include "base/assert.h"
 #include "base/failpoint.h"
 #include "chan/chan.h"
@@ -561,7 +562,7 @@ static gtimer *timer_alloc(enum tkind kind, enum tmagic magic, size_t size) {
         errno = -err; /* ENOMEM or EAGAIN: the runtime could not start */
         return NULL;
     }
-    gtimer *t = gfail_hit(GFAIL_ALLOC) ? NULL : calloc(1, size);
+    gtimer *t = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(size);
     if (!t) {
         errno = ENOMEM;
         return NULL;
