@@ -1,4 +1,6 @@
-/* base/alloc.h — zeroed allocation that glibc's per-thread cache serves.
+/* base/alloc.h — zeroed allocation that glibc's per-thread cache serves,
+ * and dropping a reference count without a locked instruction when the
+ * caller holds the only one.
  *
  * glibc's calloc never takes a block from the thread's cache (tcache): it
  * always goes to the arena, and so the cache's bin of that size stays full
@@ -15,6 +17,7 @@
 #ifndef GOC_BASE_ALLOC_H
 #define GOC_BASE_ALLOC_H
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +35,23 @@ static inline void *gmem_zalloc(size_t size) {
         memset(p, 0, size);
     }
     return p;
+}
+
+/* Drop one count of *r and return its value before, as atomic_fetch_sub
+ * does, without the locked instruction when it was 1. A holder that reads
+ * 1 holds the only count, so nobody else can change it: every other
+ * increment needs a count to start from (a reference), and every other
+ * decrement a count of its own. The acquire load orders the other
+ * holders' earlier decrements (release) before whatever the caller frees;
+ * the store keeps a release past zero detectable. Most contexts and
+ * channels are made, used and released by one goroutine. */
+static inline long gref_drop(_Atomic long *r) {
+    long v = atomic_load_explicit(r, memory_order_acquire);
+    if (v == 1) {
+        atomic_store_explicit(r, 0, memory_order_relaxed);
+        return 1;
+    }
+    return atomic_fetch_sub_explicit(r, 1, memory_order_acq_rel);
 }
 
 #endif

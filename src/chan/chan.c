@@ -733,13 +733,7 @@ goc_chan *goc_chan_retain(goc_chan *c) {
 void goc_chan_release(goc_chan *c) {
     if (!c)
         return;
-    /* The only reference (1): nobody else can change the count, so no
-     * locked decrement (context.c's count_drop has the argument). */
-    long r = atomic_load_explicit(&c->refs, memory_order_acquire);
-    if (r == 1)
-        atomic_store_explicit(&c->refs, 0, memory_order_relaxed);
-    else
-        r = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
+    long r = gref_drop(&c->refs);
     if (r > 1)
         return;
     if (r < 1)

@@ -169,24 +169,6 @@ static goc_ctx *orbg(goc_ctx *c) { return c ? c : &ctx_background; }
 static void ctx_unref(goc_ctx *c);
 static void ctx_cancel(goc_ctx *c, int err, int cause);
 
-/* Drop one count of *r and return its value before, as atomic_fetch_sub
- * does, without the locked instruction when it was 1. A holder that reads
- * 1 holds the only count, so nobody else can change it: every other
- * increment needs a count to start from (a reference), and every other
- * decrement a count of its own. The acquire load orders the other
- * holders' earlier decrements (release) before whatever the caller frees;
- * the store keeps "released more times than retained" detectable. Most
- * contexts and channels are made, used and released by one goroutine: a
- * create + cancel + release was 3 of its ~10 locked instructions. */
-static long count_drop(_Atomic long *r) {
-    long v = atomic_load_explicit(r, memory_order_acquire);
-    if (v == 1) {
-        atomic_store_explicit(r, 0, memory_order_relaxed);
-        return 1;
-    }
-    return atomic_fetch_sub(r, 1);
-}
-
 goc_ctx *goc_ctx_retain(goc_ctx *c) {
     if (c && c->kind != CTX_ROOT)
         atomic_fetch_add(&c->urefs, 1);
@@ -196,7 +178,7 @@ goc_ctx *goc_ctx_retain(goc_ctx *c) {
 void goc_ctx_release(goc_ctx *c) {
     if (!c || c->kind == CTX_ROOT)
         return;
-    long r = count_drop(&c->urefs);
+    long r = gref_drop(&c->urefs);
     if (r > 1)
         return;
     if (r < 1)
@@ -210,7 +192,7 @@ static void ctx_unref(goc_ctx *c) {
     /* Iterative: freeing the bottom of a long chain releases its parent,
      * which may free that one too, and so on up (no recursion: a chain of
      * 10,000 contexts would overflow a goroutine stack). */
-    while (c && count_drop(&c->refs) == 1) {
+    while (c && gref_drop(&c->refs) == 1) {
         /* The last memory reference: nothing can reach c any more. */
         if (c->kind == CTX_CANCEL) {
             GOC_ASSERT(glist_empty(&c->children) && glist_empty(&c->funcs) && !c->attached);
@@ -223,7 +205,7 @@ static void ctx_unref(goc_ctx *c) {
         c = NULL;
         if (!parent || parent->kind == CTX_ROOT)
             break;
-        long r = count_drop(&parent->urefs);
+        long r = gref_drop(&parent->urefs);
         if (r < 1)
             goc_panic("goc_ctx_release: context released more times than retained");
         if (r == 1) {
@@ -472,7 +454,7 @@ goc_ctx *goc_ctx_without_cancel(goc_ctx *parent) {
  * waits on Done may release the context the moment Done closes, while the
  * canceler still has to detach it (Go's garbage collector covers that).
  * Not needed when the caller's reference is the only one (urefs 1): nobody
- * else can release it meanwhile (count_drop's argument). */
+ * else can release it meanwhile (gref_drop's argument). */
 void goc_ctx_cancel_cause(goc_ctx *c, int cause) {
     if (!c || c->kind != CTX_CANCEL)
         return;
