@@ -352,7 +352,8 @@ goc_test(test_context
         after_func_stop_twice_is_safe timeout_cause_and_deadline_cause
         extreme_deadlines_do_not_overflow
         after_func_runs_on_last_release
-        release_last_ref_cancels_and_wakes_waiter release_parent_before_child
+        release_last_ref_cancels_and_wakes_waiter
+        cancel_by_non_holder_while_holder_releases_on_done release_parent_before_child
         release_detaches_from_parent_no_growth cancel_storm_tree
     TIMEOUT 120)
 

@@ -1103,6 +1103,31 @@ GTEST(release_last_ref_cancels_and_wakes_waiter) {
     test_settle_goroutines(base);
 }
 
+/* A goroutine that holds no reference cancels a context whose only holder
+ * waits on Done and releases it the moment Done closes (as a server's
+ * shutdown trigger does): the cancel must not touch the context after that
+ * release frees it (the race and ASan builds check each access), at one
+ * processor and with the two goroutines on two threads. */
+enum { BORROW_ROUNDS = TEST_SCALE(3000, 600) };
+
+static void borrowed_cancel_fn(void *arg) { goc_ctx_cancel(arg); }
+
+GTEST(cancel_by_non_holder_while_holder_releases_on_done) {
+    int base = goc_num_goroutine();
+    for (int i = 0; i < BORROW_ROUNDS; i++) {
+        goc_ctx *parent = i % 2 ? goc_ctx_with_cancel(NULL) : NULL;
+        goc_ctx *c = goc_ctx_with_cancel(parent);
+        CHECK(c != NULL);
+        TEST_GO(borrowed_cancel_fn, c);
+        CHECK(!goc_chan_recv(goc_ctx_done(c), NULL));
+        CHECK_EQ_INT(goc_ctx_err(c), -ECANCELED);
+        goc_ctx_release(c);
+        CHECK_EQ_INT(goc_ctx_err(parent), 0);
+        goc_ctx_release(parent);
+    }
+    test_settle_goroutines(base);
+}
+
 /* A child holds a reference on its parent: releasing the parent's handle
  * first keeps the parent alive (and not canceled) until the child goes. */
 GTEST(release_parent_before_child) {

@@ -453,17 +453,15 @@ goc_ctx *goc_ctx_without_cancel(goc_ctx *parent) {
 /* The cancel holds a memory reference of its own while it works: whoever
  * waits on Done may release the context the moment Done closes, while the
  * canceler still has to detach it (Go's garbage collector covers that).
- * Not needed when the caller's reference is the only one (urefs 1): nobody
- * else can release it meanwhile (gref_drop's argument). */
+ * Always, even when urefs is 1: the canceler need not be the holder (a
+ * timer's callback cancels a context its creator holds and releases once
+ * Done closes), so urefs says nothing about who else is in here. */
 void goc_ctx_cancel_cause(goc_ctx *c, int cause) {
     if (!c || c->kind != CTX_CANCEL)
         return;
-    bool solo = atomic_load_explicit(&c->urefs, memory_order_acquire) == 1;
-    if (!solo)
-        atomic_fetch_add(&c->refs, 1);
+    atomic_fetch_add(&c->refs, 1);
     ctx_cancel(c, -ECANCELED, cause);
-    if (!solo)
-        ctx_unref(c);
+    ctx_unref(c);
 }
 
 void goc_ctx_cancel(goc_ctx *c) { goc_ctx_cancel_cause(c, 0); }
