@@ -125,6 +125,11 @@ GTEST(eg_first_error_wins) {
     for (int i = 0; i < 3; i++) {
         gate_open(seq.turn[i]);
         WAIT_UNTIL(atomic_load(&seq.finished) == i + 1, TEST_PATIENCE_S);
+        /* finished counts a function before it returns: the group records
+         * its error after that. Wait for the record (the group's context
+         * is canceled by it) before the next one may fail. */
+        if (errs[i] != 0)
+            WAIT_UNTIL(goc_ctx_err(goc_errgroup_ctx(g)) != 0, TEST_PATIENCE_S);
     }
     CHECK_EQ_INT(goc_errgroup_wait(g), 7);
     CHECK_EQ_INT(goc_ctx_cause(goc_errgroup_ctx(g)), 7);
