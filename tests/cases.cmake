@@ -561,7 +561,8 @@ goc_test(test_net
 # test_io.c — goroutine-aware I/O on pipes and regular files: 8 MiB through
 # a pipe in order, EOF, broken pipes (-EPIPE, never SIGPIPE, also on plain
 # threads), regular files against read(2), goc_close waking every reader,
-# the fd-reuse race, goc_fd_wait, ended contexts, bad descriptors.
+# the fd-reuse race, goc_fd_wait, ended contexts, bad descriptors, a pipe
+# echo served while every processor runs a goroutine that only yields.
 goc_test(test_io
     CASES
         pipe_8mib_arrives_in_order pipe_read_returns_zero_after_writer_closes
@@ -575,6 +576,7 @@ goc_test(test_io
         fd_wait_readable_writable_and_deadline fd_wait_bad_events_is_einval
         ended_context_fails_before_doing_anything
         bad_fds_are_ebadf_never_a_crash_or_hang bad_fds_are_ebadf_on_plain_thread
+        pipe_echo_served_while_every_processor_spins
     TIMEOUT 120)
 
 # ---------------------------------------------------------------------------

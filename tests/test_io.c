@@ -590,3 +590,72 @@ static void bad_fds(void) {
 GTEST(bad_fds_are_ebadf_never_a_crash_or_hang) { bad_fds(); }
 
 TEST(bad_fds_are_ebadf_on_plain_thread) { bad_fds(); }
+
+/* ------------------------------------------------------------------ */
+/* I/O readiness while every processor is busy                         */
+
+/* Every processor runs a goroutine that only yields; a goroutine echoes
+ * bytes from one pipe to another for a plain thread, which writes one byte
+ * and waits for it to come back, round after round. With no P ever idle,
+ * no M is left blocked in the poller: the readied echo goroutine must come
+ * from a busy P's own poll or sysmon's, then get its turn among the
+ * yielders (through the global queue). Each byte comes back, in order. */
+enum { BUSY_ROUNDS = 20 };
+
+static struct {
+    int in[2], out[2];
+    atomic_bool stop;
+    atomic_int echoed;
+} busy;
+
+static void busy_yielder(void *arg) {
+    (void)arg;
+    while (!atomic_load(&busy.stop))
+        goc_yield();
+}
+
+static void busy_echo(void *arg) {
+    goc_waitgroup *wg = arg;
+    for (int i = 0; i < BUSY_ROUNDS; i++) {
+        char b;
+        CHECK_EQ_INT(goc_read(busy.in[0], &b, 1, NULL), 1);
+        CHECK_EQ_INT(goc_write(busy.out[1], &b, 1, NULL), 1);
+        atomic_fetch_add(&busy.echoed, 1);
+    }
+    goc_wg_done(wg);
+}
+
+static void *busy_plain_peer(void *arg) {
+    (void)arg;
+    for (int i = 0; i < BUSY_ROUNDS; i++) {
+        char b = (char)('a' + i), got = 0;
+        CHECK_EQ_INT(write(busy.in[1], &b, 1), 1);
+        CHECK_EQ_INT(read(busy.out[0], &got, 1), 1); /* a blocking read: goc never saw this fd */
+        CHECK_EQ_INT(got, b);
+    }
+    return NULL;
+}
+
+GTEST(pipe_echo_served_while_every_processor_spins) {
+    make_pipe(busy.in);
+    make_pipe(busy.out);
+    atomic_store(&busy.stop, false);
+    atomic_store(&busy.echoed, 0);
+    int procs = goc_maxprocs(0);
+    goc_waitgroup yielders = {0}, echo = {0};
+    goc_wg_add(&echo, 1);
+    TEST_GO(busy_echo, &echo);
+    WAIT_PARKED("IO wait", 1);
+    for (int i = 0; i < procs; i++)
+        CHECK_EQ_INT(goc_wg_go(&yielders, busy_yielder, NULL), 0);
+    pthread_t th = test_thread_start(busy_plain_peer, NULL);
+    test_wg_wait_bounded(&echo, TEST_PATIENCE_S, "the echo goroutine");
+    test_thread_join(th);
+    CHECK_EQ_INT(atomic_load(&busy.echoed), BUSY_ROUNDS);
+    atomic_store(&busy.stop, true);
+    test_wg_wait_bounded(&yielders, TEST_PATIENCE_S, "the yielders");
+    CHECK_EQ_INT(goc_close(busy.in[0]), 0);
+    CHECK_EQ_INT(goc_close(busy.out[1]), 0);
+    CHECK_EQ_INT(close(busy.in[1]), 0);
+    CHECK_EQ_INT(close(busy.out[0]), 0);
+}
