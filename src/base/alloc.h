@@ -21,10 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/failpoint.h"
+
 enum { GMEM_TCACHE_MAX = 1024 };
 
-/* calloc(1, size), from the thread cache when size fits it. */
+/* calloc(1, size), from the thread cache when size fits it; NULL when that
+ * fails, or when the tests' "alloc" failpoint (GFAIL_ALLOC) fires here. */
 static inline void *gmem_zalloc(size_t size) {
+    if (gfail_hit(GFAIL_ALLOC))
+        return NULL;
     if (size > GMEM_TCACHE_MAX)
         return calloc(1, size);
     void *p = malloc(size);

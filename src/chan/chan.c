@@ -190,7 +190,6 @@
 
 #include "base/alloc.h"
 #include "base/assert.h"
-#include "base/failpoint.h"
 #include "sched/sched.h"
 
 #include "base/race.h"
@@ -703,7 +702,7 @@ goc_chan *goc_chan_make(size_t elem_size, size_t cap) {
     /* Below 2^45 bytes: no overflow. */
     size_t slotsize = cap ? (SLOT_HDR + elem_size + 7) & ~(size_t)7 : 0;
     size_t bytes = cap ? sizeof(goc_chan) + slotsize * cap : CHAN_UNBUFFERED_BYTES;
-    goc_chan *c = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(bytes);
+    goc_chan *c = gmem_zalloc(bytes);
     if (!c) {
         errno = ENOMEM;
         return NULL;

@@ -217,7 +217,7 @@ static void ctx_unref(goc_ctx *c) {
 }
 
 static goc_ctx *ctx_new(goc_ctx *parent, enum ctx_kind kind) {
-    goc_ctx *c = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(sizeof *c);
+    goc_ctx *c = gmem_zalloc(sizeof *c);
     if (!c) {
         errno = ENOMEM;
         return NULL;

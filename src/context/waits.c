@@ -24,7 +24,6 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
-#include "base/failpoint.h"
 
 enum { W_WAITING, W_DONE, W_ABANDONED };
 
@@ -60,7 +59,7 @@ static int wait_ctx(goc_waitgroup *wg, goc_mutex *mu, goc_ctx *ctx) {
     int err = goc_ctx_err(ctx);
     if (err)
         return err;
-    struct waiter *w = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(sizeof *w);
+    struct waiter *w = gmem_zalloc(sizeof *w);
     if (!w)
         return -ENOMEM;
     w->done = goc_chan_make(0, 0);

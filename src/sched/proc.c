@@ -571,6 +571,15 @@ static inline __attribute__((always_inline)) _Atomic(g *) *runq_slot(p *pp, uint
     return pp->runq + i % RUNQ_SIZE;
 }
 
+/* Goroutines in pp's ring (runnext not counted), as its owner sees it:
+ * stealers only take, so the count may be high by what they are taking,
+ * never low. Owner only: a hint for whether to wake an M or to run a new
+ * goroutine at once (spawn backpressure), not for indexing. */
+static inline uint32_t runq_len(p *pp) {
+    return atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
+           atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+}
+
 /* Overflow of the local ring: move half of it plus gp to the global queue. */
 static bool runqputslow(p *pp, g *gp, uint32_t head, uint32_t tail) {
     g *batch[RUNQ_SIZE / 2 + 1];
@@ -1748,9 +1757,7 @@ static __attribute__((noinline)) void runqready_slow(m *mp, g *gp) {
     p *pp;
     if (mp && (pp = mp->p)) {
         runqput(pp, gp, true);
-        uint32_t queued = atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
-                          atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
-        if (queued > 1 || mp->lockedg)
+        if (runq_len(pp) > 1 || mp->lockedg)
             wakep(); /* an idle P may take some of the queue */
         return;
     }
@@ -2525,9 +2532,7 @@ static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_siz
         return 0;
     }
     if (pp) {
-        uint32_t queued = atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
-                          atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
-        if (queued >= RUNQ_SIZE - 2 && mp->curg && !mp->lockedg) {
+        if (runq_len(pp) >= RUNQ_SIZE - 2 && mp->curg && !mp->lockedg) {
             /* Spawn backpressure: the queue is full, so rather than spill it
              * to the global queue and pile up goroutines (and their memory)
              * without bound, run the new goroutine right now, with its

@@ -113,7 +113,6 @@
 
 #include "base/alloc.h"
 #include "base/assert.h"
-#include "base/failpoint.h"
 #include "chan/chan.h"
 #include "sched/sched.h"
 #include "time/timers.h"
@@ -562,7 +561,7 @@ static gtimer *timer_alloc(enum tkind kind, enum tmagic magic, size_t size) {
         errno = -err; /* ENOMEM or EAGAIN: the runtime could not start */
         return NULL;
     }
-    gtimer *t = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(size);
+    gtimer *t = gmem_zalloc(size);
     if (!t) {
         errno = ENOMEM;
         return NULL;

@@ -101,7 +101,6 @@
 
 #include "base/alloc.h"
 #include "base/assert.h"
-#include "base/failpoint.h"
 #include "base/list.h"
 #include "base/lock.h"
 
@@ -126,7 +125,7 @@ struct eg_start {
 static char eg_token; /* address sent as the (zero-size) token */
 
 goc_errgroup *goc_errgroup_new(goc_ctx *parent) {
-    goc_errgroup *g = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(sizeof *g);
+    goc_errgroup *g = gmem_zalloc(sizeof *g);
     if (!g) {
         errno = ENOMEM;
         return NULL;
@@ -307,7 +306,7 @@ goc_sema *goc_sema_new(int64_t capacity) {
         errno = EINVAL;
         return NULL;
     }
-    goc_sema *s = gfail_hit(GFAIL_ALLOC) ? NULL : gmem_zalloc(sizeof *s);
+    goc_sema *s = gmem_zalloc(sizeof *s);
     if (!s) {
         errno = ENOMEM;
         return NULL;
