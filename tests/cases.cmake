@@ -225,7 +225,7 @@ goc_test(test_chan
         ring_parked_sender_keeps_fifo ring_close_races_receivers
         ring_close_delivers_buffered_then_false ring_plain_threads_and_goroutines_exact
         ring_close_while_send_in_flight_delivers_it
-        ring_close_while_send_in_flight_serves_parked_receiver
+        ring_send_to_parked_receiver_is_never_in_flight
     TIMEOUT 60)
 set(_goc_chan_aarch64
     fifo_order_unbuffered fifo_order_cap10 close_drains_buffer_then_zero_false
@@ -237,7 +237,7 @@ set(_goc_chan_aarch64
     ring_senders_park_while_fast_receives ring_parked_sender_keeps_fifo
     ring_close_races_receivers ring_close_delivers_buffered_then_false
     ring_close_while_send_in_flight_delivers_it
-    ring_close_while_send_in_flight_serves_parked_receiver)
+    ring_send_to_parked_receiver_is_never_in_flight)
 
 # ---------------------------------------------------------------------------
 # test_sched_lone.c — the lone processor's queue without atomics while
