@@ -443,8 +443,13 @@ static inline __attribute__((always_inline)) sudog *dequeue(goc_chan *c, waitq *
         sudog *s = glist_entry(n, sudog, link);
         GOC_ASSERT(s->c == c && s->g != NULL);
         if (s->isselect) {
+            /* A select already claimed elsewhere is passed over on a plain
+             * load (a failed CAS costs a locked instruction all the same):
+             * its selectdone stays 1 until it has removed every sudog, as
+             * has_live() relies on too. */
             uint32_t z = 0;
-            if (!atomic_compare_exchange_strong(&s->g->selectdone, &z, 1))
+            if (atomic_load_explicit(&s->g->selectdone, memory_order_relaxed) != 0 ||
+                !atomic_compare_exchange_strong(&s->g->selectdone, &z, 1))
                 continue;
         }
         return s;
