@@ -200,7 +200,8 @@ goc_test(test_sched_switch
 # senders and receivers, close semantics and its panics, the nil channel,
 # chan struct{}, len/cap, absurd sizes, large elements, reference counts,
 # plain threads talking to goroutines, Go's prime sieve, and one stress case
-# per race of the buffered channels' lock-free ring (ring_*).
+# per race of the buffered channels' lock-free ring (ring_*), the lone
+# processor's plain ring operations among them (ring_lone_*).
 goc_test(test_chan
     CASES
         fifo_order_unbuffered fifo_order_cap1 fifo_order_cap2 fifo_order_cap10
@@ -226,6 +227,9 @@ goc_test(test_chan
         ring_close_delivers_buffered_then_false ring_plain_threads_and_goroutines_exact
         ring_close_while_send_in_flight_delivers_it
         ring_send_to_parked_receiver_is_never_in_flight
+        ring_lone_traffic_exact_when_plain_thread_joins
+        ring_lone_traffic_exact_when_blocking_call_joins
+        ring_lone_traffic_exact_when_maxprocs_grows ring_lone_traffic_exact_beside_ticker
     TIMEOUT 60)
 set(_goc_chan_aarch64
     fifo_order_unbuffered fifo_order_cap10 close_drains_buffer_then_zero_false
@@ -237,7 +241,8 @@ set(_goc_chan_aarch64
     ring_senders_park_while_fast_receives ring_parked_sender_keeps_fifo
     ring_close_races_receivers ring_close_delivers_buffered_then_false
     ring_close_while_send_in_flight_delivers_it
-    ring_send_to_parked_receiver_is_never_in_flight)
+    ring_send_to_parked_receiver_is_never_in_flight
+    ring_lone_traffic_exact_when_plain_thread_joins ring_lone_traffic_exact_when_maxprocs_grows)
 
 # ---------------------------------------------------------------------------
 # test_sched_lone.c — the lone processor's queue without atomics while

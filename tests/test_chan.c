@@ -1182,3 +1182,136 @@ GTEST(ring_plain_threads_and_goroutines_exact) {
     test_tally_check(&r.tally);
     goc_chan_release(r.c);
 }
+
+/* ------------------------------------------------------------------ */
+/* The lone processor's plain ring operations (chan.c): exact counts when */
+/* another thread starts using a ring in the middle of lone traffic.     */
+
+#if defined(__x86_64__) && !defined(GOC_RACE)
+#define LONE_BUILD 1 /* chan.c's CHAN_LONE */
+#else
+#define LONE_BUILD 0
+#endif
+
+enum { LONE_GOROUTINE_PRODUCERS = 3, LONE_CONSUMERS = 2 };
+
+static struct {
+    goc_chan *c;
+    long per;
+    atomic_long next; /* producer ids */
+    atomic_long sent; /* values sent so far, by every producer */
+    test_tally tally;
+} lone;
+
+static void lone_send_all(void) {
+    long id = atomic_fetch_add(&lone.next, 1);
+    for (long i = 0; i < lone.per; i++) {
+        long v = id * lone.per + i;
+        goc_chan_send(lone.c, &v);
+        atomic_fetch_add(&lone.sent, 1);
+    }
+}
+
+static void lone_producer(void *arg) {
+    (void)arg;
+    lone_send_all();
+}
+
+static void *lone_plain_producer(void *arg) {
+    (void)arg;
+    lone_send_all();
+    return NULL;
+}
+
+static int lone_blocking_producer(void *arg) {
+    (void)arg;
+    lone_send_all(); /* on an M that gave up its P: not the lone owner */
+    return 0;
+}
+
+static void lone_blocking_goroutine(void *arg) {
+    (void)arg;
+    CHECK_EQ_INT(goc_blocking(lone_blocking_producer, NULL), 0);
+}
+
+static void lone_consumer(void *arg) {
+    (void)arg;
+    long v;
+    while (goc_chan_recv(lone.c, &v))
+        test_tally_take(&lone.tally, v);
+}
+
+static void *lone_plain_consumer(void *arg) {
+    lone_consumer(arg);
+    return NULL;
+}
+
+enum lone_intruder { LONE_PLAIN_THREAD, LONE_BLOCKING_CALL, LONE_MAXPROCS_GROWS, LONE_TICKER };
+
+/* Goroutine producers and consumers on one ring (lone traffic at one
+ * processor: the ring fills and drains in turns of 256); once some of it
+ * went through, a fourth producer of another kind joins (the intruder; a
+ * plain thread comes with a consumer too), and then everything must
+ * arrive exactly once. The intruders that touch the ring off any P end
+ * the lone mode for good; the others may or may not. */
+static void lone_run(enum lone_intruder who) {
+    lone.c = test_chan_make(sizeof(long), 256);
+    lone.per = TEST_SCALE(20000, 2000);
+    atomic_store(&lone.next, 0);
+    atomic_store(&lone.sent, 0);
+    test_tally_init(&lone.tally, (LONE_GOROUTINE_PRODUCERS + 1) * lone.per);
+    if (LONE_BUILD && goc_maxprocs(0) == 1)
+        CHECK(gchan_lone_mode()); /* nothing but P 0's goroutines used a ring yet */
+    test_group consumers = {0};
+    goc_waitgroup producers = {0};
+    test_group_go(&consumers, LONE_CONSUMERS, lone_consumer, NULL);
+    for (int i = 0; i < LONE_GOROUTINE_PRODUCERS; i++)
+        CHECK_EQ_INT(goc_wg_go(&producers, lone_producer, NULL), 0);
+    WAIT_UNTIL(atomic_load(&lone.sent) >= lone.per, TEST_PATIENCE_S);
+    pthread_t th = 0, thc = 0;
+    int prev = 0;
+    goc_ticker *tk = NULL;
+    switch (who) {
+    case LONE_PLAIN_THREAD:
+        thc = test_thread_start(lone_plain_consumer, NULL);
+        th = test_thread_start(lone_plain_producer, NULL);
+        break;
+    case LONE_BLOCKING_CALL:
+        CHECK_EQ_INT(goc_wg_go(&producers, lone_blocking_goroutine, NULL), 0);
+        break;
+    case LONE_MAXPROCS_GROWS:
+        prev = goc_maxprocs(4);
+        CHECK_EQ_INT(goc_wg_go(&producers, lone_producer, NULL), 0);
+        break;
+    case LONE_TICKER:
+        /* Timer channels are rings (cap 1) that sysmon may fire into. */
+        tk = goc_ticker_new(GOC_MILLISECOND);
+        CHECK(tk != NULL);
+        CHECK_EQ_INT(goc_wg_go(&producers, lone_producer, NULL), 0);
+        break;
+    }
+    goc_wg_wait(&producers);
+    if (th)
+        test_thread_join(th);
+    if (tk) {
+        int64_t t;
+        CHECK(goc_chan_recv(goc_ticker_chan(tk), &t)); /* it ticks all the while */
+        goc_ticker_stop(tk);
+    }
+    goc_chan_close(lone.c);
+    test_group_wait(&consumers);
+    if (thc)
+        test_thread_join(thc);
+    test_tally_check(&lone.tally);
+    CHECK_EQ_INT(goc_chan_len(lone.c), 0);
+    goc_chan_release(lone.c);
+    if (who == LONE_MAXPROCS_GROWS)
+        goc_maxprocs(prev);
+    if (who == LONE_PLAIN_THREAD || who == LONE_BLOCKING_CALL)
+        CHECK(!gchan_lone_mode());
+}
+
+GTEST(ring_lone_traffic_exact_when_plain_thread_joins) { lone_run(LONE_PLAIN_THREAD); }
+GTEST(ring_lone_traffic_exact_when_blocking_call_joins) { lone_run(LONE_BLOCKING_CALL); }
+GTEST(ring_lone_traffic_exact_when_maxprocs_grows) { lone_run(LONE_MAXPROCS_GROWS); }
+GTEST(ring_lone_traffic_exact_beside_ticker) { lone_run(LONE_TICKER); }

@@ -136,8 +136,8 @@ __attribute__((constructor)) static void glock_choose_mode(void) {
 }
 
 /* The sleeper's barrier M; false if it failed (then sleep with a timeout).
- * (Unused in the race build.) */
-__attribute__((unused)) static bool lock_membarrier(void) {
+ * Also the channels' lone-processor handshake (chan.c). */
+bool glock_membarrier(void) {
 #ifdef SYS_membarrier
     return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
 #else
@@ -199,7 +199,7 @@ void glock_lock_slow(glock *l) {
     /* W, then the loop of M, C, sleep: see the proof above. */
     atomic_fetch_add_explicit(glock_sleepers_of(l), 1, memory_order_seq_cst);
     for (;;) {
-        bool exact = glock_fenced || lock_membarrier();
+        bool exact = glock_fenced || glock_membarrier();
         uint32_t z = 0;
         if (atomic_compare_exchange_strong_explicit(&l->state, &z, 1, memory_order_seq_cst,
                                                     memory_order_relaxed))

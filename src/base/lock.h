@@ -81,6 +81,11 @@ extern bool glock_fenced;
 
 void glock_lock_slow(glock *l);
 
+/* A full barrier on every CPU that runs a thread of this process, as in
+ * lock.c's proof (membarrier, private expedited); false if it failed or
+ * glock_fenced (no registration). */
+bool glock_membarrier(void);
+
 #ifdef GOC_DEBUG
 void glock_debug_acquire(glock *l);  /* rank check, before blocking */
 void glock_debug_acquired(glock *l); /* record the owner */

@@ -80,6 +80,34 @@
  *   glock's unlock touches nothing after its release store. They ready the
  *   goroutines they served only after unlocking (wakelist), as close did.
  *
+ * The lone processor's rings (x86-64, outside the race build)
+ *   While one processor exists no other thread runs goroutines on one,
+ *   so the fast paths' CASes guard against nobody, yet are most of their
+ *   cost (a locked instruction per side, and each drains the store buffer
+ *   holding the slot's copy). So the owner of a P that is not shared
+ *   (gsched_lone_begin: gomaxprocs has been 1, proc.c's runq_lone) moves
+ *   the positions with plain loads and stores instead (chansend_lone,
+ *   chanrecv_lone), pinned against the preemption signal, with lone_inop
+ *   set around the operation. Every other thread that touches a ring
+ *   (a plain thread, sysmon firing a timer channel, the signal thread, a
+ *   goc_blocking function, a goroutine on a P that goc_maxprocs added or
+ *   handed off by the signal) first ends the mode for good (lone_share):
+ *   it sets lone_state, runs membarrier, and waits until lone_inop reads 0.
+ *   Proof, with lock.c's: membarrier puts a full barrier B at some point of
+ *   the owner's program order. If B precedes the owner's store of
+ *   lone_inop = 1, the owner's load of lone_state after it reads the
+ *   sharer's store (made before membarrier), and the operation takes the
+ *   CAS path. If B follows it, that store was visible before membarrier
+ *   returned, so the sharer waits for the owner's release of lone_inop,
+ *   and its acquire load orders the plain operation before everything the
+ *   sharer does next. Each owner operation re-reads lone_state after its
+ *   store, so from then on every operation is atomic. Other operations
+ *   (select, close) never run plain, but their callers share first all the
+ *   same (lone_share_for). The mode never comes back: a process that
+ *   fires a timer from sysmon, or lets a plain thread send, pays one
+ *   membarrier and then runs as at any number of processors. Without
+ *   membarrier (glock_fenced, or GOCDEBUG=lockfence=1) it never starts.
+ *
  * Handoffs (under the lock)
  *   serve() hands published elements at the head to parked receivers and
  *   free slots at the tail to parked senders' values, oldest first, while
@@ -178,7 +206,10 @@
  * CAS alone decides, and bench_buffered at two processors went from 44.6
  * to 39.6 ns per item (16 ABBA rounds, 0.89; one processor the same).
  * Parking on an element in flight, trusting its sender to serve: the
- * sender looks at nothing after its CAS. Vyukov's absolute
+ * sender looks at nothing after its CAS. A lone mode that comes back once
+ * the other thread is done: each return would cost every sharer's next
+ * operation a membarrier (~0.35 us here), so a plain thread sending in a
+ * loop would pay one per item. Vyukov's absolute
  * turns (slot i starts at i): a big ring's every page would be written at
  * make. Polling in select (busy CPU); first-ready select (unfair). A
  * random poll order drawn before pass 1 (Go's): a Fisher-Yates shuffle
@@ -298,6 +329,98 @@ static size_t ring_count(const goc_chan *c, uint64_t t, uint64_t h) {
     if (ot <= oh)
         return 0;
     return ot - oh > c->dataqsiz ? c->dataqsiz : (size_t)(ot - oh);
+}
+
+/* ---- the lone processor's rings (design comment) ---- */
+
+#if defined(__x86_64__) && !defined(GOC_RACE)
+#define CHAN_LONE 1
+#else
+#define CHAN_LONE 0
+#endif
+
+enum { LONE_ON, LONE_ENDING, LONE_OFF };
+
+/* LONE_ON until a thread other than the lone processor's owner touches a
+ * ring; then LONE_ENDING while that thread waits out a plain operation,
+ * then LONE_OFF for the life of the process. Written by sharers
+ * (lone_share) only. */
+static _Atomic uint32_t lone_state = CHAN_LONE ? LONE_ON : LONE_OFF;
+/* 1 while the lone owner is inside a plain ring operation. Written only by
+ * the lone owner: one thread at a time (gsched_lone_begin), and a P moves
+ * between threads only through orderings that put the old owner's last
+ * write before the new owner's first (proc.c). */
+static _Atomic uint32_t lone_inop;
+
+/* A thread that is not the lone owner is about to touch a ring: end the
+ * lone mode for good, and wait until no plain operation is in flight. The
+ * barrier makes the owner see LONE_ENDING before its next operation or
+ * makes its lone_inop of the one in flight visible to us (as for lock.c's
+ * sleepers); the acquire load that reads its 0 orders its plain writes
+ * before our first atomic one. */
+static __attribute__((noinline, cold)) void lone_share(void) {
+    uint32_t on = LONE_ON;
+    atomic_compare_exchange_strong(&lone_state, &on, LONE_ENDING);
+    if (!glock_membarrier() && !glock_fenced) {
+        /* Cannot happen once registered (lock.c); should it, a plain
+         * operation is a few dozen instructions on a running thread:
+         * look for it for far longer than one can take. */
+        for (int i = 0; i < 1000; i++)
+            sched_yield();
+    }
+    while (atomic_load_explicit(&lone_inop, memory_order_acquire))
+        sched_yield();
+    atomic_store_explicit(&lone_state, LONE_OFF, memory_order_release);
+}
+
+/* For the operations that never run plain (select, close): a caller that
+ * is not the lone owner ends the lone mode before it touches c's ring. */
+static inline void lone_share_for(const goc_chan *c) {
+    if (CHAN_LONE && c->dataqsiz != 0 &&
+        GOC_UNLIKELY(atomic_load_explicit(&lone_state, memory_order_acquire) != LONE_OFF) &&
+        !gsched_runq_lone_now())
+        lone_share();
+}
+
+/* Start a plain operation: true with lone_inop set and the owner pinned
+ * (finish with lone_finish); false with nothing held, after lone_share if
+ * the caller is no lone owner. Only while lone_state may not be LONE_OFF. */
+static __attribute__((noinline)) bool lone_begin_slow(void) {
+    if (!gsched_lone_begin()) {
+        lone_share();
+        return false;
+    }
+    if (GOC_UNLIKELY(glock_fenced)) {
+        /* No membarrier, so no handshake: no plain operation ever ran
+         * (glock_fenced never changes), and none will. */
+        gsched_lone_end();
+        atomic_store_explicit(&lone_state, LONE_OFF, memory_order_release);
+        return false;
+    }
+    atomic_store_explicit(&lone_inop, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* the store, then the load: lone_share's proof */
+    if (atomic_load_explicit(&lone_state, memory_order_relaxed) != LONE_ON) {
+        atomic_store_explicit(&lone_inop, 0, memory_order_release);
+        gsched_lone_end();
+        return false;
+    }
+    return true;
+}
+
+static inline bool lone_begin(void) {
+    if (!CHAN_LONE ||
+        GOC_LIKELY(atomic_load_explicit(&lone_state, memory_order_acquire) == LONE_OFF))
+        return false;
+    return lone_begin_slow();
+}
+
+static inline void lone_finish(void) {
+    atomic_store_explicit(&lone_inop, 0, memory_order_release);
+    gsched_lone_end();
+}
+
+bool gchan_lone_mode(void) {
+    return atomic_load_explicit(&lone_state, memory_order_acquire) == LONE_ON;
 }
 
 /* ---- invariants (Debug builds) ---- */
@@ -1133,6 +1256,25 @@ static __attribute__((noinline)) void send_publish_hooked(goc_chan *c, unsigned 
 }
 #endif
 
+/* The lone owner's send (lone_begin held): plain loads and stores where
+ * the fast path has its CAS; nothing can be in flight. */
+static __attribute__((noinline)) void chansend_lone(goc_chan *c, const void *ep) {
+    uint64_t v = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
+    uint64_t idx = v & c->idxmask, lap = v - idx;
+    unsigned char *s = c->buf + idx * c->slotsize;
+    if (GOC_LIKELY(!(v & ~POS_MASK)) &&
+        GOC_LIKELY(atomic_load_explicit(slot_turn(s), memory_order_relaxed) == lap)) {
+        atomic_store_explicit(&c->sendpos, pos_next_idx(v, idx, c->dataqsiz, c->one_lap),
+                              memory_order_relaxed);
+        slot_fill(s, lap, ep, c->elemsize);
+        lone_finish();
+        gsched_preempt_check();
+        return;
+    }
+    lone_finish();
+    chansend_buffered_slow(c, ep); /* flags, or full */
+}
+
 /* The buffered fast path: a CAS on sendpos for a free slot, with no flag
  * set. Inline in goc_chan_send, and every call it makes is a tail call.
  * Its preemption check comes last, once c is no longer touched (the slow
@@ -1141,6 +1283,10 @@ static __attribute__((noinline)) void send_publish_hooked(goc_chan *c, unsigned 
 static inline __attribute__((always_inline)) void chansend_buffered(goc_chan *c, const void *ep) {
     if (GOC_UNLIKELY(c->bubble != 0)) {
         chansend_buffered_slow(c, ep);
+        return;
+    }
+    if (lone_begin()) {
+        chansend_lone(c, ep);
         return;
     }
     uint64_t v = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
@@ -1275,11 +1421,31 @@ static __attribute__((noinline)) bool chanrecv_buffered_slow(goc_chan *c, void *
     }
 }
 
+/* The lone owner's receive (as chansend_lone). */
+static __attribute__((noinline)) bool chanrecv_lone(goc_chan *c, void *ep) {
+    uint64_t v = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
+    uint64_t idx = v & c->idxmask, lap = v - idx;
+    unsigned char *s = c->buf + idx * c->slotsize;
+    if (GOC_LIKELY(!(v & ~POS_MASK)) &&
+        GOC_LIKELY(atomic_load_explicit(slot_turn(s), memory_order_relaxed) == lap + 1)) {
+        atomic_store_explicit(&c->recvpos, pos_next_idx(v, idx, c->dataqsiz, c->one_lap),
+                              memory_order_relaxed);
+        slot_drain(s, lap, ep, c->elemsize, c->one_lap);
+        lone_finish();
+        gsched_preempt_check();
+        return true;
+    }
+    lone_finish();
+    return chanrecv_buffered_slow(c, ep); /* flags, or empty (maybe closed) */
+}
+
 /* The buffered fast path, as for sends: a CAS on recvpos for a published
  * head, with no receiver parked. */
 static inline __attribute__((always_inline)) bool chanrecv_buffered(goc_chan *c, void *ep) {
     if (GOC_UNLIKELY(c->bubble != 0))
         return chanrecv_buffered_slow(c, ep);
+    if (lone_begin())
+        return chanrecv_lone(c, ep);
     uint64_t v = atomic_load_explicit(&c->recvpos, memory_order_relaxed);
     for (;;) {
         if (GOC_UNLIKELY(v & ~POS_MASK))
@@ -1318,6 +1484,7 @@ void goc_chan_close(goc_chan *c) {
     if (!c)
         goc_panic("close of nil channel");
     bubble_check(c, "close of");
+    lone_share_for(c);
     glock_lock(&c->lock);
     chan_assert(c);
     if (c->closed) {
@@ -1673,6 +1840,7 @@ static int selectgo(goc_case *cases, size_t ncases, bool block) {
             goc_panic("goc_select: case %zu has no direction (use GOC_SEND or GOC_RECV)", i);
         if (GOC_UNLIKELY(c->bubble != 0) && gsched_bubble_id() != c->bubble)
             bubble_misuse("select on");
+        lone_share_for(c);
 #ifndef GOC_RACE
         if (ncases > 1 && ncases <= 64 && selcase_looks_ready(c, dir)) {
             looks |= (uint64_t)1 << i;

@@ -48,4 +48,9 @@ size_t gchan_elemsize(const goc_chan *c);
 extern void (*_Atomic gchan_test_inflight_hook)(goc_chan *c);
 extern const bool gchan_test_inflight_hook_works;
 
+/* Tests: is the lone processor's plain ring mode still on (chan.c)? False
+ * for good once any thread but the lone processor's owner touched a ring,
+ * and always in builds without it (the race build, other than x86-64). */
+bool gchan_lone_mode(void);
+
 #endif

@@ -2892,6 +2892,16 @@ bool gsched_runq_lone_now(void) {
     return lone;
 }
 
+bool gsched_lone_begin(void) {
+    m *mp = acquirem();
+    if (mp && mp->p && !atomic_load_explicit(&mp->p->shared, memory_order_relaxed))
+        return true;
+    releasem(mp);
+    return false;
+}
+
+void gsched_lone_end(void) { releasem(getm()); }
+
 bool gsched_p_retired(int id) {
     return id >= 0 && id < atomic_load(&nallp) && atomic_load(&allp[id]->status) == P_RETIRED;
 }

@@ -389,6 +389,17 @@ int gsched_nprocs_max(void);
 /* Tests: is the run queue of the caller's P its owner's alone now (the
  * lone processor, runq_lone in proc.c)? A hint, stale once returned. */
 bool gsched_runq_lone_now(void);
+/* The lone processor's owner, for chan.c's plain ring operations: true
+ * when the calling thread's M holds a P not shared with stealers
+ * (p.shared clear, proc.c's runq_lone: only P 0 ever is, so at most one
+ * thread at a time gets true), and then the M is pinned against the
+ * preemption signal (m.locks) until gsched_lone_end, so that it keeps
+ * that P meanwhile; false, with nothing held, otherwise. Other threads may
+ * run goroutines all the same (on Ps that goc_maxprocs added, without a P
+ * in goc_blocking or after a signal's handoff), and plain threads use
+ * channels too: chan.c's handshake covers them. */
+bool gsched_lone_begin(void);
+void gsched_lone_end(void);
 /* Tests: has P id retired (goc_maxprocs shrank below it and its M gave it
  * up, or it was idle)? */
 bool gsched_p_retired(int id);
