@@ -230,6 +230,7 @@ goc_test(test_chan
         ring_lone_traffic_exact_when_plain_thread_joins
         ring_lone_traffic_exact_when_blocking_call_joins
         ring_lone_traffic_exact_when_maxprocs_grows ring_lone_traffic_exact_beside_ticker
+        ring_lone_sharer_waits_out_a_plain_send
     TIMEOUT 60)
 set(_goc_chan_aarch64
     fifo_order_unbuffered fifo_order_cap10 close_drains_buffer_then_zero_false

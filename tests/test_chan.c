@@ -1315,3 +1315,88 @@ GTEST(ring_lone_traffic_exact_when_plain_thread_joins) { lone_run(LONE_PLAIN_THR
 GTEST(ring_lone_traffic_exact_when_blocking_call_joins) { lone_run(LONE_BLOCKING_CALL); }
 GTEST(ring_lone_traffic_exact_when_maxprocs_grows) { lone_run(LONE_MAXPROCS_GROWS); }
 GTEST(ring_lone_traffic_exact_beside_ticker) { lone_run(LONE_TICKER); }
+
+/* The handshake itself, made to happen (Debug builds, at one processor):
+ * the lone owner is stalled inside a plain send (gchan_test_lone_hook);
+ * a plain thread that sends on another ring meanwhile must not get past
+ * the handshake until the owner's operation is over, and afterwards the
+ * mode is off and both values arrived. The controller is a plain thread:
+ * the stalled owner holds the only processor. */
+static struct {
+    goc_chan *c, *c2;
+    atomic_int entered, release, sharer_done;
+    int sharer_done_early;
+} lh;
+
+static void lone_stall_hook(goc_chan *c) {
+    if (c != lh.c || atomic_exchange(&lh.entered, 1))
+        return;
+    test_deadline d = test_deadline_in(TEST_PATIENCE_S);
+    while (!atomic_load(&lh.release) && !test_deadline_passed(&d))
+        usleep(100);
+}
+
+static void *lone_sharer(void *arg) {
+    (void)arg;
+    long v = 2;
+    goc_chan_send(lh.c2, &v); /* waits out the stalled plain send first */
+    atomic_store(&lh.sharer_done, 1);
+    return NULL;
+}
+
+static void *lone_controller(void *arg) {
+    (void)arg;
+    WAIT_UNTIL(atomic_load(&lh.entered), TEST_PATIENCE_S);
+    pthread_t t = test_thread_start(lone_sharer, NULL);
+    usleep(20000); /* long enough for the sharer to be waiting */
+    lh.sharer_done_early = atomic_load(&lh.sharer_done);
+    atomic_store(&lh.release, 1);
+    test_thread_join(t);
+    return NULL;
+}
+
+static void lone_stalled_sender(void *arg) {
+    goc_waitgroup *wg = arg;
+    long v = 1;
+    goc_chan_send(lh.c, &v); /* the hooked plain send */
+    goc_wg_done(wg);
+}
+
+GTEST(ring_lone_sharer_waits_out_a_plain_send) {
+    lh.c = test_chan_make(sizeof(long), 4);
+    lh.c2 = test_chan_make(sizeof(long), 4);
+    atomic_store(&lh.entered, 0);
+    atomic_store(&lh.release, 0);
+    atomic_store(&lh.sharer_done, 0);
+    bool lone = LONE_BUILD && goc_maxprocs(0) == 1;
+    if (lone)
+        CHECK(gchan_lone_mode());
+    /* Without the hook (release builds) or the mode (more processors, the
+     * race build), the same sequence with the send done first. */
+    bool stall = lone && gchan_test_inflight_hook_works;
+    pthread_t ctl = 0;
+    if (stall) {
+        atomic_store(&gchan_test_lone_hook, lone_stall_hook);
+        ctl = test_thread_start(lone_controller, NULL);
+    }
+    goc_waitgroup wg = {0};
+    goc_wg_add(&wg, 1);
+    TEST_GO(lone_stalled_sender, &wg);
+    goc_wg_wait(&wg);
+    if (stall) {
+        test_thread_join(ctl);
+        atomic_store(&gchan_test_lone_hook, NULL);
+        CHECK_EQ_INT(lh.sharer_done_early, 0); /* it waited for the plain send */
+    } else {
+        test_thread_join(test_thread_start(lone_sharer, NULL));
+    }
+    CHECK_EQ_INT(atomic_load(&lh.sharer_done), 1);
+    CHECK(!gchan_lone_mode());
+    long v = 0;
+    CHECK(goc_chan_recv(lh.c, &v));
+    CHECK_EQ_INT(v, 1);
+    CHECK(goc_chan_recv(lh.c2, &v));
+    CHECK_EQ_INT(v, 2);
+    goc_chan_release(lh.c);
+    goc_chan_release(lh.c2);
+}

@@ -1258,7 +1258,14 @@ static __attribute__((noinline)) void send_publish_hooked(goc_chan *c, unsigned 
 
 /* The lone owner's send (lone_begin held): plain loads and stores where
  * the fast path has its CAS; nothing can be in flight. */
+void (*_Atomic gchan_test_lone_hook)(goc_chan *c);
+
 static __attribute__((noinline)) void chansend_lone(goc_chan *c, const void *ep) {
+#ifdef GOC_DEBUG
+    void (*hook)(goc_chan *) = atomic_load_explicit(&gchan_test_lone_hook, memory_order_relaxed);
+    if (hook)
+        hook(c);
+#endif
     uint64_t v = atomic_load_explicit(&c->sendpos, memory_order_relaxed);
     uint64_t idx = v & c->idxmask, lap = v - idx;
     unsigned char *s = c->buf + idx * c->slotsize;

@@ -53,4 +53,11 @@ extern const bool gchan_test_inflight_hook_works;
  * and always in builds without it (the race build, other than x86-64). */
 bool gchan_lone_mode(void);
 
+/* Tests only, Debug builds only (as gchan_test_inflight_hook): while set,
+ * the lone owner's plain send calls it inside its operation (lone_inop
+ * set, before it moves the position), on the owner's thread, pinned to
+ * its P: it may stall there (spin, sleep), not call into goc. A thread
+ * that starts using rings meanwhile must wait until it returns. */
+extern void (*_Atomic gchan_test_lone_hook)(goc_chan *c);
+
 #endif
