@@ -1040,13 +1040,21 @@ static struct {
     atomic_llong exited_ns; /* when the stalled sender went on */
 } inf;
 
-static void inflight_hook(goc_chan *c) {
-    if (c != inf.c || atomic_exchange(&inf.entered, 1))
-        return;
+/* A stalling hook's body: its first call for channel `want` sets entered
+ * and waits (at most TEST_PATIENCE_S) for release. True if this call
+ * stalled. */
+static bool hook_stall_once(goc_chan *c, goc_chan *want, atomic_int *entered, atomic_int *release) {
+    if (c != want || atomic_exchange(entered, 1))
+        return false;
     test_deadline d = test_deadline_in(TEST_PATIENCE_S);
-    while (!atomic_load(&inf.release) && !test_deadline_passed(&d))
+    while (!atomic_load(release) && !test_deadline_passed(&d))
         usleep(100);
-    atomic_store(&inf.exited_ns, test_now_ns());
+    return true;
+}
+
+static void inflight_hook(goc_chan *c) {
+    if (hook_stall_once(c, inf.c, &inf.entered, &inf.release))
+        atomic_store(&inf.exited_ns, test_now_ns());
 }
 
 static void *inflight_sender(void *arg) {
@@ -1329,11 +1337,7 @@ static struct {
 } lh;
 
 static void lone_stall_hook(goc_chan *c) {
-    if (c != lh.c || atomic_exchange(&lh.entered, 1))
-        return;
-    test_deadline d = test_deadline_in(TEST_PATIENCE_S);
-    while (!atomic_load(&lh.release) && !test_deadline_passed(&d))
-        usleep(100);
+    (void)hook_stall_once(c, lh.c, &lh.entered, &lh.release);
 }
 
 static void *lone_sharer(void *arg) {
