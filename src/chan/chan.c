@@ -361,7 +361,7 @@ static _Atomic uint32_t lone_inop;
 static __attribute__((noinline, cold)) void lone_share(void) {
     uint32_t on = LONE_ON;
     atomic_compare_exchange_strong(&lone_state, &on, LONE_ENDING);
-    if (!glock_membarrier() && !glock_fenced) {
+    if (!glock_fenced && !glock_membarrier()) {
         /* Cannot happen once registered (lock.c); should it, a plain
          * operation is a few dozen instructions on a running thread:
          * look for it for far longer than one can take. */
@@ -374,12 +374,16 @@ static __attribute__((noinline, cold)) void lone_share(void) {
 }
 
 /* For the operations that never run plain (select, close): a caller that
- * is not the lone owner ends the lone mode before it touches c's ring. */
+ * is not the lone owner ends the lone mode before it touches c's ring (the
+ * owner asks as lone_begin_slow does, and lets go at once). */
 static inline void lone_share_for(const goc_chan *c) {
     if (CHAN_LONE && c->dataqsiz != 0 &&
-        GOC_UNLIKELY(atomic_load_explicit(&lone_state, memory_order_acquire) != LONE_OFF) &&
-        !gsched_runq_lone_now())
-        lone_share();
+        GOC_UNLIKELY(atomic_load_explicit(&lone_state, memory_order_acquire) != LONE_OFF)) {
+        if (gsched_lone_begin())
+            gsched_lone_end();
+        else
+            lone_share();
+    }
 }
 
 /* Start a plain operation: true with lone_inop set and the owner pinned
@@ -523,19 +527,6 @@ static void sync_flags(goc_chan *c) {
     set_flag(&c->sendpos, SP_RECVWAIT, recvwait);
     set_flag(&c->sendpos, SP_SENDWAIT, sendwait);
     set_flag(&c->recvpos, RP_SENDWAIT, sendwait);
-}
-
-/* A parking sender's (send) or receiver's flag, raised in both words (c
- * locked, its sudog queued), before the re-check: ring_exactly_full or
- * ring_exactly_empty. */
-static void raise_wait(goc_chan *c, bool send) {
-    if (send) {
-        atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
-        atomic_fetch_or_explicit(&c->recvpos, RP_SENDWAIT, memory_order_seq_cst);
-    } else {
-        atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
-        atomic_fetch_or_explicit(&c->sendpos, SP_RECVWAIT, memory_order_seq_cst);
-    }
 }
 
 static inline void enqueue(goc_chan *c, waitq *q, sudog *s) {
@@ -785,10 +776,10 @@ static bool ring_put_locked(goc_chan *c, const void *ep) {
 }
 
 /* The parking re-checks (c locked, the caller's WAIT flag just raised in
- * both words: raise_wait). Neither position moves any more but under the
- * lock: each read sees every fast operation that won a position before
+ * both words: ring_raise_wait). Neither position moves any more but under
+ * the lock: each read sees every fast operation that won a position before
  * the flag, its word's modification order being the flag's RMW's (the
- * design comment's "No lost wakeup"). */
+ * design comment's "No lost wakeup"). Close's wait uses the first too. */
 static bool ring_exactly_empty(goc_chan *c) {
     uint64_t t = atomic_load_explicit(&c->sendpos, memory_order_seq_cst) & POS_MASK;
     uint64_t h = atomic_load_explicit(&c->recvpos, memory_order_seq_cst) & POS_MASK;
@@ -799,6 +790,20 @@ static bool ring_exactly_full(goc_chan *c) {
     uint64_t h = atomic_load_explicit(&c->recvpos, memory_order_seq_cst) & POS_MASK;
     uint64_t t = atomic_load_explicit(&c->sendpos, memory_order_seq_cst) & POS_MASK;
     return h + c->one_lap == t;
+}
+
+/* A parking sender (send) or receiver raises its WAIT flag in both words
+ * (c locked, its sudog queued), then re-checks: true if it may park (the
+ * ring exactly full, or exactly empty, with nothing in flight). */
+static bool ring_raise_wait(goc_chan *c, bool send) {
+    if (send) {
+        atomic_fetch_or_explicit(&c->sendpos, SP_SENDWAIT, memory_order_seq_cst);
+        atomic_fetch_or_explicit(&c->recvpos, RP_SENDWAIT, memory_order_seq_cst);
+        return ring_exactly_full(c);
+    }
+    atomic_fetch_or_explicit(&c->recvpos, RP_RECVWAIT, memory_order_seq_cst);
+    atomic_fetch_or_explicit(&c->sendpos, SP_RECVWAIT, memory_order_seq_cst);
+    return ring_exactly_empty(c);
 }
 
 /* Hand published elements at the head to parked receivers, and free
@@ -1102,10 +1107,9 @@ static __attribute__((noinline)) void chansend(goc_chan *c, const void *ep) {
 /* Park on c's ring (c locked) as a sender (send: on sendq, raising
  * SENDWAIT, if the ring is exactly full) or a receiver (on recvq, raising
  * RECVWAIT, if it is exactly empty), my on the caller's stack; the flag
- * first, in both words, then the re-check (the design comment's "No lost
- * wakeup"). Returns
- * true once woken (my->success says by what), with c unlocked; false, with
- * c still locked and my unqueued, if an operation moved the ring meanwhile
+ * first, in both words, then the re-check (ring_raise_wait). Returns true
+ * once woken (my->success says by what), with c unlocked; false, with c
+ * still locked and my unqueued, if an operation moved the ring meanwhile
  * (the caller looks again). */
 static bool ring_park(goc_chan *c, bool send, void *ep, sudog *my) {
     enum waitreason reason = send ? (c->bubble ? WAIT_SYNCTEST_CHAN_SEND : WAIT_CHAN_SEND)
@@ -1118,9 +1122,7 @@ static bool ring_park(goc_chan *c, bool send, void *ep, sudog *my) {
     my->c = c;
     G_STORE(gp->param, NULL);
     enqueue(c, q, my);
-    raise_wait(c, send);
-    bool park = send ? ring_exactly_full(c) : ring_exactly_empty(c);
-    if (!park) {
+    if (!ring_raise_wait(c, send)) {
         remove_sudog(c, q, my);
         sync_flags(c);
         return false;
@@ -1256,10 +1258,10 @@ static __attribute__((noinline)) void send_publish_hooked(goc_chan *c, unsigned 
 }
 #endif
 
-/* The lone owner's send (lone_begin held): plain loads and stores where
- * the fast path has its CAS; nothing can be in flight. */
 void (*_Atomic gchan_test_lone_hook)(goc_chan *c);
 
+/* The lone owner's send (lone_begin held): plain loads and stores where
+ * the fast path has its CAS; nothing can be in flight. */
 static __attribute__((noinline)) void chansend_lone(goc_chan *c, const void *ep) {
 #ifdef GOC_DEBUG
     void (*hook)(goc_chan *) = atomic_load_explicit(&gchan_test_lone_hook, memory_order_relaxed);
@@ -1616,9 +1618,7 @@ static __attribute__((noinline)) bool sel_rings_ready(goc_case *cases, size_t nc
         goc_chan *c = cs->ch;
         if (!c || c->dataqsiz == 0)
             continue;
-        bool send = cs->dir == GOC_CASE_SEND;
-        raise_wait(c, send);
-        ready |= send ? !ring_exactly_full(c) : !ring_exactly_empty(c);
+        ready |= !ring_raise_wait(c, cs->dir == GOC_CASE_SEND);
     }
     return ready;
 }

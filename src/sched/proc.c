@@ -2886,9 +2886,9 @@ int gsched_procid(void) {
 }
 
 bool gsched_runq_lone_now(void) {
-    m *mp = acquirem();
-    bool lone = mp && mp->p && !atomic_load_explicit(&mp->p->shared, memory_order_relaxed);
-    releasem(mp);
+    bool lone = gsched_lone_begin();
+    if (lone)
+        gsched_lone_end();
     return lone;
 }
 

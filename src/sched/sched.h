@@ -386,10 +386,8 @@ void gsched_procunpin(void);
 int gsched_procid(void);
 /* Upper bound on P ids ever handed out (for sizing per-P arrays). */
 int gsched_nprocs_max(void);
-/* Is the run queue of the caller's P its owner's alone now (the lone
- * processor, runq_lone in proc.c)? A hint, stale once returned, unless the
- * caller keeps that P meanwhile (chan.c's lone_share_for: its operation
- * runs no switch). Tests use it too. */
+/* Tests: is the run queue of the caller's P its owner's alone now (the
+ * lone processor, runq_lone in proc.c)? A hint, stale once returned. */
 bool gsched_runq_lone_now(void);
 /* The lone processor's owner, for chan.c's plain ring operations: true
  * when the calling thread's M holds a P not shared with stealers
