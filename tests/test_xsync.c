@@ -265,19 +265,22 @@ GTEST(eg_go_blocks_at_limit) {
 GTEST(eg_try_go_refuses_at_limit) {
     atomic_store(&eg_ran, 0);
     goc_errgroup *g = goc_errgroup_new(goc_ctx_background());
-    goc_chan *gate1 = gate_new(), *gate2 = gate_new();
+    goc_chan *gate1 = gate_new(), *gate2 = gate_new(), *gate3 = gate_new();
     goc_errgroup_set_limit(g, 2);
     CHECK(goc_errgroup_try_go(g, eg_block_on, gate1));
     CHECK(goc_errgroup_try_go(g, eg_block_on, gate2));
     CHECK(!goc_errgroup_try_go(g, eg_count, NULL));
     CHECK(!goc_errgroup_try_go(g, eg_count, NULL));
     gate_open(gate1);
-    /* The slot frees once the first goroutine has returned. */
+    /* The slot frees once the first goroutine has returned. The one that
+     * takes it waits on a gate still shut (on gate1, open by now, it could
+     * return and free the slot again before the next try). */
     bool started = false;
-    WAIT_FOR((started = goc_errgroup_try_go(g, eg_block_on, gate1)), TEST_PATIENCE_S);
+    WAIT_FOR((started = goc_errgroup_try_go(g, eg_block_on, gate3)), TEST_PATIENCE_S);
     CHECK_MSG(started, "try_go never succeeded after a slot freed");
     CHECK(!goc_errgroup_try_go(g, eg_count, NULL)); /* full again */
     gate_open(gate2);
+    gate_open(gate3);
     CHECK_EQ_INT(goc_errgroup_wait(g), 0);
     CHECK_EQ_INT(atomic_load(&eg_ran), 0);
     CHECK(goc_errgroup_try_go(g, eg_count, NULL));
@@ -286,6 +289,7 @@ GTEST(eg_try_go_refuses_at_limit) {
     goc_errgroup_free(g);
     goc_chan_release(gate1);
     goc_chan_release(gate2);
+    goc_chan_release(gate3);
 }
 
 GTEST(eg_try_go_without_limit_always_starts) {
