@@ -130,6 +130,8 @@ set(_goc_time_cases
         select_timeout_case_fires select_ready_value_beats_timeout
         timeout_with_quit_pattern timeout_then_quit_stops_producer
         idle_sleep_uses_no_cpu no_goroutine_left_after_timers
+        channel_timers_fired_while_idle_keep_lone_rings
+        timer_value_reaches_goroutine_that_never_parks
         stress_concurrent_reset_stop_receive)
 goc_test(test_time CASES ${_goc_time_cases} TIMEOUT 60)
 # aarch64: every case but the CPU-time one (qemu's own translation work is

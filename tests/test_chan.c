@@ -1261,7 +1261,8 @@ enum lone_intruder { LONE_PLAIN_THREAD, LONE_BLOCKING_CALL, LONE_MAXPROCS_GROWS,
  * went through, a fourth producer of another kind joins (the intruder; a
  * plain thread comes with a consumer too), and then everything must
  * arrive exactly once. The intruders that touch the ring off any P end
- * the lone mode for good; the others may or may not. */
+ * the lone mode for good; a ticker's sends do not (sysmon leaves them to
+ * the P); a processor added may or may not. */
 static void lone_run(enum lone_intruder who) {
     lone.c = test_chan_make(sizeof(long), 256);
     lone.per = TEST_SCALE(20000, 2000);
@@ -1317,6 +1318,8 @@ static void lone_run(enum lone_intruder who) {
         goc_maxprocs(prev);
     if (who == LONE_PLAIN_THREAD || who == LONE_BLOCKING_CALL)
         CHECK(!gchan_lone_mode());
+    if (who == LONE_TICKER && LONE_BUILD && goc_maxprocs(0) == 1)
+        CHECK(gchan_lone_mode()); /* the ticks were sent on the P (time.c) */
 }
 
 GTEST(ring_lone_traffic_exact_when_plain_thread_joins) { lone_run(LONE_PLAIN_THREAD); }

@@ -979,6 +979,76 @@ GTEST(no_goroutine_left_after_timers) {
     CHECK_EQ_INT(goc_num_goroutine(), base);
 }
 
+/* ---- channel timers and the lone processor's plain rings (chan.c) ---- */
+
+#if defined(__x86_64__) && !defined(GOC_RACE)
+#define LONE_BUILD 1 /* chan.c's CHAN_LONE */
+#else
+#define LONE_BUILD 0
+#endif
+
+/* Does this run start in the lone mode (one processor, a build with it)? */
+static bool lone_expected(void) {
+    bool lone = LONE_BUILD && goc_maxprocs(0) == 1;
+    if (lone)
+        CHECK(gchan_lone_mode()); /* no ring touched off the P yet */
+    return lone;
+}
+
+/* Channel timers that fall due while the only goroutine waits for them
+ * (sysmon's to fire: the P is idle) deliver, and at one processor their
+ * sends leave the lone mode on: the P makes them, not sysmon's thread. */
+GTEST(channel_timers_fired_while_idle_keep_lone_rings) {
+    bool lone = lone_expected();
+    for (int i = 0; i < 10; i++) {
+        int64_t t0 = goc_now();
+        goc_chan *a = goc_after(MS);
+        CHECK(a != NULL);
+        CHECK_GE_INT(recv_i64(a), t0 + MS);
+        goc_chan_release(a);
+    }
+    goc_timer *t = goc_timer_new(2 * MS);
+    CHECK(t != NULL);
+    (void)recv_i64(goc_timer_chan(t));
+    CHECK(!goc_timer_stop(t)); /* its value was received */
+    goc_timer_free(t);
+    goc_ticker *k = goc_ticker_new(MS);
+    CHECK(k != NULL);
+    int64_t prev = 0;
+    for (int i = 0; i < 5; i++) {
+        int64_t v = recv_i64(goc_ticker_chan(k));
+        CHECK_GT_INT(v, prev);
+        prev = v;
+    }
+    goc_ticker_stop(k);
+    goc_ticker_free(k);
+    if (lone)
+        CHECK(gchan_lone_mode());
+}
+
+/* A goroutine that polls a timer channel and never parks gets the value
+ * (at one processor the firing waits on the P for the poller to be asked
+ * to yield), and the goroutine that fires it there is the runtime's own:
+ * goc_num_goroutine does not count it. (The lone mode may end here: the
+ * preemption signal may leave the poller running without its P.) */
+GTEST(timer_value_reaches_goroutine_that_never_parks) {
+    int base = goc_num_goroutine();
+    for (int i = 0; i < 3; i++) {
+        int64_t t0 = goc_now(), v = 0;
+        goc_chan *a = goc_after(MS);
+        CHECK(a != NULL);
+        goc_case cs = GOC_RECV(a, &v, NULL);
+        while (goc_select_try(&cs, 1) != 0) {
+            CHECK_EQ_INT(goc_num_goroutine(), base);
+            CHECK_MSG(goc_now() - t0 < SLOW_NS, "no value %lld ms after a 1 ms goc_after",
+                      (long long)((goc_now() - t0) / MS));
+        }
+        CHECK_GE_INT(v, t0 + MS);
+        goc_chan_release(a);
+    }
+    CHECK_EQ_INT(goc_num_goroutine(), base);
+}
+
 /* ================================================================== */
 /* Stress                                                              */
 

@@ -89,9 +89,10 @@
  *   the positions with plain loads and stores instead (chansend_lone,
  *   chanrecv_lone), pinned against the preemption signal, with lone_inop
  *   set around the operation. Every other thread that touches a ring
- *   (a plain thread, sysmon firing a timer channel, the signal thread, a
- *   goc_blocking function, a goroutine on a P that goc_maxprocs added or
- *   handed off by the signal) first ends the mode for good (lone_share):
+ *   (a plain thread, the signal thread, a goc_blocking function, a
+ *   goroutine on a P that goc_maxprocs added or handed off by the signal;
+ *   not sysmon: time.c has the P fire channel timers while the mode is on)
+ *   first ends the mode for good (lone_share):
  *   it sets lone_state, runs membarrier, and waits until lone_inop reads 0.
  *   Proof, with lock.c's: membarrier puts a full barrier B at some point of
  *   the owner's program order. If B precedes the owner's store of
@@ -104,9 +105,9 @@
  *   store, so from then on every operation is atomic. Other operations
  *   (select, close) never run plain, but their callers share first all the
  *   same (lone_share_for). The mode never comes back: a process that
- *   fires a timer from sysmon, or lets a plain thread send, pays one
- *   membarrier and then runs as at any number of processors. Without
- *   membarrier (glock_fenced, or GOCDEBUG=lockfence=1) it never starts.
+ *   lets a plain thread send pays one membarrier and then runs as at any
+ *   number of processors. Without membarrier (glock_fenced, or
+ *   GOCDEBUG=lockfence=1) it never starts.
  *
  * Handoffs (under the lock)
  *   serve() hands published elements at the head to parked receivers and

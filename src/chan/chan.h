@@ -48,9 +48,10 @@ size_t gchan_elemsize(const goc_chan *c);
 extern void (*_Atomic gchan_test_inflight_hook)(goc_chan *c);
 extern const bool gchan_test_inflight_hook_works;
 
-/* Tests: is the lone processor's plain ring mode still on (chan.c)? False
- * for good once any thread but the lone processor's owner touched a ring,
- * and always in builds without it (the race build, other than x86-64). */
+/* Is the lone processor's plain ring mode still on (chan.c)? False for
+ * good once any thread but the lone processor's owner touched a ring, and
+ * always in builds without it (the race build, other than x86-64). Tests,
+ * and time.c, which then fires channel timers on the P. */
 bool gchan_lone_mode(void);
 
 /* Tests only, Debug builds only (as gchan_test_inflight_hook): while set,

@@ -2401,7 +2401,8 @@ static void *goexit0(m *mp) {
         synctest_goexit(bubble, gp); /* may ready the bubble's root */
         mp = getm();
     }
-    ngoroutine_add(mp->p, -1);
+    if (GOC_LIKELY(!G_LOAD(gp->system)))
+        ngoroutine_add(mp->p, -1);
     casgstatus(gp, G_RUNNING, G_DEAD);
     mp->post.act = POST_EXIT;
     mp->post.gp = gp;
@@ -2516,7 +2517,8 @@ static int newproc1(m *mp, void (*fn)(void *), const void *args, size_t args_siz
     gp->bubble = bubble;
     if (GOC_UNLIKELY(bubble != NULL))
         synctest_gostart(bubble, gp);
-    ngoroutine_add(pp, 1);
+    if (GOC_LIKELY(!(flags & NEWPROC_SYSTEM))) /* not goc_num_goroutine's, as in Go */
+        ngoroutine_add(pp, 1);
     casgstatus(gp, G_DEAD, G_RUNNABLE);
     if (is_main) {
         /* goc_run, from a plain thread: count the main goroutine and queue
@@ -2580,8 +2582,9 @@ __attribute__((noinline)) int goc_go_sized(void (*fn)(void *), const void *args,
     return gsched_newproc(fn, args, args_size, stack_size, 0, __builtin_return_address(0));
 }
 
-int gsched_go_from(void (*fn)(void *), void *arg, const void *gopc, bool system) {
-    return gsched_newproc(fn, arg, 0, 0, system ? NEWPROC_SYSTEM : 0, gopc);
+int gsched_go_from(void (*fn)(void *), const void *arg, size_t args_size, const void *gopc,
+                   bool system) {
+    return gsched_newproc(fn, arg, args_size, 0, system ? NEWPROC_SYSTEM : 0, gopc);
 }
 
 struct run_main {

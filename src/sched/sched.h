@@ -88,7 +88,8 @@ struct g {
     bool thread_g;                 /* stands for a plain OS thread blocked in goc; immutable */
     bool is_main;                  /* goc_run's goroutine; immutable after newproc */
     bool system;                   /* the runtime's own (Go's isSystemGoroutine): leak checks
-                                      skip it; immutable from newproc to exit */
+                                      and goc_num_goroutine skip it; immutable from newproc
+                                      to exit */
     int64_t waitsince; /* when it parked (sched.nanotime_tick: coarse, ~10 ms); written before
                           parking */
     /* Go's g.preempt: sysmon asks the goroutine to stop running at its next
@@ -289,10 +290,13 @@ void goready(g *gp);
 
 /* Start fn(arg) as goc_go does, recording gopc as its creation site (the
  * layer that spawns on a user's behalf may pass the user's call site rather
- * than its own). system: the runtime's own goroutine, which leak checks
- * (goc_leak_check) do not count; nothing in goc starts one today. Returns
+ * than its own). args_size > 0: fn gets a copy of the args_size bytes at
+ * arg, kept with the goroutine (goc_go_args). system: the runtime's own
+ * goroutine, which neither goc_num_goroutine nor leak checks
+ * (goc_leak_check) count (the timers' deferred firings, time.c). Returns
  * as goc_go. */
-int gsched_go_from(void (*fn)(void *), void *arg, const void *gopc, bool system);
+int gsched_go_from(void (*fn)(void *), const void *arg, size_t args_size, const void *gopc,
+                   bool system);
 
 /* Go's Gosched: when other goroutines are runnable, put the current one at
  * the back of the global run queue and run them; else return at once. A
@@ -386,8 +390,9 @@ void gsched_procunpin(void);
 int gsched_procid(void);
 /* Upper bound on P ids ever handed out (for sizing per-P arrays). */
 int gsched_nprocs_max(void);
-/* Tests: is the run queue of the caller's P its owner's alone now (the
- * lone processor, runq_lone in proc.c)? A hint, stale once returned. */
+/* Is the run queue of the caller's P its owner's alone now (the lone
+ * processor, runq_lone in proc.c)? False without a P. A hint, stale once
+ * returned (tests; time.c, to know sysmon from the lone owner). */
 bool gsched_runq_lone_now(void);
 /* The lone processor's owner, for chan.c's plain ring operations: true
  * when the calling thread's M holds a P not shared with stealers

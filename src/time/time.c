@@ -10,7 +10,10 @@
  *     M about to look for work elsewhere first fires every due timer, and
  *     the monitor thread (sysmon) sleeps until the earliest deadline of all
  *     heaps and fires what is due while every P is busy or idle. Adding a
- *     timer that is due sooner than sysmon's sleep pokes it.
+ *     timer that is due sooner than sysmon's sleep pokes it. While the lone
+ *     processor's rings run plain (chan.c), sysmon hands a channel timer's
+ *     send to a goroutine of its own on the P instead (deliver_later): a
+ *     send from its thread would end that mode for good.
  *   - Kinds: a sleeping goroutine's timer lives on its own stack and readies
  *     it; channel timers (goc_timer, goc_ticker, goc_after) do a
  *     non-blocking send of goc_now() on a channel with a one-value buffer
@@ -328,11 +331,54 @@ static void fire(gtimer *t, uint64_t seq, int64_t now) {
     if (requeued >= 0 && !h->bubble)
         gsched_sysmon_poke(requeued);
     if (ok && t->kind == T_FUNC) {
-        int err = gsched_go_from(t->fn, t->arg, t->gopc, false);
+        int err = gsched_go_from(t->fn, t->arg, 0, t->gopc, false);
         if (err)
             gthrow("runtime: cannot start an AfterFunc goroutine (%s)", goc_strerror(err));
     }
     timer_unref(t); /* the in-flight reference taken at pop */
+}
+
+/* Deliver a popped timer, then drop it from the deadlock detector's count
+ * (real: not a bubble's). */
+static void deliver(gtimer *t, uint64_t seq, int64_t now, bool real) {
+    fire(t, seq, now);
+    if (real && atomic_fetch_sub(&nfiring, 1) == 1 && atomic_load(&npending) == 0)
+        gsched_checkdead(); /* that was the last thing that could wake anyone */
+}
+
+/* A firing handed to a goroutine (deliver_later): its arguments, copied
+ * into the goroutine. */
+struct later {
+    gtimer *t;
+    uint64_t seq;
+    int64_t now;
+};
+
+static void deliver_later_g(void *arg) {
+    const struct later *l = arg;
+    deliver(l->t, l->seq, l->now, true);
+}
+
+/* Should the caller, not the lone processor's owner, leave this firing to
+ * a goroutine? While one processor exists, its owner moves ring positions
+ * with plain stores (chan.c's lone mode), and the first ring operation of
+ * any other thread ends that mode for good; a channel timer's send is one,
+ * and sysmon fires what falls due while the P is busy or idle. So sysmon
+ * starts a goroutine (the runtime's own: not counted, as Go's are not)
+ * that delivers on the P instead: the global queue, which the P looks at
+ * within 61 switches, a wakeup if it is idle, and sysmon's preemption of
+ * a goroutine that runs 10 ms without a switch while this one waits. Go
+ * runs timers only on Ps, so a timer is no later than there. Sleeps and
+ * AfterFunc timers touch no ring (they ready or start goroutines through
+ * the global queue). Returns false when the caller must deliver itself:
+ * no such timer, the mode is over (gchan_lone_mode), the caller owns the
+ * lone P (findrunnable on its M, or a stop's drain), or the goroutine
+ * could not be had (the firing then ends the mode, as it did before). */
+static bool deliver_later(gtimer *t, uint64_t seq, int64_t now) {
+    if ((t->kind != T_CHAN && t->kind != T_AFTER) || !gchan_lone_mode() || gsched_runq_lone_now())
+        return false;
+    struct later l = {t, seq, now};
+    return gsched_go_from(deliver_later_g, &l, sizeof l, NULL, true) == 0;
 }
 
 /* Fire every due timer of heap h; returns its next deadline. */
@@ -356,9 +402,8 @@ static int64_t run_heap(theap *h, int64_t now) {
         if (t->kind != T_SLEEP)
             atomic_fetch_add(&t->refs, 1);
         glock_unlock(&h->lock);
-        fire(t, seq, now);
-        if (real && atomic_fetch_sub(&nfiring, 1) == 1 && atomic_load(&npending) == 0)
-            gsched_checkdead(); /* that was the last thing that could wake anyone */
+        if (!real || !deliver_later(t, seq, now))
+            deliver(t, seq, now, real);
     }
 }
 
