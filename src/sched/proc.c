@@ -2889,21 +2889,21 @@ int gsched_procid(void) {
 }
 
 bool gsched_runq_lone_now(void) {
-    bool lone = gsched_lone_begin();
-    if (lone)
-        gsched_lone_end();
-    return lone;
+    gsched_pin *pin = gsched_lone_begin();
+    if (pin)
+        gsched_unpin(pin);
+    return pin != NULL;
 }
 
-bool gsched_lone_begin(void) {
+#ifndef GSCHED_LONE_INLINE /* else inline (sched.h) */
+gsched_pin *gsched_lone_begin(void) {
     m *mp = acquirem();
     if (mp && mp->p && !atomic_load_explicit(&mp->p->shared, memory_order_relaxed))
-        return true;
+        return &mp->locks;
     releasem(mp);
-    return false;
+    return NULL;
 }
-
-void gsched_lone_end(void) { releasem(getm()); }
+#endif
 
 bool gsched_p_retired(int id) {
     return id >= 0 && id < atomic_load(&nallp) && atomic_load(&allp[id]->status) == P_RETIRED;

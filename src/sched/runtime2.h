@@ -87,21 +87,21 @@ enum post_action {
 struct m {
     /* First, where gsched_preempt_check reads it (sched.h). Owner. */
     g *curg;
+    p *p; /* owner; at GSCHED_M_P_OFFSET for sched.h's inline gsched_lone_begin */
+    /* Go's m.locks: > 0 while code on a goroutine stack uses this M's P
+     * (its run queue, caches, counters) or is between deciding to switch
+     * and switching; the preemption signal then leaves the M alone. Written
+     * only by the M's own thread (relaxed load and store), read by signal
+     * handlers on that thread. At GSCHED_M_LOCKS_OFFSET (as m.p). */
+    gsched_pin locks;
     int64_t id;  /* immutable */
     g g0;        /* the scheduler context on the thread stack */
-    p *p;        /* owner */
     p *nextp;    /* P handed to a parked M; written before its note wakeup */
     p *syscallp; /* the P it held when it entered goc_blocking; owner */
     /* The P the preemption signal took from this M while its goroutine
      * kept running (preempt.c): P_SYSCALL until sysmon retakes it or the
      * goroutine takes it back at its next goc call. Owner. */
     p *preemptp;
-    /* Go's m.locks: > 0 while code on a goroutine stack uses this M's P
-     * (its run queue, caches, counters) or is between deciding to switch
-     * and switching; the preemption signal then leaves the M alone. Written
-     * only by the M's own thread (relaxed load and store), read by signal
-     * handlers on that thread. */
-    _Atomic int32_t locks;
     m *link;       /* sched.midle list; sched.lock */
     bool spinning; /* owner; counted in sched.nmspinning */
     gnote park;    /* stopm sleeps here */
@@ -186,20 +186,16 @@ extern _Atomic int32_t nallp;
 extern _Atomic int32_t gomaxprocs;
 
 _Static_assert(offsetof(struct m, curg) == 0, "gsched_preempt_check reads m.curg at offset 0");
+#ifdef GSCHED_LONE_INLINE
+_Static_assert(offsetof(struct m, p) == GSCHED_M_P_OFFSET &&
+                   offsetof(struct m, locks) == GSCHED_M_LOCKS_OFFSET &&
+                   offsetof(struct p, shared) == GSCHED_P_SHARED_OFFSET,
+               "sched.h's inline gsched_lone_begin reads m.p, m.locks and p.shared there");
+#endif
 
-/* m.locks is written only by its own thread and read by signal handlers on
- * that thread: relaxed load and store (no locked instruction), and a
- * signal fence so the compiler keeps the P accesses inside the count. */
-static inline void m_locks_inc(m *mp) {
-    atomic_store_explicit(&mp->locks, atomic_load_explicit(&mp->locks, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-}
-static inline void m_locks_dec(m *mp) {
-    atomic_signal_fence(memory_order_seq_cst);
-    atomic_store_explicit(&mp->locks, atomic_load_explicit(&mp->locks, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
-}
+/* m.locks is a gsched_pin (sched.h says how it is written). */
+static inline void m_locks_inc(m *mp) { gsched_pin_take(&mp->locks); }
+static inline void m_locks_dec(m *mp) { gsched_unpin(&mp->locks); }
 /* The count taken when a switch is decided (goc_yield, gopark, g0's
  * execute), and the one the landing side drops (gsched_after_switch):
  * m.locks is 0 before that decision (the preemption signal acts only then,
@@ -264,15 +260,7 @@ void gsched_after_switch(void);
  * pointer with an mrs that compilers treat as a constant within a
  * function and may hoist across calls. */
 #if defined(__x86_64__)
-static inline __attribute__((always_inline)) m *getm(void) {
-    m *mp;
-    __asm__ __volatile__("movq gsched_tls_m@gottpoff(%%rip), %0\n\t"
-                         "movq %%fs:(%0), %0"
-                         : "=r"(mp)
-                         :
-                         : "memory");
-    return mp;
-}
+static inline __attribute__((always_inline)) m *getm(void) { return gsched_getm(); }
 #else
 m *getm(void);
 #endif

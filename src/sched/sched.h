@@ -11,6 +11,7 @@
 
 #include <goc/runtime.h>
 
+#include "base/assert.h"
 #include "base/list.h"
 #include "base/lock.h"
 #include "stack/stack.h"
@@ -394,17 +395,79 @@ int gsched_nprocs_max(void);
  * processor, runq_lone in proc.c)? False without a P. A hint, stale once
  * returned (tests; time.c, to know sysmon from the lone owner). */
 bool gsched_runq_lone_now(void);
-/* The lone processor's owner, for chan.c's plain ring operations: true
+/* A pin against the preemption signal: the M's m.locks count, which the
+ * signal leaves alone while it is above 0 (preempt.c). Written only by
+ * its own thread and read by signal handlers on that thread: a relaxed
+ * load and store, no locked instruction, and a signal fence so that the
+ * compiler keeps the pinned accesses inside. acquirem / releasem take
+ * and drop it too (runtime2.h). */
+typedef _Atomic int32_t gsched_pin;
+
+static inline __attribute__((always_inline)) void gsched_pin_take(gsched_pin *pin) {
+    atomic_store_explicit(pin, atomic_load_explicit(pin, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline __attribute__((always_inline)) void gsched_unpin(gsched_pin *pin) {
+    GOC_ASSERT(atomic_load_explicit(pin, memory_order_relaxed) > 0);
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(pin, atomic_load_explicit(pin, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+/* The lone processor's owner, for chan.c's plain ring operations: the pin
  * when the calling thread's M holds a P not shared with stealers
  * (p.shared clear, proc.c's runq_lone: only P 0 ever is, so at most one
- * thread at a time gets true), and then the M is pinned against the
- * preemption signal (m.locks) until gsched_lone_end, so that it keeps
- * that P meanwhile; false, with nothing held, otherwise. Other threads may
- * run goroutines all the same (on Ps that goc_maxprocs added, without a P
- * in goc_blocking or after a signal's handoff), and plain threads use
- * channels too: chan.c's handshake covers them. */
-bool gsched_lone_begin(void);
-void gsched_lone_end(void);
+ * thread at a time gets one), pinned against the preemption signal until
+ * gsched_unpin so that it keeps that P meanwhile; NULL, with nothing
+ * held, otherwise. Other threads may run goroutines all the same (on Ps
+ * that goc_maxprocs added, without a P in goc_blocking or after a
+ * signal's handoff), and plain threads use channels too: chan.c's
+ * handshake covers them.
+ *
+ * On x86-64 outside the race build (where chan.c has the plain rings) it
+ * is inline: a call there cost each ring operation a third of its
+ * instructions (the call, and the callee-saved registers its caller then
+ * had to keep). It reads the M through TLS as getm does (gsched_getm; the
+ * same asm, here so that it can be inlined outside the scheduler) and
+ * m.p, m.locks and p.shared at fixed offsets, which runtime2.h asserts
+ * against the structs. */
+#if defined(__x86_64__)
+/* The calling thread's M (NULL on a plain thread): runtime2.h's getm. */
+static inline __attribute__((always_inline)) m *gsched_getm(void) {
+    m *mp;
+    __asm__ __volatile__("movq gsched_tls_m@gottpoff(%%rip), %0\n\t"
+                         "movq %%fs:(%0), %0"
+                         : "=r"(mp)
+                         :
+                         : "memory");
+    return mp;
+}
+#endif
+
+#if defined(__x86_64__) && !defined(GOC_RACE)
+#define GSCHED_LONE_INLINE 1
+enum { GSCHED_M_P_OFFSET = 8, GSCHED_M_LOCKS_OFFSET = 16, GSCHED_P_SHARED_OFFSET = 76 };
+
+static inline __attribute__((always_inline)) gsched_pin *gsched_lone_begin(void) {
+    char *mp = (char *)gsched_getm();
+    if (!mp)
+        return NULL;
+    gsched_pin *pin = (gsched_pin *)(mp + GSCHED_M_LOCKS_OFFSET);
+    gsched_pin_take(pin);
+    char *pp = *(char **)(mp + GSCHED_M_P_OFFSET);
+    if (GOC_LIKELY(pp != NULL) &&
+        GOC_LIKELY(!atomic_load_explicit((_Atomic bool *)(pp + GSCHED_P_SHARED_OFFSET),
+                                         memory_order_relaxed)))
+        return pin;
+    gsched_unpin(pin);
+    return NULL;
+}
+#else
+gsched_pin *gsched_lone_begin(void);
+#endif
+
 /* Tests: has P id retired (goc_maxprocs shrank below it and its M gave it
  * up, or it was idle)? */
 bool gsched_p_retired(int id);
