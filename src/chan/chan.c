@@ -396,19 +396,19 @@ static inline bool lone_maybe(void) {
 }
 
 /* Start a plain operation: the owner's pin, with lone_inop set (finish
- * with lone_finish); NULL with nothing held, after lone_share if the
- * caller is no lone owner. Only while lone_maybe. Inline in the plain
- * operations themselves (chansend_lone, chanrecv_lone), as gsched_lone_begin
- * is (sched.h), so that each is a single tail call from goc_chan_send or
- * goc_chan_recv. With the pin and the plain operation as calls of their
- * own, an item through bench_buffered's ring took 244 instructions
- * (callgrind); now 194, and the time per item fell by a quarter. */
+ * with lone_finish); NULL with nothing held (the caller then goes the CAS
+ * way, which shares first: chansend_ring_shared). Only while lone_maybe.
+ * Inline in the plain operations themselves (chansend_lone,
+ * chanrecv_lone), as gsched_lone_begin is (sched.h), and those keep no
+ * frame on their common way (elements of 8 bytes; the rest, and the
+ * preemption, are tail calls), so that an operation is one tail call from
+ * goc_chan_send or goc_chan_recv. An item through bench_buffered's ring
+ * took 244 instructions when the pin and the plain operation were calls
+ * of their own (callgrind); now 172, and 0.76 of the time. */
 static inline __attribute__((always_inline)) gsched_pin *lone_begin(void) {
     gsched_pin *pin = gsched_lone_begin();
-    if (GOC_UNLIKELY(!pin)) {
-        lone_share();
+    if (GOC_UNLIKELY(!pin))
         return NULL;
-    }
     if (GOC_UNLIKELY(glock_fenced)) {
         /* No membarrier, so no handshake: no plain operation ever ran
          * (glock_fenced never changes), and none will. */
@@ -1303,9 +1303,20 @@ static inline __attribute__((always_inline)) void chansend_ring(goc_chan *c, con
 }
 
 /* chansend_ring for a send that could not run plain while the lone mode
- * was on (chansend_lone): rare, as the mode is then over or ending. */
+ * was on (chansend_lone): a caller that is no lone owner ends the mode
+ * first (lone_share_for); else the mode is over or ending. Rare. */
 static __attribute__((noinline)) void chansend_ring_shared(goc_chan *c, const void *ep) {
+    lone_share_for(c);
     chansend_ring(c, ep);
+}
+
+/* chansend_lone's end for an element of another size than 8 (a tail
+ * call, as slot_fill_any: the common way keeps no frame). */
+static __attribute__((noinline)) void
+chansend_lone_fill(goc_chan *c, unsigned char *s, uint64_t lap, const void *ep, gsched_pin *pin) {
+    slot_fill(s, lap, ep, c->elemsize);
+    lone_finish(pin);
+    gsched_preempt_check();
 }
 
 /* The lone owner's send: plain loads and stores where the fast path has
@@ -1330,7 +1341,11 @@ static __attribute__((noinline)) void chansend_lone(goc_chan *c, const void *ep)
         GOC_LIKELY(atomic_load_explicit(slot_turn(s), memory_order_relaxed) == lap)) {
         atomic_store_explicit(&c->sendpos, pos_next_idx(v, idx, c->dataqsiz, c->one_lap),
                               memory_order_relaxed);
-        slot_fill(s, lap, ep, c->elemsize);
+        if (GOC_UNLIKELY(c->elemsize != 8)) {
+            chansend_lone_fill(c, s, lap, ep, pin);
+            return;
+        }
+        slot_fill(s, lap, ep, 8);
         lone_finish(pin);
         gsched_preempt_check();
         return;
@@ -1490,7 +1505,24 @@ static inline __attribute__((always_inline)) bool chanrecv_ring(goc_chan *c, voi
 
 /* As chansend_ring_shared. */
 static __attribute__((noinline)) bool chanrecv_ring_shared(goc_chan *c, void *ep) {
+    lone_share_for(c);
     return chanrecv_ring(c, ep);
+}
+
+/* As chansend_lone_fill (also for a receive that drops the value). */
+static __attribute__((noinline)) bool chanrecv_lone_drain(goc_chan *c, unsigned char *s,
+                                                          uint64_t lap, void *ep, gsched_pin *pin) {
+    slot_drain(s, lap, ep, c->elemsize, c->one_lap);
+    lone_finish(pin);
+    gsched_preempt_check();
+    return true;
+}
+
+/* A receive's preemption check as a tail call (the call and then the
+ * true would need a frame). */
+static __attribute__((noinline)) bool chanrecv_preempted(void) {
+    gsched_preempt_slow();
+    return true;
 }
 
 /* The lone owner's receive (as chansend_lone). */
@@ -1505,9 +1537,12 @@ static __attribute__((noinline)) bool chanrecv_lone(goc_chan *c, void *ep) {
         GOC_LIKELY(atomic_load_explicit(slot_turn(s), memory_order_relaxed) == lap + 1)) {
         atomic_store_explicit(&c->recvpos, pos_next_idx(v, idx, c->dataqsiz, c->one_lap),
                               memory_order_relaxed);
-        slot_drain(s, lap, ep, c->elemsize, c->one_lap);
+        if (GOC_UNLIKELY(c->elemsize != 8 || !ep))
+            return chanrecv_lone_drain(c, s, lap, ep, pin);
+        slot_drain(s, lap, ep, 8, c->one_lap);
         lone_finish(pin);
-        gsched_preempt_check();
+        if (GOC_UNLIKELY(gsched_preempt_requested()))
+            return chanrecv_preempted();
         return true;
     }
     lone_finish(pin);
