@@ -404,16 +404,25 @@ bool gsched_runq_lone_now(void);
 typedef _Atomic int32_t gsched_pin;
 
 static inline __attribute__((always_inline)) void gsched_pin_take(gsched_pin *pin) {
+#if defined(__x86_64__) && !defined(GOC_RACE)
+    /* One add to memory: a signal lands before or after it, never inside. */
+    __asm__ __volatile__("addl $1, %0" : "+m"(*(int32_t *)pin) : : "memory");
+#else
     atomic_store_explicit(pin, atomic_load_explicit(pin, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
+#endif
 }
 
 static inline __attribute__((always_inline)) void gsched_unpin(gsched_pin *pin) {
     GOC_ASSERT(atomic_load_explicit(pin, memory_order_relaxed) > 0);
+#if defined(__x86_64__) && !defined(GOC_RACE)
+    __asm__ __volatile__("subl $1, %0" : "+m"(*(int32_t *)pin) : : "memory");
+#else
     atomic_signal_fence(memory_order_seq_cst);
     atomic_store_explicit(pin, atomic_load_explicit(pin, memory_order_relaxed) - 1,
                           memory_order_relaxed);
+#endif
 }
 
 /* The lone processor's owner, for chan.c's plain ring operations: the pin
