@@ -374,9 +374,10 @@ static __attribute__((noinline, cold)) void lone_share(void) {
     atomic_store_explicit(&lone_state, LONE_OFF, memory_order_release);
 }
 
-/* For the operations that never run plain (select, close): a caller that
- * is not the lone owner ends the lone mode before it touches c's ring (the
- * owner asks as lone_begin does, and lets go at once). */
+/* For the operations that do not run plain (select, close, and a send or
+ * receive that could not: chansend_ring_shared): a caller that is not the
+ * lone owner ends the lone mode before it touches c's ring (the owner asks
+ * as lone_begin does, and lets go at once). */
 static inline void lone_share_for(const goc_chan *c) {
     if (CHAN_LONE && c->dataqsiz != 0 &&
         GOC_UNLIKELY(atomic_load_explicit(&lone_state, memory_order_acquire) != LONE_OFF)) {
