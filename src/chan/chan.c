@@ -380,13 +380,9 @@ static __attribute__((noinline, cold)) void lone_share(void) {
  * as lone_begin does, and lets go at once). */
 static inline void lone_share_for(const goc_chan *c) {
     if (CHAN_LONE && c->dataqsiz != 0 &&
-        GOC_UNLIKELY(atomic_load_explicit(&lone_state, memory_order_acquire) != LONE_OFF)) {
-        gsched_pin *pin = gsched_lone_begin();
-        if (pin)
-            gsched_unpin(pin);
-        else
-            lone_share();
-    }
+        GOC_UNLIKELY(atomic_load_explicit(&lone_state, memory_order_acquire) != LONE_OFF) &&
+        !gsched_runq_lone_now())
+        lone_share();
 }
 
 /* May a plain operation run? (The fast paths' first test: while it is

@@ -2888,13 +2888,6 @@ int gsched_procid(void) {
     return id;
 }
 
-bool gsched_runq_lone_now(void) {
-    gsched_pin *pin = gsched_lone_begin();
-    if (pin)
-        gsched_unpin(pin);
-    return pin != NULL;
-}
-
 #ifndef GSCHED_LONE_INLINE /* else inline (sched.h) */
 gsched_pin *gsched_lone_begin(void) {
     m *mp = acquirem();

@@ -391,10 +391,6 @@ void gsched_procunpin(void);
 int gsched_procid(void);
 /* Upper bound on P ids ever handed out (for sizing per-P arrays). */
 int gsched_nprocs_max(void);
-/* Is the run queue of the caller's P its owner's alone now (the lone
- * processor, runq_lone in proc.c)? False without a P. A hint, stale once
- * returned (tests; time.c, to know sysmon from the lone owner). */
-bool gsched_runq_lone_now(void);
 /* A pin against the preemption signal: the M's m.locks count, which the
  * signal leaves alone while it is above 0 (preempt.c). Written only by
  * its own thread and read by signal handlers on that thread: a relaxed
@@ -476,6 +472,17 @@ static inline __attribute__((always_inline)) gsched_pin *gsched_lone_begin(void)
 #else
 gsched_pin *gsched_lone_begin(void);
 #endif
+
+/* Is the run queue of the caller's P its owner's alone now (the lone
+ * processor, runq_lone in proc.c)? False without a P. A hint, stale once
+ * returned (tests; time.c, to know sysmon from the lone owner; chan.c's
+ * lone_share_for, to know a sharer from it). */
+static inline bool gsched_runq_lone_now(void) {
+    gsched_pin *pin = gsched_lone_begin();
+    if (pin)
+        gsched_unpin(pin);
+    return pin != NULL;
+}
 
 /* Tests: has P id retired (goc_maxprocs shrank below it and its M gave it
  * up, or it was idle)? */
