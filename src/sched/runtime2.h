@@ -91,8 +91,8 @@ struct m {
     /* Go's m.locks: > 0 while code on a goroutine stack uses this M's P
      * (its run queue, caches, counters) or is between deciding to switch
      * and switching; the preemption signal then leaves the M alone. Written
-     * only by the M's own thread (relaxed load and store), read by signal
-     * handlers on that thread. At GSCHED_M_LOCKS_OFFSET (as m.p). */
+     * only by the M's own thread, read by signal handlers on that thread
+     * (a gsched_pin, sched.h). At GSCHED_M_LOCKS_OFFSET (as m.p). */
     gsched_pin locks;
     int64_t id;  /* immutable */
     g g0;        /* the scheduler context on the thread stack */

@@ -393,10 +393,11 @@ int gsched_procid(void);
 int gsched_nprocs_max(void);
 /* A pin against the preemption signal: the M's m.locks count, which the
  * signal leaves alone while it is above 0 (preempt.c). Written only by
- * its own thread and read by signal handlers on that thread: a relaxed
- * load and store, no locked instruction, and a signal fence so that the
- * compiler keeps the pinned accesses inside. acquirem / releasem take
- * and drop it too (runtime2.h). */
+ * its own thread and read by signal handlers on that thread, so no locked
+ * instruction: on x86-64 outside the race build one add to memory, else
+ * a relaxed load and store; either way a compiler barrier keeps the
+ * pinned accesses inside. acquirem / releasem take and drop it too
+ * (runtime2.h). */
 typedef _Atomic int32_t gsched_pin;
 
 static inline __attribute__((always_inline)) void gsched_pin_take(gsched_pin *pin) {
